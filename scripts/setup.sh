@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create or reuse the project's virtual environment (.venv), install the project with its dev tools,
+# and register the Jupyter kernel "yolo-mlops" so JupyterLab and papermill run the notebooks against it.
+# Re-running is cheap: the install is skipped while settings.ini and setup.py are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+VENV="${YOLO_MLOPS_VENV:-.venv}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.yolo-mlops-setup"
+want=$(cat settings.ini setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill" 2>/dev/null; then
+  echo "[setup] installing yolo-mlops and its dependencies into $VENV (first time: a few minutes)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill, ultralytics, mlflow" \
+    || { echo "[setup] installation failed: see the pip output above" >&2; exit 1; }
+  "$VENV/bin/python" -m ipykernel install --user --name yolo-mlops --display-name "Python (yolo-mlops)" >/dev/null
+  echo "$want" > "$stamp"
+else
+  echo "[setup] $VENV is up to date"
+fi

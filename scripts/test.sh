@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up the environment, check that the library is in step with the notebooks, then run the
+# notebook tests (nbdev_test) and the end-to-end tests (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export MPLBACKEND=Agg
+PY=.venv/bin
+
+echo "[test] nbdev_export must not change the library"
+before=$(find yolo_mlops -name '*.py' -exec sha256sum {} + | sort)
+$PY/nbdev_export
+after=$(find yolo_mlops -name '*.py' -exec sha256sum {} + | sort)
+if [ "$before" != "$after" ]; then
+  echo "[test] FAILED: nbdev_export changed yolo_mlops/ -- the notebooks and the library are out of step." >&2
+  echo "       Run nbdev_export and commit nbs/ and yolo_mlops/ together." >&2
+  diff <(echo "$before") <(echo "$after") >&2 || true
+  exit 1
+fi
+
+echo "[test] notebooks (nbdev_test)"
+$PY/nbdev_test --n_workers 2
+
+echo "[test] end-to-end tests (pytest)"
+$PY/python -m pytest tests -q "$@"

@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated working folder per test, and one real dataset built once per session.
+
+COCO128 and yolov8n.pt come from YOLO_MLOPS_COCO128 / YOLO_MLOPS_WEIGHTS when set (CI points them at
+../shared), else from Ultralytics' normal downloads."""
+import hashlib, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+BIN = Path(sys.executable).parent
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    "An empty working folder as the current directory, with the embedded MLflow store inside it."
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("YOLO_MLOPS_HOME", raising=False)
+    monkeypatch.delenv("YOLO_MLOPS_DATA", raising=False)
+    return tmp_path
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory):
+    "The real tiny person dataset (40/10/10), built once; returns its YAML path."
+    from yolo_mlops.data import build_tiny_person_dataset
+    folder = tmp_path_factory.mktemp("dataset")
+    return build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml").yaml
+
+def yolo_mlops(*args, cwd=None, env=None, timeout=600):
+    "Run the `yolo-mlops` console script; return the CompletedProcess."
+    return subprocess.run([str(BIN / "yolo-mlops"), *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+def tree_state(*paths) -> dict:
+    "sha256 of every file under `paths`: a snapshot to prove that nothing changed."
+    state = {}
+    for root in map(Path, paths):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files: state[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return state
