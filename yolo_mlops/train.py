@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_train.ipynb #c003
 from __future__ import annotations
-import difflib, json, os, shutil, statistics, subprocess, sys, time
+import difflib, json, os, shutil, statistics, subprocess, sys, time, warnings
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from . import config
@@ -257,11 +257,13 @@ def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model"):
     import pandas as pd
     example = images_to_frame([example_image])
     output = pd.DataFrame([[0, 1.0, 2.0, 3.0, 4.0, 0.9]], columns=BOX_COLUMNS).astype({"image": "int64"})
-    signature = infer_signature(example, output, params={"conf": 0.25})
-    return mlflow.pyfunc.log_model(name=name, python_model=PersonDetector(), artifacts={"weights": str(weights)},
-                                   model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                                   pip_requirements=pip_requirements(),
-                                   code_paths=[str(Path(yolo_mlops.__file__).parent)])
+    with warnings.catch_warnings():  # hints about integer columns and type hints that do not apply here
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, output, params={"conf": 0.25})
+        return mlflow.pyfunc.log_model(name=name, python_model=PersonDetector(), artifacts={"weights": str(weights)},
+                                       model_config={"imgsz": imgsz}, signature=signature, input_example=example,
+                                       pip_requirements=pip_requirements(),
+                                       code_paths=[str(Path(yolo_mlops.__file__).parent)])
 
 # %% ../nbs/02_train.ipynb #c024
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -297,8 +299,10 @@ def _log_dataset(cfg: TrainConfig, digest: str):
     import mlflow, pandas as pd
     manifest = read_manifest(dataset_folder(cfg.data))
     frame = pd.DataFrame(manifest["files"])
-    ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)), name=manifest.get("name", "tiny_coco_person"),
-                                 digest=digest[:32])
+    with warnings.catch_warnings():  # MLflow guesses the source type of a local path and says so
+        warnings.simplefilter("ignore", UserWarning)
+        ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)), name=manifest.get("name", "tiny_coco_person"),
+                                     digest=digest[:32])
     mlflow.log_input(ds, context="training")
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
