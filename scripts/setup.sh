@@ -15,10 +15,13 @@ stamp="$VENV/.yolo-mlops-setup"
 want=$(cat settings.ini setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill" 2>/dev/null; then
   echo "[setup] installing yolo-mlops and its dependencies into $VENV (first time: a few minutes)"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-  "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill, ultralytics, mlflow" \
-    || { echo "[setup] installation failed: see the pip output above" >&2; exit 1; }
+  log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[dev]"; } >"$log" 2>&1 \
+     || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill, ultralytics, mlflow"; then
+    grep -v "^WARNING: Location" "$log" | tail -40 >&2
+    echo "[setup] installation failed (full log: $log)" >&2
+    exit 1
+  fi
   "$VENV/bin/python" -m ipykernel install --user --name yolo-mlops --display-name "Python (yolo-mlops)" >/dev/null
   echo "$want" > "$stamp"
 else

@@ -9,7 +9,7 @@ import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'cmd_settings', 'build_parser', 'main']
+__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'cmd_grid', 'cmd_settings', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -39,8 +39,9 @@ def cmd_train(args) -> int:
     "Execute the training notebook with papermill into a new MLflow run, and report it."
     from yolo_mlops.train import run_training_notebook, make_train_config, check_train_config
     params = parse_params(args.param)
-    check_train_config(make_train_config(**params), check_files=False)  # obvious mistakes fail before a kernel starts
-    result = run_training_notebook(params, output=args.output, log_output=not args.quiet)
+    if not args.run_id:  # obvious mistakes fail before a kernel starts; a grid's cell records them in its run instead
+        check_train_config(make_train_config(**params), check_files=False)
+    result = run_training_notebook(params, output=args.output, run_id=args.run_id or "", log_output=not args.quiet)
     print(f"run {result.run_id}: {result.status}")
     print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
     if result.error:
@@ -50,6 +51,23 @@ def cmd_train(args) -> int:
              if k.startswith(("final_test", "baseline_test", "gain_test", "latency", "best_epoch", "run_seconds"))}
     print(json.dumps(shown, indent=1))
     return 0
+
+def cmd_grid(args) -> int:
+    "Run a grid of training runs; exit 1 if any cell failed."
+    from yolo_mlops.grid import load_grid, grid_from_params, run_grid
+    params = parse_params(args.param)
+    if not args.grid and not params: raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
+    spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
+    devices = [d.strip() for d in args.device.split(",")] if args.device else None
+    workers = args.per_device * len(devices) if (args.per_device and devices) else args.workers
+    result = run_grid(spec, workers=workers, devices=devices, rerun=args.rerun)
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(result.table().drop(columns=["error"]).to_string(index=False))
+    print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.outcomes)} cells, "
+          f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
+    for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
+    return 1 if result.failed else 0
 
 def cmd_settings(args) -> int:
     "Print the resolved configuration."
@@ -75,7 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a training parameter (repeatable), e.g. -p epochs=3")
     t.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
     t.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
+    t.add_argument("--run-id", help=argparse.SUPPRESS)  # an existing run to fill: set by the grid
     t.set_defaults(func=cmd_train)
+    g = sub.add_parser("grid", help="run a grid of training runs: parallel, resumable, failure-isolated")
+    g.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
+    g.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2", help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
+    g.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
+    g.add_argument("--workers", type=int, default=1, help="cells run at once (default 1)")
+    g.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
+    g.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
+    g.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
+    g.set_defaults(func=cmd_grid)
     s = sub.add_parser("settings", help="show the resolved configuration")
     s.set_defaults(func=cmd_settings)
     return p
@@ -85,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `yolo-mlops` console script."
     from yolo_mlops.data import DatasetError
     from yolo_mlops.train import TrainParameterError
+    from yolo_mlops.grid import GridSpecError
     args = build_parser().parse_args(argv)
     try: return args.func(args)
-    except (UsageError, DatasetError, TrainParameterError, config.TrackingUnreachable) as e:
+    except (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable) as e:
         print(f"yolo-mlops {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,92 @@
+"""Grids for real: the tiny CPU grid with 2 workers and its no-op second run, a deliberately bad cell,
+and grids stopped in the middle (SIGTERM, and SIGKILL as a crash) that a resume completes."""
+import json, signal, subprocess, time
+from pathlib import Path
+import pytest
+import yaml
+from mlflow import MlflowClient
+from conftest import yolo_mlops, BIN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture
+def grid_dir(workdir, dataset):
+    "A working folder whose default dataset YAML is the session's dataset."
+    (workdir / "data").mkdir()
+    (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
+    return workdir
+
+def runs_of(workdir):
+    client = MlflowClient(f"sqlite:///{workdir}/mlruns.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+    return client, [r for r in runs if "grid_cell_key" in r.data.tags], [r for r in runs if r.data.tags.get("grid_parent")]
+
+def has_notebook(client, run_id):
+    return any(a.path == "notebook" for a in client.list_artifacts(run_id)) and \
+        any(a.path.endswith(".ipynb") for a in client.list_artifacts(run_id, "notebook"))
+
+def write_grid(folder, lr0s, name="g"):
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "fixed": {"epochs": 1, "imgsz": 64, "workers": 0}, "grid": {"lr0": lr0s}}))
+    return path
+
+def test_tiny_grid_then_nothing_to_do(grid_dir):
+    r = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    client, cells, parents = runs_of(grid_dir)
+    assert len(parents) == 1 and len(cells) == 4
+    assert all(c.info.status == "FINISHED" and c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in cells)
+    assert all(has_notebook(client, c.info.run_id) for c in cells)
+    assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"grid_summary.csv", "grid_spec.yaml"}
+    assert "4/4 run: 4 finished, 0 failed, 0 remaining" in r.stderr  # the progress line
+    assert len(list((grid_dir / "outputs" / "grids" / "tiny-cpu").glob("*.log"))) == 4  # per-cell logs
+    again = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
+    assert again.returncode == 0 and "0 to run" in again.stderr
+    _, cells2, parents2 = runs_of(grid_dir)
+    assert len(cells2) == 4 and len(parents2) == 1  # nothing trained twice, the same parent run
+
+def test_bad_cell_fails_alone_and_resume_trains_only_it(grid_dir):
+    r = yolo_mlops("grid", "--grid", write_grid(grid_dir, [0.002, -1.0]), "--workers", "2", cwd=grid_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "lr0 must be positive" in r.stderr
+    client, cells, _ = runs_of(grid_dir)
+    by_status = sorted(c.info.status for c in cells)
+    assert by_status == ["FAILED", "FINISHED"]
+    bad = next(c for c in cells if c.info.status == "FAILED")
+    assert "lr0 must be positive" in bad.data.tags["error"] and has_notebook(client, bad.info.run_id)
+    fixed = yolo_mlops("grid", "--grid", write_grid(grid_dir, [0.002, 0.01]), "--workers", "2", cwd=grid_dir)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "1 already done, 1 to run" in fixed.stderr
+    _, cells, _ = runs_of(grid_dir)
+    assert sorted(c.info.status for c in cells) == ["FAILED", "FINISHED", "FINISHED"]
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_stopped_grid_resumes_to_completion(grid_dir, sig):
+    from yolo_mlops.config import get_or_create_experiment
+    get_or_create_experiment()  # the store exists before we poll it
+    grid = write_grid(grid_dir, [0.002, 0.005, 0.01, 0.02])
+    proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--workers", "2"], cwd=grid_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # stop it once a cell has finished and others are under way
+        _, cells, _ = runs_of(grid_dir)
+        if any(c.info.status == "FINISHED" for c in cells) and any(c.info.status == "RUNNING" for c in cells): break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.5)
+    else: pytest.fail("the grid never had a finished and a running cell at once")
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    _, cells, _ = runs_of(grid_dir)
+    finished_before = {c.info.run_id for c in cells if c.info.status == "FINISHED"}
+    if sig == signal.SIGTERM:  # a graceful stop closes its runs itself
+        assert not [c for c in cells if c.info.status == "RUNNING"]
+    r = yolo_mlops("grid", "--grid", grid, "--workers", "2", cwd=grid_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    _, cells, parents = runs_of(grid_dir)
+    assert len(parents) == 1
+    assert not [c for c in cells if c.info.status == "RUNNING"]
+    finished = [c for c in cells if c.info.status == "FINISHED"]
+    keys = [c.data.tags["grid_cell_key"] for c in finished]
+    assert len(set(keys)) == 4 and len(keys) == 4  # every cell done exactly once
+    assert finished_before <= {c.info.run_id for c in finished}  # finished cells were not trained again
