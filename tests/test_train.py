@@ -58,7 +58,7 @@ def test_train_command_logs_everything(workdir, dataset):
     # artifacts, the executed notebook included
     files = artifact_paths(client, rid)
     for f in ("ultralytics/results.csv", "ultralytics/args.yaml", "ultralytics/results.png",
-              "ultralytics/predictions.png", "weights/best.pt", "notebook/02_train.ipynb"):
+              "ultralytics/predictions.jpg", "weights/best.pt", "notebook/02_train.ipynb"):
         assert f in files, (f, files)
     # the pyfunc model predicts person boxes
     import mlflow

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, signal, sys
 import yaml
 from . import config
 
@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     from yolo_mlops.train import TrainParameterError
     from yolo_mlops.grid import GridSpecError
     args = build_parser().parse_args(argv)
+    def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    # SIGTERM (a stopped grid, `kill`) unwinds like Ctrl-C: the kernel is shut down and the run closed as FAILED
+    signal.signal(signal.SIGTERM, terminate)
     try: return args.func(args)
     except (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable) as e:
         print(f"yolo-mlops {args.command}: error: {e}", file=sys.stderr)

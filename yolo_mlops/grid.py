@@ -19,7 +19,7 @@ __all__ = ['GRID_PARAMETERS', 'GridSpecError', 'GridSpec', 'load_grid', 'grid_fr
            'finished_runs_by_key', 'run_grid', 'repair_interrupted_runs_of']
 
 # %% ../nbs/03_grid.ipynb #c006
-GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("run_id", "run_name", "tracking_uri", "experiment"))
+GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("run_id", "run_name", "tracking_uri", "experiment", "launch_id"))
 
 class GridSpecError(ValueError):
     "A grid spec that cannot run; the message says what to change."

@@ -8,14 +8,14 @@ import difflib, json, os, shutil, statistics, subprocess, sys, time, warnings
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from . import config
-from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, plot_image_boxes, yolo_to_xyxy
+from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
-           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model', 'git_commit',
-           'run_tags', 'TrainResult', 'train_run', 'NotebookRun', 'training_notebook', 'start_training_run',
-           'run_training_notebook', 'config_from_namespace']
+           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
+           'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'train_run', 'NotebookRun',
+           'start_training_run', 'run_training_notebook', 'stop_with_launcher', 'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -40,8 +40,9 @@ class TrainConfig:
     workers: int = 2
     experiment: str = config.DEFAULT_EXPERIMENT
     run_name: str = ""
-    run_id: str = ""            # an existing MLflow run to fill (set by `yolo-mlops train` and the grid)
+    run_id: str = ""            # an existing MLflow run to fill (set by the grid)
     tracking_uri: str = ""      # "" = MLFLOW_TRACKING_URI or the embedded SQLite store
+    launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
 
 # %% ../nbs/02_train.ipynb #c008
 def _convert(name: str, value, default):
@@ -121,6 +122,9 @@ def disable_ultralytics_mlflow(trainer) -> int:
     return removed
 
 # %% ../nbs/02_train.ipynb #c016
+SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
+                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
+
 class MlflowTrainingLogger:
     "Ultralytics callbacks that log effective settings and per-epoch metrics to MLflow run `run_id`."
     events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_fit_epoch_end")
@@ -128,7 +132,7 @@ class MlflowTrainingLogger:
     def __init__(self, run_id: str, client=None):
         from mlflow import MlflowClient
         self.run_id, self.client = run_id, client or MlflowClient()
-        self.effective, self.best_epoch, self.epochs_logged = {}, None, 0
+        self.effective, self.best_epoch, self.epochs_logged, self.final_val = {}, None, 0, {}
 
     def attach(self, model):
         "Hook the callbacks to an Ultralytics `YOLO` model before `model.train`."
@@ -156,7 +160,9 @@ class MlflowTrainingLogger:
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in self.effective.items()])
 
     def on_fit_epoch_end(self, trainer):
-        if trainer.epoch >= trainer.epochs: return  # Ultralytics' final validation of best.pt: we evaluate it ourselves
+        if trainer.epoch >= trainer.epochs:  # Ultralytics' final validation of best.pt: our final val metrics
+            self.final_val = {k: float(trainer.metrics[v]) for k, v in SPLIT_METRICS.items() if v in trainer.metrics}
+            return
         from mlflow.entities import Metric
         step, now = trainer.epoch + 1, int(time.time() * 1000)
         values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics, **trainer.lr}
@@ -166,9 +172,6 @@ class MlflowTrainingLogger:
         self.epochs_logged = step
 
 # %% ../nbs/02_train.ipynb #c018
-SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
-                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
-
 def evaluate_weights(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
                      workdir: str | os.PathLike | None = None) -> dict:
     "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`, person class only."
@@ -186,17 +189,17 @@ def _sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
-def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu",
+def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
                      splits=("val", "test"), cache_dir: str | os.PathLike | None = None) -> dict:
     "The pretrained model's metrics on each split, as `baseline_<split>_<metric>`; cached on disk."
     from ultralytics.utils.downloads import attempt_download_asset
     path = Path(attempt_download_asset(weights))
-    key = f"{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{(device or 'auto').replace(',', '_')}"
+    key = f"{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}"
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     if cache.exists(): return json.loads(cache.read_text())
     out = {}
     for split in splits:
-        for k, v in evaluate_weights(path, data, split, imgsz, device, workdir=cache.parent / "eval").items():
+        for k, v in evaluate_weights(path, data, split, imgsz, device, batch, workdir=cache.parent / "eval").items():
             out[f"baseline_{split}_{k}"] = v
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -219,27 +222,26 @@ def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: in
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)
 
-def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float = 0.25, device: str = "cpu"):
-    "Save a figure of `n` test images: true boxes in green, predicted persons in red with their confidence."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    images = test_images(data)[:n]
-    cols = 3
-    fig, axes = plt.subplots((len(images) + cols - 1) // cols, cols, figsize=(4 * cols, 3.4 * ((len(images) + cols - 1) // cols)), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
-    folder = dataset_folder(data)
-    for ax, img in zip(axes.flat, images):
-        im = Image.open(img)
-        truth = yolo_to_xyxy(parse_yolo_labels((folder / "labels" / "test" / f"{img.stem}.txt").read_text()), *im.size)
-        r = model.predict(str(img), imgsz=imgsz, conf=conf, classes=[0], device=device, verbose=False)[0]
-        boxes, confs = r.boxes.xyxy.tolist(), r.boxes.conf.tolist()
-        plot_image_boxes(ax, im, truth, color="lime")
-        plot_image_boxes(ax, im, boxes, f"{img.name}: {len(truth)} true, {len(boxes)} predicted", color="red",
-                         labels=[f"{c:.2f}" for c in confs])
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float = 0.25, device: str = "cpu",
+                     height: int = 240, cols: int = 3):
+    "Save a grid of `n` test images: true boxes in green, predicted persons in red with their confidence."
+    import cv2, numpy as np
+    folder, tiles = dataset_folder(data), []
+    for img in test_images(data)[:n]:
+        im = cv2.imread(str(img))
+        h, w = im.shape[:2]
+        for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels((folder / "labels" / "test" / f"{img.stem}.txt").read_text()), w, h):
+            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
+        r = model.predict(im, imgsz=imgsz, conf=conf, classes=[0], device=device, verbose=False)[0]
+        for (x1, y1, x2, y2), c in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist()):
+            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 230), 2)
+            cv2.putText(im, f"{c:.2f}", (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
+        tiles.append(cv2.resize(im, (int(w * height / h), height)))
+    width = max(t.shape[1] for t in tiles)
+    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255)) for t in tiles]
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    cv2.imwrite(str(path), grid)
     return Path(path)
 
 # %% ../nbs/02_train.ipynb #c022
@@ -266,6 +268,10 @@ def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model"):
                                        code_paths=[str(Path(yolo_mlops.__file__).parent)])
 
 # %% ../nbs/02_train.ipynb #c024
+def training_notebook() -> Path:
+    "The training notebook papermill executes."
+    return config.notebooks_dir() / "02_train.ipynb"
+
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     "The git commit of `folder` (with '-dirty' if it has uncommitted changes), or None outside a repository."
     folder = str(folder or Path(config.notebooks_dir()).parent)
@@ -282,6 +288,7 @@ def run_tags(device: str) -> dict:
     from importlib.metadata import version
     import torch
     tags = {f"version.{p}": version(p) for p in ("ultralytics", "torch", "mlflow", "yolo_mlops")}
+    tags.update({"mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK"})
     tags["device"] = device or "auto"
     tags["device_name"] = torch.cuda.get_device_name(0) if (device not in ("cpu", "mps") and torch.cuda.is_available()) else "cpu"
     if commit := git_commit(): tags["mlflow.source.git.commit"] = commit
@@ -307,16 +314,26 @@ def _log_dataset(cfg: TrainConfig, digest: str):
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
-def _final_metrics(best: Path, cfg: TrainConfig, eval_dir: Path) -> dict:
-    out = {}
+def _final_metrics(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> dict:
+    out = {f"final_val_{k}": v for k, v in final_val.items()}
     for split in ("val", "test"):
-        out.update({f"final_{split}_{k}": v for k, v in evaluate_weights(best, cfg.data, split, cfg.imgsz, cfg.device, cfg.batch, eval_dir).items()})
+        if f"final_{split}_mAP50" not in out:
+            out.update({f"final_{split}_{k}": v for k, v in evaluate_weights(best, cfg.data, split, cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir).items()})
     return out
+
+class _Stopwatch:
+    "Wall time per phase of a run, logged as `time_<phase>_s` metrics so every run shows where its time went."
+    def __init__(self): self.seconds, self._t = {}, time.perf_counter()
+    def lap(self, phase: str):
+        now = time.perf_counter()
+        self.seconds[f"time_{phase}_s"] = now - self._t
+        self._t = now
 
 def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     "Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and metrics."
     import mlflow
     from ultralytics import YOLO
+    clock = _Stopwatch()
     cfg = check_train_config(cfg or make_train_config(**params))
     digest = verify_dataset(dataset_folder(cfg.data))
     mlflow.set_tracking_uri(cfg.tracking_uri)
@@ -325,26 +342,27 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
                            run_name=cfg.run_name or None)
     run_id = run.info.run_id
     try:
-        t_start = time.time()
-        mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in ("run_id", "tracking_uri", "run_name")})
-        mlflow.set_tags(run_tags(cfg.device))
+        mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in ("run_id", "tracking_uri", "run_name", "launch_id")})
+        mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
         _log_dataset(cfg, digest)
-        metrics = baseline_metrics(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device)
+        clock.lap("setup")
+        metrics = baseline_metrics(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
         mlflow.log_metrics(metrics)
+        clock.lap("baseline")
 
         save_dir = config.runs_dir() / "train" / run_id
-        model = MlflowTrainingLogger(run_id).attach(YOLO(cfg.weights))
-        logger = model.callbacks["on_fit_epoch_end"][-1].__self__
-        t0 = time.time()
+        logger = MlflowTrainingLogger(run_id)
+        model = logger.attach(YOLO(cfg.weights))
         model.train(data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer,
                     lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, freeze=cfg.freeze or None, seed=cfg.seed,
                     deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
                     name=save_dir.name, exist_ok=True, verbose=False)
-        metrics["train_seconds"] = time.time() - t0
+        clock.lap("train")
+        metrics["train_seconds"] = clock.seconds["time_train_s"]
         best = save_dir / "weights" / "best.pt"
         if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
-        metrics.update(_final_metrics(best, cfg, save_dir / "eval"))
+        metrics.update(_final_metrics(best, cfg, save_dir / "eval", logger.final_val))
         for split in ("val", "test"):
             for k in ("mAP50", "mAP50_95"):
                 metrics[f"gain_{split}_{k}"] = metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
@@ -352,14 +370,17 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
         trained = YOLO(str(best))
         metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
         mlflow.log_metrics(metrics)
+        clock.lap("evaluate")
 
-        plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.png", device=cfg.device or "cpu")
+        plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
         for f in sorted(save_dir.iterdir()):
             if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
         mlflow.log_artifact(str(best), "weights")
+        clock.lap("artifacts")
         log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
-        metrics["run_seconds"] = time.time() - t_start
-        mlflow.log_metric("run_seconds", metrics["run_seconds"])
+        clock.lap("model")
+        metrics.update(clock.seconds)
+        mlflow.log_metrics(clock.seconds)
         mlflow.end_run("FINISHED")
         return TrainResult(run_id, metrics, str(save_dir))
     except BaseException as e:
@@ -378,10 +399,6 @@ class NotebookRun:
     error: str = ""
     metrics: dict = field(default_factory=dict)
 
-def training_notebook() -> Path:
-    "The training notebook papermill executes."
-    return config.notebooks_dir() / "02_train.ipynb"
-
 def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None = None) -> tuple[str, str]:
     "Create the MLflow run a training notebook will fill; return `(run_id, tracking_uri)`."
     from mlflow import MlflowClient
@@ -392,27 +409,54 @@ def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None 
     run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
 
+def _find_launched_run(client, experiment: str, launch_id: str) -> str:
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], f"tags.launch_id = '{launch_id}'", max_results=1) if exp else []
+    return runs[0].info.run_id if runs else ""
+
 def run_training_notebook(params: dict, output: str | os.PathLike | None = None, run_id: str = "",
-                          parent_run_id: str = "", tags: dict | None = None, log_output: bool = True,
-                          stdout_file=None, kernel_name: str | None = None) -> NotebookRun:
+                          log_output: bool = True, stdout_file=None, kernel_name: str | None = None) -> NotebookRun:
     "Execute the training notebook with papermill into an MLflow run, attach the executed notebook, return the outcome."
+    import threading, uuid
     import papermill as pm
-    from mlflow import MlflowClient
-    if not run_id: run_id, uri = start_training_run(params, parent_run_id, tags)
-    else: uri = config.tracking_uri(params.get("tracking_uri") or None)
-    client = MlflowClient(uri)
-    output = Path(output or config.home_dir() / "outputs" / run_id / "02_train.ipynb")
+    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
+    experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
+    launch_id = "" if run_id else uuid.uuid4().hex
+    store = {}
+    def connect():
+        from mlflow import MlflowClient
+        store["client"] = MlflowClient(uri)
+        try: store["client"].search_experiments(max_results=1)  # opens the store now rather than after the run
+        except Exception: pass  # reported, if it persists, when the run is attached
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        config.get_or_create_experiment(experiment, uri)  # a new SQLite store: create its schema once, before the kernel
+    # Importing MLflow here takes a second that can overlap with the kernel's own start-up.
+    connecting = threading.Thread(target=connect, daemon=True)
+    connecting.start()
+    output = Path(output or config.home_dir() / "outputs" / (run_id or launch_id) / "02_train.ipynb")
     output.parent.mkdir(parents=True, exist_ok=True)
-    error = ""
+    error, interrupted = "", None
     try:
-        pm.execute_notebook(str(training_notebook()), str(output), parameters={**params, "run_id": run_id, "tracking_uri": uri},
+        pm.execute_notebook(str(training_notebook()), str(output),
+                            parameters={**params, "run_id": run_id, "tracking_uri": uri, "launch_id": launch_id},
                             kernel_name=kernel_name or os.environ.get("YOLO_MLOPS_KERNEL", "python3"),
-                            progress_bar=False, log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file)
+                            progress_bar=False, log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file,
+                            shutdown_kernel="immediate")  # the run is closed by then: no need to wait for a graceful exit
     except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except BaseException as e:
         error = f"{type(e).__name__}: {e}"
-        if not isinstance(e, Exception): _finish_notebook_run(client, run_id, output, error); raise
-    return _finish_notebook_run(client, run_id, output, error)
+        if not isinstance(e, Exception): interrupted = e
+    connecting.join()
+    client = store["client"]
+    if not run_id: run_id = _find_launched_run(client, experiment, launch_id)
+    if not run_id:  # the notebook failed before it opened its run (a bad parameter): record the attempt anyway
+        exp_id = config.get_or_create_experiment(experiment, uri)
+        run_id = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None,
+                                   tags={"mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK",
+                                         "launch_id": launch_id}).info.run_id
+    outcome = _finish_notebook_run(client, run_id, output, error)
+    if interrupted is not None: raise interrupted
+    return outcome
 
 def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> NotebookRun:
     try:
@@ -430,6 +474,13 @@ def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> Noteb
     return NotebookRun(run_id, run.info.status, str(output), error, dict(run.data.metrics))
 
 # %% ../nbs/02_train.ipynb #c030
+def stop_with_launcher():
+    "Linux: end this process when the process that started it dies, even by SIGKILL (no-op elsewhere)."
+    if sys.platform != "linux": return
+    import ctypes, signal
+    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass
+
 def config_from_namespace(namespace: dict, names_before: set) -> TrainConfig:
     "The `TrainConfig` from the names a notebook defined since `names_before` (unknown names are refused)."
     return make_train_config(**{k: v for k, v in namespace.items() if k not in names_before and not k.startswith("_")})

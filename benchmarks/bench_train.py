@@ -1,0 +1,64 @@
+"""Benchmark: one training run as `yolo-mlops train` (papermill + full MLflow logging) against a bare
+Ultralytics `model.train(...)` with the same configuration, each in a fresh process, in one go.
+
+    .venv/bin/python benchmarks/bench_train.py --epochs 3 --imgsz 320 --repeat 2
+
+Prints both wall times (process start to exit, imports included) and their ratio. Target: the fully
+logged run costs at most 1.3x the bare training. Uses COCO128 and the weights as configured
+(YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS) and a temporary working folder."""
+import argparse, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+BARE = """
+from ultralytics import YOLO
+def no_mlflow(trainer):  # a bare run: no MLflow at all, not even Ultralytics' own callback
+    for event, fns in trainer.callbacks.items():
+        trainer.callbacks[event] = [f for f in fns if "callbacks.mlflow" not in (getattr(f, "__module__", "") or "")]
+model = YOLO({weights!r})
+model.add_callback("on_pretrain_routine_start", no_mlflow)
+model.train(data={data!r}, epochs={epochs}, imgsz={imgsz}, batch={batch}, optimizer="SGD", lr0={lr0}, warmup_epochs=0.0,
+            freeze={freeze}, seed=42, deterministic=True, device="cpu", workers={workers}, project={project!r},
+            name="bare", exist_ok=True, verbose=False)
+"""
+
+def timed(cmd, cwd) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode: sys.exit(f"failed: {' '.join(map(str, cmd))}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr0", type=float, default=0.002)
+    ap.add_argument("--freeze", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="alternate the two this many times; medians are reported")
+    a = ap.parse_args()
+    from yolo_mlops.config import pretrained_weights
+    from yolo_mlops.data import build_tiny_person_dataset
+    work = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    data = build_tiny_person_dataset(out=work / "data" / "tiny_coco", yaml_path=work / "data" / "tiny_coco.yaml").yaml
+    weights = pretrained_weights()
+    bare_code = BARE.format(weights=weights, data=str(data), epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, lr0=a.lr0,
+                            freeze=a.freeze, workers=a.workers, project=str(work / "bare"))
+    ours_cmd = [BIN / "yolo-mlops", "train", "--quiet", *[x for k, v in dict(epochs=a.epochs, imgsz=a.imgsz, batch=a.batch,
+                lr0=a.lr0, freeze=a.freeze, workers=a.workers, optimizer="SGD", warmup_epochs=0.0, seed=42, device="cpu").items()
+                for x in ("-p", f"{k}={v}")]]
+    bare, ours = [], []
+    for i in range(a.repeat):
+        bare.append(timed([sys.executable, "-c", bare_code], work))
+        ours.append(timed(ours_cmd, work))
+        print(f"round {i + 1}: bare {bare[-1]:.1f}s, yolo-mlops train {ours[-1]:.1f}s", flush=True)
+    b, o = statistics.median(bare), statistics.median(ours)
+    print(f"\nconfig: epochs={a.epochs} imgsz={a.imgsz} batch={a.batch} SGD lr0={a.lr0} freeze={a.freeze} workers={a.workers}, CPU")
+    print(f"bare Ultralytics model.train (median of {a.repeat}): {b:.1f} s")
+    print(f"yolo-mlops train, papermill + full MLflow logging (median of {a.repeat}): {o:.1f} s")
+    print(f"ratio: {o / b:.2f}x (target <= 1.30x)")
+
+if __name__ == "__main__":
+    main()
