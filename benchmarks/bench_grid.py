@@ -40,6 +40,7 @@ def main():
     from yolo_mlops.data import build_tiny_person_dataset
     from yolo_mlops.grid import load_grid, grid_from_params
     from yolo_mlops.train import TrainConfig
+    a.grid = str(Path(a.grid).resolve())
     spec = grid_from_params(parse_params(a.param), load_grid(a.grid))
     work = Path(tempfile.mkdtemp(prefix="bench_grid_"))
     data = build_tiny_person_dataset(out=work / "data" / "tiny_coco", yaml_path=work / "data" / "tiny_coco.yaml").yaml

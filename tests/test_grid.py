@@ -90,3 +90,17 @@ def test_stopped_grid_resumes_to_completion(grid_dir, sig):
     keys = [c.data.tags["grid_cell_key"] for c in finished]
     assert len(set(keys)) == 4 and len(keys) == 4  # every cell done exactly once
     assert finished_before <= {c.info.run_id for c in finished}  # finished cells were not trained again
+
+def test_unknown_names_and_empty_lists_are_refused_before_anything_runs(grid_dir):
+    r = yolo_mlops("grid", "-p", "lr=0.01,0.02", cwd=grid_dir)
+    assert r.returncode == 2 and "did you mean 'lr0'" in r.stderr
+    (grid_dir / "empty.yaml").write_text("name: e\ngrid:\n  seed: []\n")
+    r = yolo_mlops("grid", "--grid", grid_dir / "empty.yaml", cwd=grid_dir)
+    assert r.returncode == 2 and "empty list" in r.stderr
+    assert not (grid_dir / "mlruns.db").exists()
+
+def test_wrapper_script_passes_its_arguments():
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "run_grid.sh"), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--per-device" in r.stdout and "--rerun" in r.stdout
+    for name in ("run_grid.ps1", "run_grid.cmd"):  # no grid logic of their own: they call `yolo-mlops grid`
+        assert "grid" in (ROOT / "scripts" / name).read_text()

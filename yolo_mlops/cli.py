@@ -9,7 +9,8 @@ import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'cmd_grid', 'cmd_settings', 'build_parser', 'main']
+__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'cmd_grid', 'cmd_analyze', 'cmd_promote', 'cmd_register',
+           'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -69,6 +70,74 @@ def cmd_grid(args) -> int:
     for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
     return 1 if result.failed else 0
 
+def _stage_notebook(name: str) -> "Path":
+    return config.notebooks_dir() / name
+
+def cmd_analyze(args) -> int:
+    "Execute the analysis notebook into an analysis run; write reports/."
+    from yolo_mlops.train import run_stage_notebook
+    params = dict(experiment=args.experiment, grid=args.grid or "", reports=str(config.reports_dir()))
+    result = run_stage_notebook(_stage_notebook("04_analysis.ipynb"), params, "analysis", args.experiment,
+                                run_name=f"analysis-{args.grid or args.experiment}")
+    print(f"analysis run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    import pandas as pd
+    effects = pd.read_csv(config.reports_dir() / "effects.csv")
+    print(effects.to_string(index=False))
+    print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
+    return 0
+
+def cmd_promote(args) -> int:
+    "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
+    from mlflow import MlflowClient
+    from yolo_mlops.train import run_stage_notebook
+    params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name,
+                  metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
+                  max_latency_ms=args.max_latency_ms or -1.0, reports=str(config.reports_dir()))
+    result = run_stage_notebook(_stage_notebook("05_promotion.ipynb"), params, "promotion", args.experiment,
+                                run_name=f"promotion-{args.grid or args.experiment}")
+    print(f"promotion run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    tags = MlflowClient(config.tracking_uri()).get_run(result.run_id).data.tags
+    print(tags.get("decision_summary", ""))
+    print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
+    return 0
+
+def cmd_register(args) -> int:
+    "Register one run's model (idempotent)."
+    from yolo_mlops.promotion import register_run
+    mv = register_run(args.run_id, args.model_name)
+    print(f"run {args.run_id} is version {mv.version} of {args.model_name}")
+    return 0
+
+def cmd_relog(args) -> int:
+    "Re-log a run's per-epoch metrics from its results.csv artifact (idempotent)."
+    from yolo_mlops.promotion import relog_metrics
+    print(f"run {args.run_id}: {relog_metrics(args.run_id)} metric points added")
+    return 0
+
+def cmd_pipeline(args) -> int:
+    "data -> grid -> analysis -> promotion, on the configured store."
+    from yolo_mlops.grid import load_grid, run_grid
+    steps = [("data", ["data"] + (["--source", args.source] if args.source else []))]
+    print("[pipeline] 1/4 data", flush=True)
+    if (rc := main(steps[0][1])) != 0: return rc
+    spec = load_grid(args.grid)
+    print(f"[pipeline] 2/4 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
+    result = run_grid(spec, workers=args.workers)
+    finished = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED")]
+    print(f"[pipeline] grid: {len(finished)} of {len(result.outcomes)} cells finished", flush=True)
+    if not finished: return 1
+    print("[pipeline] 3/4 analysis", flush=True)
+    if (rc := main(["analyze", "--experiment", spec.experiment, "--grid", spec.name])) != 0: return rc
+    print("[pipeline] 4/4 promotion", flush=True)
+    rc = main(["promote", "--experiment", spec.experiment, "--grid", spec.name, "--model-name", args.model_name])
+    return rc or (1 if result.failed else 0)
+
 def cmd_settings(args) -> int:
     "Print the resolved configuration."
     for k, v in config.settings().items(): print(f"{k:13} {v}")
@@ -104,6 +173,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
     g.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
     g.set_defaults(func=cmd_grid)
+    a = sub.add_parser("analyze", help="runs table, effects and figures from MLflow (executes 04_analysis.ipynb)")
+    a.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
+    a.add_argument("--grid", help="only the runs of this grid")
+    a.set_defaults(func=cmd_analyze)
+    pr = sub.add_parser("promote", help="promote the best run if it meets the criteria (executes 05_promotion.ipynb)")
+    pr.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
+    pr.add_argument("--grid", help="only the runs of this grid")
+    pr.add_argument("--run-id", help="the candidate (default: the best FINISHED run by --metric)")
+    pr.add_argument("--model-name", default="yolov8n-person")
+    pr.add_argument("--metric", default="final_test_mAP50", help="primary metric (default final_test_mAP50)")
+    pr.add_argument("--min-gain-baseline", type=float, default=0.0, help="required gain over the pretrained model (default 0)")
+    pr.add_argument("--min-gain-champion", type=float, default=0.0, help="required gain over the current champion (default 0)")
+    pr.add_argument("--max-latency-ms", type=float, help="latency budget, median CPU ms per image")
+    pr.set_defaults(func=cmd_promote)
+    rg = sub.add_parser("register", help="register one run's model in the Model Registry (idempotent)")
+    rg.add_argument("--run-id", required=True)
+    rg.add_argument("--model-name", default="yolov8n-person")
+    rg.set_defaults(func=cmd_register)
+    rl = sub.add_parser("relog", help="re-log a run's per-epoch metrics from its results.csv artifact (idempotent)")
+    rl.add_argument("--run-id", required=True)
+    rl.set_defaults(func=cmd_relog)
+    pl = sub.add_parser("pipeline", help="data -> grid -> analysis -> promotion")
+    pl.add_argument("--grid", default=str(config.notebooks_dir().parent / "grids" / "cpu.yaml"), help="the grid (default grids/cpu.yaml)")
+    pl.add_argument("--workers", type=int, default=2)
+    pl.add_argument("--source", help="COCO128 source for the data stage")
+    pl.add_argument("--model-name", default="yolov8n-person")
+    pl.set_defaults(func=cmd_pipeline)
     s = sub.add_parser("settings", help="show the resolved configuration")
     s.set_defaults(func=cmd_settings)
     return p

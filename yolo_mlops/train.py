@@ -15,7 +15,8 @@ __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
            'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
            'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'train_run', 'NotebookRun',
-           'start_training_run', 'run_training_notebook', 'stop_with_launcher', 'config_from_namespace']
+           'start_training_run', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
+           'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -288,7 +289,7 @@ def run_tags(device: str) -> dict:
     from importlib.metadata import version
     import torch
     tags = {f"version.{p}": version(p) for p in ("ultralytics", "torch", "mlflow", "yolo_mlops")}
-    tags.update({"mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK"})
+    tags.update({"stage": "train", "mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK"})
     tags["device"] = device or "auto"
     tags["device_name"] = torch.cuda.get_device_name(0) if (device not in ("cpu", "mps") and torch.cuda.is_available()) else "cpu"
     if commit := git_commit(): tags["mlflow.source.git.commit"] = commit
@@ -377,7 +378,8 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
             if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
         mlflow.log_artifact(str(best), "weights")
         clock.lap("artifacts")
-        log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+        mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
         clock.lap("model")
         metrics.update(clock.seconds)
         mlflow.log_metrics(clock.seconds)
@@ -404,7 +406,7 @@ def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None 
     from mlflow import MlflowClient
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
     exp_id = config.get_or_create_experiment(str(params.get("experiment") or config.DEFAULT_EXPERIMENT), uri)
-    all_tags = {"mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK", **(tags or {})}
+    all_tags = {"stage": "train", "mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK", **(tags or {})}
     if parent_run_id: all_tags["mlflow.parentRunId"] = parent_run_id
     run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
@@ -452,8 +454,8 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
     if not run_id:  # the notebook failed before it opened its run (a bad parameter): record the attempt anyway
         exp_id = config.get_or_create_experiment(experiment, uri)
         run_id = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None,
-                                   tags={"mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK",
-                                         "launch_id": launch_id}).info.run_id
+                                   tags={"stage": "train", "mlflow.source.name": str(training_notebook()),
+                                         "mlflow.source.type": "NOTEBOOK", "launch_id": launch_id}).info.run_id
     outcome = _finish_notebook_run(client, run_id, output, error)
     if interrupted is not None: raise interrupted
     return outcome
@@ -473,7 +475,33 @@ def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> Noteb
     run = client.get_run(run_id)
     return NotebookRun(run_id, run.info.status, str(output), error, dict(run.data.metrics))
 
-# %% ../nbs/02_train.ipynb #c030
+# %% ../nbs/02_train.ipynb #c031
+def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, experiment: str = config.DEFAULT_EXPERIMENT,
+                       run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False) -> NotebookRun:
+    "Execute a stage notebook with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
+    import papermill as pm
+    from mlflow import MlflowClient
+    notebook = Path(notebook)
+    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
+    client = MlflowClient(uri)
+    run_id = client.create_run(config.get_or_create_experiment(experiment, uri), run_name=run_name or None,
+                               tags={"stage": stage, "mlflow.source.name": str(notebook), "mlflow.source.type": "NOTEBOOK"}).info.run_id
+    output = Path(output or config.home_dir() / "outputs" / stage / run_id / notebook.name)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    error, interrupted = "", None
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters={**params, "run_id": run_id, "tracking_uri": uri},
+                            kernel_name=os.environ.get("YOLO_MLOPS_KERNEL", "python3"), progress_bar=False,
+                            log_output=log_output, shutdown_kernel="immediate")
+    except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
+    except BaseException as e:
+        error = f"{type(e).__name__}: {e}"
+        if not isinstance(e, Exception): interrupted = e
+    outcome = _finish_notebook_run(client, run_id, output, error)
+    if interrupted is not None: raise interrupted
+    return outcome
+
+# %% ../nbs/02_train.ipynb #c032
 def stop_with_launcher():
     "Linux: end this process when the process that started it dies, even by SIGKILL (no-op elsewhere)."
     if sys.platform != "linux": return

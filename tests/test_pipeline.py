@@ -1,0 +1,151 @@
+"""The last two stages and the whole pipeline, for real: `yolo-mlops pipeline` on the tiny grid, then
+the effect table, promotion decisions, the registry alias, the decision report, the recovery tools,
+and the champion served over HTTP by `mlflow models serve`."""
+import base64, json, os, re, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+from mlflow import MlflowClient
+from conftest import yolo_mlops, BIN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    "The whole pipeline on the tiny grid, once, in a fresh working folder."
+    work = tmp_path_factory.mktemp("pipeline")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLO_MLOPS_HOME", "YOLO_MLOPS_DATA")}
+    r = yolo_mlops("pipeline", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--model-name", "tiny", cwd=work, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return work, r, f"sqlite:///{work}/mlruns.db"
+
+def runs_by_stage(uri):
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+    out = {}
+    for r in runs: out.setdefault(r.data.tags.get("stage", "grid" if r.data.tags.get("grid_parent") else "?"), []).append(r)
+    return client, out
+
+def notebooks(client, run_id):
+    return [a.path for a in client.list_artifacts(run_id, "notebook")]
+
+def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
+    work, r, uri = pipeline
+    client, stages = runs_by_stage(uri)
+    assert len(stages["train"]) == 4 and len(stages["grid"]) == 1
+    assert len(stages["analysis"]) == 1 and len(stages["promotion"]) == 1
+    for run in stages["train"] + stages["analysis"] + stages["promotion"]:
+        assert run.info.status == "FINISHED", run.data.tags.get("error")
+        assert any(p.endswith(".ipynb") for p in notebooks(client, run.info.run_id)), run.info.run_name
+    analysis = stages["analysis"][0].info.run_id
+    files = {a.path for a in client.list_artifacts(analysis)} | {a.path for a in client.list_artifacts(analysis, "figures")}
+    assert {"runs_analysis.csv", "effects.csv", "figures/metric_by_dimension.png", "figures/epoch_curves.png",
+            "figures/precision_recall.png"} <= files
+    promotion = stages["promotion"][0]
+    assert promotion.data.tags["decision"] in ("promoted", "not promoted")
+    assert (work / "reports" / "DECISION_PROMOTION.md").exists() and (work / "reports" / "runs_analysis.csv").exists()
+
+def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):
+    work, _, uri = pipeline
+    client = MlflowClient(uri)
+    report = (work / "reports" / "DECISION_PROMOTION.md").read_text()
+    named = set(re.findall(r"\b[0-9a-f]{32}\b", report))
+    train_ids = {r.info.run_id for r in runs_by_stage(uri)[1]["train"]}
+    assert named & train_ids
+    for run_id in named & train_ids:
+        m = client.get_run(run_id).data.metrics
+        row = next(line for line in report.splitlines() if line.startswith(f"| {run_id}"))
+        assert f"{m['final_test_mAP50']:.4f}" in row and f"{m['baseline_test_mAP50']:.4f}" in row
+
+def _table(uri):
+    from yolo_mlops.analysis import runs_table
+    return runs_table(tracking_uri=uri, grid="tiny-cpu")
+
+def test_promotion_refuses_below_baseline_and_promotes_above_and_moves_the_alias(pipeline):
+    from yolo_mlops.promotion import promote, PromotionCriteria, register_run
+    _, _, uri = pipeline
+    table = _table(uri).sort_values("final_test_mAP50", ascending=False)
+    best = table.iloc[0]
+    gain = best.final_test_mAP50 - best.baseline_test_mAP50
+    refused = promote(table, PromotionCriteria(min_gain_over_baseline=gain + 0.01), "alias-test", tracking_uri=uri)
+    assert not refused.promoted and [c.criterion for c in refused.failed] == ["beats the pretrained baseline"]
+    client = MlflowClient(uri)
+    assert not client.search_model_versions("name = 'alias-test'")  # nothing registered
+    first = promote(table, PromotionCriteria(min_gain_over_baseline=gain - 0.01), "alias-test", tracking_uri=uri)
+    assert first.promoted and client.get_model_version_by_alias("alias-test", "champion").run_id == best.run_id
+    other = table.iloc[1]
+    again = promote(table, PromotionCriteria(min_gain_over_baseline=-1), "alias-test", run_id=other.run_id, tracking_uri=uri)
+    if other.final_test_mAP50 <= best.final_test_mAP50:  # not better than the champion: refused
+        assert not again.promoted and again.failed[0].criterion == "beats the current champion"
+    moved = promote(table, PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1), "alias-test",
+                    run_id=other.run_id, tracking_uri=uri)
+    assert moved.promoted
+    assert client.get_model_version_by_alias("alias-test", "champion").run_id == other.run_id
+    assert str(client.get_model_version_by_alias("alias-test", "previous-champion").version) == first.version
+    # registering the same run twice gives the same version
+    assert str(register_run(best.run_id, "alias-test", uri).version) == first.version
+    assert len(client.search_model_versions("name = 'alias-test'")) == 2
+
+def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
+    "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."
+    from yolo_mlops.grid import GridSpec, run_grid
+    from yolo_mlops.analysis import runs_table, dimension_effects
+    (workdir / "data").mkdir()
+    (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
+    spec = GridSpec("auto", {"lr0": [0.002, 0.02]}, {"optimizer": "auto", "epochs": 1, "imgsz": 64, "workers": 0})
+    result = run_grid(spec, workers=2)
+    assert not result.failed
+    effects = dimension_effects(runs_table(grid="auto"))
+    assert effects.set_index("dimension").loc["lr0", "verdict"] == "no effect at all"
+
+def test_relog_is_idempotent(pipeline):
+    from yolo_mlops.promotion import relog_metrics
+    import mlflow
+    _, _, uri = pipeline
+    client = MlflowClient(uri)
+    source = runs_by_stage(uri)[1]["train"][0]
+    mlflow.set_tracking_uri(uri)
+    csv = mlflow.artifacts.download_artifacts(run_id=source.info.run_id, artifact_path="ultralytics/results.csv")
+    assert relog_metrics(source.info.run_id, uri) == 0  # a complete run: nothing to add
+    empty = client.create_run(source.info.experiment_id, run_name="lost-metrics").info.run_id
+    client.log_artifact(empty, csv, "ultralytics")
+    added = relog_metrics(empty, uri)
+    assert added > 0 and [h.step for h in client.get_metric_history(empty, "val_mAP50")] == [1]
+    assert relog_metrics(empty, uri) == 0
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def test_champion_loads_and_serves_over_http(pipeline, dataset):
+    import mlflow
+    from yolo_mlops.promotion import promote, PromotionCriteria
+    from yolo_mlops.pyfunc import images_to_frame
+    from yolo_mlops.train import test_images
+    _, _, uri = pipeline
+    promote(_table(uri), PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1), "served", tracking_uri=uri)
+    image = test_images(str(dataset))[0]
+    mlflow.set_tracking_uri(uri)
+    local = mlflow.pyfunc.load_model("models:/served@champion").predict(images_to_frame([image]), params={"conf": 0.001})
+    assert len(local) > 0
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # uvicorn
+    server = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", "models:/served@champion", "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:  # wait until the server answers /ping
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: time.sleep(0.5)
+        else: pytest.fail("mlflow models serve never answered /ping")
+        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(image.read_bytes()).decode()]]},
+                           "params": {"conf": 0.001}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r: answer = json.loads(r.read())
+        boxes = answer["predictions"]
+        assert len(boxes) == len(local) and {"image", "x1", "y1", "x2", "y2", "confidence"} <= set(boxes[0])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
