@@ -122,12 +122,14 @@ def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_tes
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
     done = table[table.status == "FINISHED"]
+    if "seed" in done: done = done.assign(seed=done["seed"].astype(str))  # seeds are categories, not a scale
     dims = [d for d in varying_parameters(table) if d != "seed"] or ["seed"]
     fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False, sharey=True)
     baseline = done[metric.replace("final_", "baseline_")].mean() if metric.replace("final_", "baseline_") in done else None
     for ax, dim in zip(axes.flat, dims):
         hue = "seed" if "seed" in done and dim != "seed" and done["seed"].nunique() > 1 else None
-        sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, legend=ax is axes.flat[0])
+        sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, legend=ax is axes.flat[0],
+                      palette="tab10" if hue else None)
         sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_", linestyle="none")
         if baseline is not None and not math.isnan(baseline):
             ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
@@ -148,6 +150,8 @@ def plot_epoch_curves(table: pd.DataFrame, path, metric: str = "val_mAP50", trac
         ax.plot([h.step for h in hist], [h.value for h in hist], marker="o", ms=3, lw=1, label=run.run_name)
     base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
     if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch"); ax.set_ylabel(metric); ax.set_title(f"{metric} per epoch")
     if len(table) <= 16: ax.legend(fontsize=6, ncol=2)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)

@@ -70,19 +70,21 @@ def cmd_grid(args) -> int:
     for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
     return 1 if result.failed else 0
 
-def _stage_notebook(name: str) -> "Path":
-    return config.notebooks_dir() / name
+def _run_stage(stage: str, notebook: str, params: dict, args):
+    "Execute a stage notebook into a run of its own and say how it went; the result, or None if it failed."
+    from yolo_mlops.train import run_stage_notebook
+    result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, args.experiment,
+                                run_name=f"{stage}-{args.grid or args.experiment}")
+    print(f"{stage} run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return None
+    return result
 
 def cmd_analyze(args) -> int:
     "Execute the analysis notebook into an analysis run; write reports/."
-    from yolo_mlops.train import run_stage_notebook
     params = dict(experiment=args.experiment, grid=args.grid or "", reports=str(config.reports_dir()))
-    result = run_stage_notebook(_stage_notebook("04_analysis.ipynb"), params, "analysis", args.experiment,
-                                run_name=f"analysis-{args.grid or args.experiment}")
-    print(f"analysis run {result.run_id}: {result.status}; executed notebook {result.notebook}")
-    if result.error:
-        print(f"error: {result.error}", file=sys.stderr)
-        return 1
+    if _run_stage("analysis", "04_analysis.ipynb", params, args) is None: return 1
     import pandas as pd
     effects = pd.read_csv(config.reports_dir() / "effects.csv")
     print(effects.to_string(index=False))
@@ -92,16 +94,11 @@ def cmd_analyze(args) -> int:
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
     from mlflow import MlflowClient
-    from yolo_mlops.train import run_stage_notebook
     params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name,
                   metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
                   max_latency_ms=args.max_latency_ms or -1.0, reports=str(config.reports_dir()))
-    result = run_stage_notebook(_stage_notebook("05_promotion.ipynb"), params, "promotion", args.experiment,
-                                run_name=f"promotion-{args.grid or args.experiment}")
-    print(f"promotion run {result.run_id}: {result.status}; executed notebook {result.notebook}")
-    if result.error:
-        print(f"error: {result.error}", file=sys.stderr)
-        return 1
+    result = _run_stage("promotion", "05_promotion.ipynb", params, args)
+    if result is None: return 1
     tags = MlflowClient(config.tracking_uri()).get_run(result.run_id).data.tags
     print(tags.get("decision_summary", ""))
     print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
