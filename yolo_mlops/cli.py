@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
     # SIGTERM (a stopped grid, `kill`) unwinds like Ctrl-C: the kernel is shut down and the run closed as FAILED
     signal.signal(signal.SIGTERM, terminate)
+    config.bound_http_retries()  # a stopped server fails in seconds, not minutes (also in the kernels started from here)
     try: return args.func(args)
     except (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable) as e:
         print(f"yolo-mlops {args.command}: error: {e}", file=sys.stderr)
@@ -218,3 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"yolo-mlops {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not config.is_unreachable_error(e): raise
+        print(f"yolo-mlops {args.command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
+              "Start it again and re-run the command (a grid resumes where it stopped).", file=sys.stderr)
+        return 3

@@ -8,10 +8,10 @@ import os, time, urllib.request, urllib.error
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'home_dir', 'tracking_uri', 'is_embedded_store',
-           'artifact_root', 'TrackingUnreachable', 'check_tracking_store', 'use_tracking', 'get_or_create_experiment',
-           'coco128_source', 'data_dir', 'dataset_yaml', 'pretrained_weights', 'reports_dir', 'runs_dir',
-           'notebooks_dir', 'settings']
+__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'HTTP_RETRY_DEFAULTS', 'home_dir', 'tracking_uri',
+           'is_embedded_store', 'artifact_root', 'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries',
+           'is_unreachable_error', 'use_tracking', 'get_or_create_experiment', 'coco128_source', 'data_dir',
+           'dataset_yaml', 'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -69,7 +69,23 @@ def check_tracking_store(uri: str, retries: int = 3, timeout: float = 3.0, backo
         f"MLflow tracking server unreachable at {uri} ({last}) after {retries} tries. Start it "
         "(`docker compose up -d`), fix MLFLOW_TRACKING_URI, or unset it to use the embedded SQLite store.")
 
-# %% ../nbs/00_config.ipynb #c015
+# %% ../nbs/00_config.ipynb #c014
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+def bound_http_retries():
+    "Set MLflow's HTTP retry settings to bounded values where the environment does not set them."
+    for k, v in HTTP_RETRY_DEFAULTS.items(): os.environ.setdefault(k, v)
+
+def is_unreachable_error(error) -> bool:
+    "True when `error` (an exception or its text) says the tracking server could not be reached."
+    text = str(error)
+    if any(s in text for s in ("error code", "Response body", "error responses", "ResponseError", "ArtifactUploadError")):
+        return False  # the server answered: something behind it (the artifact store) failed
+    return any(s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
+                                   "RemoteDisconnected", "Connection aborted", "TrackingUnreachable"))
+
+# %% ../nbs/00_config.ipynb #c018
 def use_tracking(uri: str | None = None, home: str | os.PathLike | None = None) -> str:
     "Point MLflow at the resolved store and return its URI."
     import mlflow
@@ -92,7 +108,7 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = N
         if exp is None: raise
         return exp.experiment_id
 
-# %% ../nbs/00_config.ipynb #c018
+# %% ../nbs/00_config.ipynb #c021
 def coco128_source(source: str | os.PathLike | None = None) -> str:
     "Where COCO128 comes from: `source`, else `YOLO_MLOPS_COCO128`, else Ultralytics' download URL."
     return str(source or _env("YOLO_MLOPS_COCO128") or COCO128_URL)
@@ -122,7 +138,7 @@ def notebooks_dir(path: str | os.PathLike | None = None) -> Path:
     import yolo_mlops
     return Path(path or _env("YOLO_MLOPS_NBS") or Path(yolo_mlops.__file__).resolve().parent.parent / "nbs").resolve()
 
-# %% ../nbs/00_config.ipynb #c021
+# %% ../nbs/00_config.ipynb #c024
 def settings(home: str | os.PathLike | None = None) -> dict:
     "The resolved configuration of this session, for display."
     return dict(home=str(home_dir(home)), tracking_uri=tracking_uri(home=home), coco128=coco128_source(),

@@ -141,12 +141,23 @@ def repair_interrupted_runs(client, experiment_id: str) -> list[str]:
             repaired.append(run.info.run_id)
     return repaired
 
-def finished_runs_by_key(client, experiment_id: str, keys) -> dict:
-    "The FINISHED cell runs (with their notebook attached) among `keys`: key -> run."
+def finished_runs_by_key(client, experiment_id: str, outcomes: list, out_dir: Path) -> dict:
+    """The FINISHED cell runs among `outcomes`' keys: key -> run. A FINISHED run whose executed notebook was never
+    attached (the store went away just after training) gets it now from `out_dir`, or is marked FAILED to be re-run."""
+    wanted = {o.key: o for o in outcomes}
     found = {}
     for run in client.search_runs([experiment_id], "tags.grid_cell_key != '' and attributes.status = 'FINISHED'", max_results=5000):
         key = run.data.tags.get("grid_cell_key")
-        if key in keys and run.data.tags.get("notebook", "missing") != "missing": found.setdefault(key, run)
+        if key not in wanted or key in found: continue
+        if run.data.tags.get("notebook", "missing") == "missing":
+            local = out_dir / f"{_cell_stem(wanted[key])}.ipynb"
+            if not local.exists():
+                client.set_tag(run.info.run_id, "error", "finished without its executed notebook, which is lost: the cell runs again")
+                client.set_terminated(run.info.run_id, "FAILED")
+                continue
+            client.log_artifact(run.info.run_id, str(local), "notebook")
+            client.set_tag(run.info.run_id, "notebook", f"notebook/{local.name}")
+        found[key] = run
     return found
 
 # %% ../nbs/03_grid.ipynb #c018
@@ -157,6 +168,10 @@ def _die_with_parent():
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError): pass
+
+def _cell_stem(outcome) -> str:
+    "The name of a cell's files (executed notebook, log) under the grid's output folder."
+    return f"cell{outcome.index:03d}-{outcome.key[:8]}"
 
 def _cell_command(params: dict, run_id: str, notebook_out: Path) -> list[str]:
     ps = [x for k, v in params.items() for x in ("-p", f"{k}={json.dumps(v)}")]
@@ -182,7 +197,7 @@ class _Progress:
 # %% ../nbs/03_grid.ipynb #c019
 def _run_cell(client, outcome: CellOutcome, run_id: str, device: str, out_dir: Path, threads: int, procs: dict,
               run_params: dict) -> CellOutcome:
-    stem = f"cell{outcome.index:03d}-{outcome.key[:8]}"
+    stem = _cell_stem(outcome)
     notebook, log = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.log"
     params = {**outcome.params, **run_params, **({"device": device} if device and "device" not in outcome.params else {})}
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -241,10 +256,10 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
         raise DatasetError(f"No dataset at {config.dataset_yaml()}: build it first with `yolo-mlops data`.")
     grid_key = hashlib.sha256(json.dumps([o.key for o in outcomes]).encode()).hexdigest()[:20]
     repair_interrupted_runs(client, experiment_id)
-    done = {} if rerun else finished_runs_by_key(client, experiment_id, {o.key for o in outcomes})
-    parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
     out_dir = Path(out_dir or config.home_dir() / "outputs" / "grids" / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    done = {} if rerun else finished_runs_by_key(client, experiment_id, outcomes, out_dir)
+    parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
     for o in outcomes:
         if o.key in done:
             o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
@@ -315,8 +330,12 @@ def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, statu
     table.to_csv(summary, index=False)
     spec_file = out_dir / "grid_spec.yaml"
     spec_file.write_text(yaml.safe_dump({"name": spec.name, "experiment": spec.experiment, "fixed": spec.fixed, "grid": spec.grid}, sort_keys=False))
-    client.log_artifact(parent, str(summary))
-    client.log_artifact(parent, str(spec_file))
+    try:
+        client.log_artifact(parent, str(summary))
+        client.log_artifact(parent, str(spec_file))
+    except Exception as e:  # e.g. the artifact store is down: the summary stays on disk, the grid still closes
+        if config.is_unreachable_error(e): raise
+        client.set_tag(parent, "error", f"could not store the grid summary ({type(e).__name__}); it is in {out_dir}")
     counts = {s: sum(o.status == s for o in result.outcomes) for s in ("FINISHED", "FAILED", "SKIPPED")}
     from mlflow.entities import Metric
     now = int(time.time() * 1000)

@@ -14,8 +14,8 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
            'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'train_run', 'NotebookRun',
-           'start_training_run', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
+           'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'ArtifactUploadError', 'train_run',
+           'NotebookRun', 'start_training_run', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
            'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
@@ -322,6 +322,9 @@ def _final_metrics(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict
             out.update({f"final_{split}_{k}": v for k, v in evaluate_weights(best, cfg.data, split, cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir).items()})
     return out
 
+class ArtifactUploadError(RuntimeError):
+    "The run's artifacts could not be stored."
+
 class _Stopwatch:
     "Wall time per phase of a run, logged as `time_<phase>_s` metrics so every run shows where its time went."
     def __init__(self): self.seconds, self._t = {}, time.perf_counter()
@@ -374,11 +377,15 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
         clock.lap("evaluate")
 
         plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
-        for f in sorted(save_dir.iterdir()):
-            if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
-        mlflow.log_artifact(str(best), "weights")
-        clock.lap("artifacts")
-        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+        try:
+            for f in sorted(save_dir.iterdir()):
+                if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
+            mlflow.log_artifact(str(best), "weights")
+            clock.lap("artifacts")
+            info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+        except Exception as e:
+            raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
+                                      "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
         mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
         clock.lap("model")
         metrics.update(clock.seconds)
@@ -387,8 +394,10 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
         return TrainResult(run_id, metrics, str(save_dir))
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"[:4000]
-        mlflow.set_tags({"error": message, "mlflow.note.content": f"Run failed: {message}"})
-        mlflow.end_run("FAILED")
+        try:
+            mlflow.set_tags({"error": message, "mlflow.note.content": f"Run failed: {message}"})
+            mlflow.end_run("FAILED")
+        except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
         raise
 
 # %% ../nbs/02_train.ipynb #c029
@@ -456,9 +465,12 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
         run_id = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None,
                                    tags={"stage": "train", "mlflow.source.name": str(training_notebook()),
                                          "mlflow.source.type": "NOTEBOOK", "launch_id": launch_id}).info.run_id
-    outcome = _finish_notebook_run(client, run_id, output, error)
+    outcome = _finish_notebook_run(client, run_id, output, _explain(error, uri))
     if interrupted is not None: raise interrupted
     return outcome
+
+def _explain(error: str, uri: str) -> str:
+    return f"tracking server unreachable at {uri}: {error}" if error and config.is_unreachable_error(error) else error
 
 def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> NotebookRun:
     try:

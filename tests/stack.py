@@ -1,0 +1,123 @@
+"""Local stand-ins for the team stack, started for real: PostgreSQL (Debian's server binaries, on
+loopback), an S3 endpoint (moto's standalone server, as MLflow's own S3 tests use) and the MLflow
+server started by the very script docker-compose.yml runs, docker/mlflow-server.sh."""
+import glob, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def wait_until(check, what: str, timeout: float = 120, proc=None):
+    "Poll `check()` until it is true; fail with `what` (and the process's output) after `timeout` seconds."
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode}")
+        try:
+            if check(): return
+        except OSError: pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what}: not ready after {timeout}s")
+
+def http_ok(url: str, auth: str | None = None) -> int:
+    req = urllib.request.Request(url)
+    if auth: req.add_header("Authorization", "Basic " + __import__("base64").b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=3) as r: return r.status
+    except urllib.error.HTTPError as e: return e.code
+
+class Postgres:
+    "A throw-away PostgreSQL server on 127.0.0.1 with a database and a password-protected user."
+    def __init__(self, user="mlflow", password="pw-test", db="mlflow"):
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found: raise RuntimeError("PostgreSQL server binaries not found: install Debian's `postgresql` (.ci/run does)")
+        self.bin, self.user, self.password, self.db = Path(found[-1]).parent, user, password, db
+        # outside pytest's private temporary folders, which the postgres user cannot enter
+        self.folder, self.port = Path(tempfile.mkdtemp(prefix="yolo-mlops-pg-")), free_port()
+        self.data, self.sock = self.folder / "pgdata", self.folder / "sock"
+        self.sock.mkdir(parents=True, exist_ok=True)
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0: shutil.chown(self.folder, "postgres"); shutil.chown(self.sock, "postgres")
+        self._run([self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
+
+    def _run(self, cmd, **kw):
+        return subprocess.run([*self.as_postgres, *map(str, cmd)], check=True, capture_output=True, text=True, **kw)
+
+    def start(self):
+        self._run([self.bin / "pg_ctl", "-D", self.data, "-w", "-l", self.folder / "pg.log", "-o",
+                   f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1", "start"])
+        return self
+
+    def create_database(self):
+        self.sql(f"CREATE USER {self.user} PASSWORD '{self.password}'", db="postgres")
+        self.sql(f"CREATE DATABASE {self.db} OWNER {self.user}", db="postgres")
+        return self
+
+    def sql(self, query: str, db: str | None = None) -> str:
+        return self._run(["psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres", "-d", db or self.db,
+                          "-At", "-c", query]).stdout
+
+    def stop(self):
+        try: self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "stop"])
+        except subprocess.CalledProcessError: pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+class S3Server:
+    "moto's standalone S3 server on 127.0.0.1, with one bucket."
+    def __init__(self, bucket="mlflow"):
+        self.bucket, self.port, self.proc = bucket, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: http_ok(self.url) < 500, "moto S3 server", 60, self.proc)
+        return self
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="testing", aws_secret_access_key="testing",
+                            region_name="us-east-1")
+
+    def create_bucket(self):
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def keys(self) -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return [o["Key"] for p in pages for o in p.get("Contents", [])]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate(); self.proc.wait(timeout=30)
+
+class MlflowServer:
+    "The MLflow server, started exactly as the compose file starts it: docker/mlflow-server.sh."
+    def __init__(self, pg: Postgres, s3: S3Server, folder: Path, auth: bool = False):
+        self.port, self.folder, self.proc = free_port(), folder, None
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                    "POSTGRES_USER": pg.user, "POSTGRES_PASSWORD": pg.password, "POSTGRES_DB": pg.db,
+                    "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(pg.port), "MLFLOW_BUCKET": s3.bucket,
+                    "MLFLOW_S3_ENDPOINT_URL": s3.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(self.port), "MLFLOW_AUTH": "1" if auth else "0", "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-test-pw",
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret"}
+        self.env.pop("MLFLOW_TRACKING_URI", None)
+
+    def start(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.folder / "mlflow-server.log", "a")
+        self.proc = subprocess.Popen(["sh", str(ROOT / "docker" / "mlflow-server.sh")], env=self.env, cwd=self.folder,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: http_ok(f"{self.uri}/health") == 200, "mlflow server", 180, self.proc)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            self.proc.wait(timeout=60)
+        self.log.close()
