@@ -269,9 +269,10 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
     print(f"[grid] {spec.name}: {len(cells)} cells, {len(outcomes) - len(todo)} already done, {len(todo)} to run "
           f"with {workers} worker(s); parent run {parent}; logs in {out_dir}", file=progress, flush=True)
     bar, procs, slots = _Progress(len(outcomes), len(outcomes) - len(todo), progress), {}, list(range(workers))
-    slot_lock = threading.Lock()
+    slot_lock, stopping = threading.Lock(), threading.Event()
 
     def work(o: CellOutcome) -> CellOutcome:
+        if stopping.is_set(): return o  # the grid is being stopped: start nothing new
         with slot_lock: slot = slots.pop(0)
         try:
             tags = {"grid_cell_key": o.key, "grid_name": spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
@@ -280,6 +281,7 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
             run_params = {"experiment": spec.experiment, "tracking_uri": uri}
             run_id, _ = start_training_run({**o.params, **run_params, "run_name": f"{spec.name}-{o.index:03d}"}, parent, tags)
             o.run_id = run_id
+            if stopping.is_set(): raise KeyboardInterrupt("the grid was stopped")
             return _run_cell(client, o, run_id, devices[slot % len(devices)], out_dir, threads, procs, run_params)
         except Exception as e:
             o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
@@ -297,10 +299,12 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
             try:
                 for f in as_completed(futures): f.result()
             except BaseException:
+                stopping.set()
                 for f in futures: f.cancel()
-                for proc in list(procs.values()):
-                    try: os.killpg(proc.pid, signal.SIGTERM)
-                    except ProcessLookupError: pass
+                _stop_cells(procs, signal.SIGTERM)  # each cell closes its run and kernel...
+                killer = threading.Timer(30, _stop_cells, (procs, signal.SIGKILL))  # ...or is killed after 30 s
+                killer.daemon = True
+                killer.start()
                 raise
     except BaseException:
         status = "KILLED"
@@ -315,6 +319,12 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
     return result
 
 # %% ../nbs/03_grid.ipynb #c022
+def _stop_cells(procs: dict, sig):
+    "Send `sig` to the process group of every running cell."
+    for proc in list(procs.values()):
+        try: os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError): pass
+
 def repair_interrupted_runs_of(client, run_ids, reason: str):
     "Mark FAILED those of `run_ids` that are still RUNNING."
     for rid in run_ids:

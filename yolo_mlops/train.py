@@ -15,8 +15,8 @@ __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
            'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
            'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'ArtifactUploadError', 'train_run',
-           'NotebookRun', 'start_training_run', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
-           'config_from_namespace']
+           'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook', 'run_stage_notebook',
+           'stop_with_launcher', 'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -420,6 +420,13 @@ def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None 
     run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
 
+def import_papermill():
+    """papermill, imported without jsonschema's optional RFC 3987 format checker: building its grammar costs
+    0.7 s per process (a tenth of a short run's overhead), and notebook validation never uses it."""
+    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)
+    import papermill
+    return papermill
+
 def _find_launched_run(client, experiment: str, launch_id: str) -> str:
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], f"tags.launch_id = '{launch_id}'", max_results=1) if exp else []
@@ -429,7 +436,7 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
                           log_output: bool = True, stdout_file=None, kernel_name: str | None = None) -> NotebookRun:
     "Execute the training notebook with papermill into an MLflow run, attach the executed notebook, return the outcome."
     import threading, uuid
-    import papermill as pm
+    pm = import_papermill()
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
     experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
     launch_id = "" if run_id else uuid.uuid4().hex
@@ -491,7 +498,7 @@ def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> Noteb
 def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, experiment: str = config.DEFAULT_EXPERIMENT,
                        run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False) -> NotebookRun:
     "Execute a stage notebook with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
-    import papermill as pm
+    pm = import_papermill()
     from mlflow import MlflowClient
     notebook = Path(notebook)
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
