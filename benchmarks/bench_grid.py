@@ -18,11 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BARE = """
 from ultralytics import YOLO
-def no_mlflow(trainer):
-    for event, fns in trainer.callbacks.items():
-        trainer.callbacks[event] = [f for f in fns if "callbacks.mlflow" not in (getattr(f, "__module__", "") or "")]
+from yolo_mlops.train import disable_ultralytics_mlflow  # a bare run: no MLflow at all, not even Ultralytics' own
 model = YOLO({weights!r})
-model.add_callback("on_pretrain_routine_start", no_mlflow)
+model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)
 model.train(data={data!r}, project={project!r}, name={name!r}, exist_ok=True, verbose=False, deterministic=True, **{args!r})
 """
 

@@ -13,11 +13,9 @@ BIN = Path(sys.executable).parent
 
 BARE = """
 from ultralytics import YOLO
-def no_mlflow(trainer):  # a bare run: no MLflow at all, not even Ultralytics' own callback
-    for event, fns in trainer.callbacks.items():
-        trainer.callbacks[event] = [f for f in fns if "callbacks.mlflow" not in (getattr(f, "__module__", "") or "")]
+from yolo_mlops.train import disable_ultralytics_mlflow  # a bare run: no MLflow at all, not even Ultralytics' own
 model = YOLO({weights!r})
-model.add_callback("on_pretrain_routine_start", no_mlflow)
+model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)
 model.train(data={data!r}, epochs={epochs}, imgsz={imgsz}, batch={batch}, optimizer="SGD", lr0={lr0}, warmup_epochs=0.0,
             freeze={freeze}, seed=42, deterministic=True, device="cpu", workers={workers}, project={project!r},
             name="bare", exist_ok=True, verbose=False)

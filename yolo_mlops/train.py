@@ -14,9 +14,9 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
            'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'git_commit', 'run_tags', 'TrainResult', 'ArtifactUploadError', 'train_run',
-           'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook', 'run_stage_notebook',
-           'stop_with_launcher', 'config_from_namespace']
+           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'ArtifactUploadError',
+           'train_run', 'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook',
+           'run_stage_notebook', 'stop_with_launcher', 'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -273,6 +273,10 @@ def training_notebook() -> Path:
     "The training notebook papermill executes."
     return config.notebooks_dir() / "02_train.ipynb"
 
+def stage_tags(stage: str = "train", notebook: str | os.PathLike | None = None) -> dict:
+    "The tags every run of a stage carries: its stage, and the notebook it was executed from."
+    return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()), "mlflow.source.type": "NOTEBOOK"}
+
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     "The git commit of `folder` (with '-dirty' if it has uncommitted changes), or None outside a repository."
     folder = str(folder or Path(config.notebooks_dir()).parent)
@@ -289,7 +293,7 @@ def run_tags(device: str) -> dict:
     from importlib.metadata import version
     import torch
     tags = {f"version.{p}": version(p) for p in ("ultralytics", "torch", "mlflow", "yolo_mlops")}
-    tags.update({"stage": "train", "mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK"})
+    tags.update(stage_tags())
     tags["device"] = device or "auto"
     tags["device_name"] = torch.cuda.get_device_name(0) if (device not in ("cpu", "mps") and torch.cuda.is_available()) else "cpu"
     if commit := git_commit(): tags["mlflow.source.git.commit"] = commit
@@ -415,7 +419,7 @@ def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None 
     from mlflow import MlflowClient
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
     exp_id = config.get_or_create_experiment(str(params.get("experiment") or config.DEFAULT_EXPERIMENT), uri)
-    all_tags = {"stage": "train", "mlflow.source.name": str(training_notebook()), "mlflow.source.type": "NOTEBOOK", **(tags or {})}
+    all_tags = {**stage_tags(), **(tags or {})}
     if parent_run_id: all_tags["mlflow.parentRunId"] = parent_run_id
     run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
@@ -470,8 +474,7 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
     if not run_id:  # the notebook failed before it opened its run (a bad parameter): record the attempt anyway
         exp_id = config.get_or_create_experiment(experiment, uri)
         run_id = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None,
-                                   tags={"stage": "train", "mlflow.source.name": str(training_notebook()),
-                                         "mlflow.source.type": "NOTEBOOK", "launch_id": launch_id}).info.run_id
+                                   tags={**stage_tags(), "launch_id": launch_id}).info.run_id
     outcome = _finish_notebook_run(client, run_id, output, _explain(error, uri))
     if interrupted is not None: raise interrupted
     return outcome
@@ -504,7 +507,7 @@ def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, ex
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
     client = MlflowClient(uri)
     run_id = client.create_run(config.get_or_create_experiment(experiment, uri), run_name=run_name or None,
-                               tags={"stage": stage, "mlflow.source.name": str(notebook), "mlflow.source.type": "NOTEBOOK"}).info.run_id
+                               tags=stage_tags(stage, notebook)).info.run_id
     output = Path(output or config.home_dir() / "outputs" / stage / run_id / notebook.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     error, interrupted = "", None
