@@ -14,9 +14,10 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 __all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
            'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'ArtifactUploadError',
-           'train_run', 'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook',
-           'run_stage_notebook', 'stop_with_launcher', 'config_from_namespace']
+           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
+           'log_input_tolerating_races', 'ArtifactUploadError', 'train_run', 'NotebookRun', 'start_training_run',
+           'import_papermill', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
+           'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -307,6 +308,23 @@ class TrainResult:
     metrics: dict
     save_dir: str = ""
 
+def is_duplicate_key_error(err: Exception) -> bool:
+    "Did a tracking store reject an insert because another writer inserted the same row first?"
+    text = str(err).lower()
+    return any(s in text for s in ("uniqueviolation", "unique constraint", "duplicate key"))
+
+def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
+    """`mlflow.log_input`, retried when a concurrent run inserted the same dataset first.
+
+    The tracking server looks the dataset up and inserts it if missing, in two steps: two grid cells that start
+    at the same moment can both miss it, and PostgreSQL then rejects the second insert (`dataset_pk`). The
+    rejected transaction is rolled back, so the retry finds the dataset and only links it to this run."""
+    import mlflow
+    for attempt in range(1, tries + 1):
+        try: return mlflow.log_input(ds, context=context)
+        except Exception as e:
+            if attempt == tries or not is_duplicate_key_error(e): raise
+
 def _log_dataset(cfg: TrainConfig, digest: str):
     import mlflow, pandas as pd
     manifest = read_manifest(dataset_folder(cfg.data))
@@ -315,7 +333,7 @@ def _log_dataset(cfg: TrainConfig, digest: str):
         warnings.simplefilter("ignore", UserWarning)
         ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)), name=manifest.get("name", "tiny_coco_person"),
                                      digest=digest[:32])
-    mlflow.log_input(ds, context="training")
+    log_input_tolerating_races(ds)
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
@@ -404,7 +422,7 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
         except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
         raise
 
-# %% ../nbs/02_train.ipynb #c029
+# %% ../nbs/02_train.ipynb #c031
 @dataclass
 class NotebookRun:
     "The outcome of one executed training notebook."
@@ -497,7 +515,7 @@ def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> Noteb
     run = client.get_run(run_id)
     return NotebookRun(run_id, run.info.status, str(output), error, dict(run.data.metrics))
 
-# %% ../nbs/02_train.ipynb #c031
+# %% ../nbs/02_train.ipynb #c033
 def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, experiment: str = config.DEFAULT_EXPERIMENT,
                        run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False) -> NotebookRun:
     "Execute a stage notebook with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
@@ -523,7 +541,7 @@ def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, ex
     if interrupted is not None: raise interrupted
     return outcome
 
-# %% ../nbs/02_train.ipynb #c032
+# %% ../nbs/02_train.ipynb #c034
 def stop_with_launcher():
     "Linux: end this process when the process that started it dies, even by SIGKILL (no-op elsewhere)."
     if sys.platform != "linux": return
