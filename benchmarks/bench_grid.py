@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BARE = """
 from ultralytics import YOLO
-from yolo_mlops.train import disable_ultralytics_mlflow  # a bare run: no MLflow at all, not even Ultralytics' own
+from yolo_mlops.train import disable_ultralytics_mlflow, skip_ultralytics_raytune
+skip_ultralytics_raytune()  # as in our runs: no Ray Tune import where Ray is installed
 model = YOLO({weights!r})
-model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)
+model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)  # a bare run: no MLflow at all
 model.train(data={data!r}, project={project!r}, name={name!r}, exist_ok=True, verbose=False, deterministic=True, **{args!r})
 """
 

@@ -13,9 +13,10 @@ BIN = Path(sys.executable).parent
 
 BARE = """
 from ultralytics import YOLO
-from yolo_mlops.train import disable_ultralytics_mlflow  # a bare run: no MLflow at all, not even Ultralytics' own
+from yolo_mlops.train import disable_ultralytics_mlflow, skip_ultralytics_raytune
+skip_ultralytics_raytune()  # as in our runs: no Ray Tune import where Ray is installed
 model = YOLO({weights!r})
-model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)
+model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)  # a bare run: no MLflow at all
 model.train(data={data!r}, epochs={epochs}, imgsz={imgsz}, batch={batch}, optimizer="SGD", lr0={lr0}, warmup_epochs=0.0,
             freeze={freeze}, seed=42, deterministic=True, device="cpu", workers={workers}, project={project!r},
             name="bare", exist_ok=True, verbose=False)

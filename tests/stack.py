@@ -121,3 +121,16 @@ class MlflowServer:
             os.killpg(self.proc.pid, 15)
             self.proc.wait(timeout=60)
         self.log.close()
+
+
+def start_team_stack(folder: Path):
+    "PostgreSQL, the S3 endpoint and the MLflow server in front of them, started in that order; returns the three."
+    pg = Postgres().start().create_database()
+    s3 = S3Server().start().create_bucket()
+    return pg, s3, MlflowServer(pg, s3, folder / "mlflow").start()
+
+def stop_team_stack(parts):
+    "Stop what `start_team_stack` started, the server first."
+    for part in reversed(parts):
+        try: part.stop()
+        except Exception: pass

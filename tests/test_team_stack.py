@@ -5,18 +5,13 @@ from pathlib import Path
 import pytest, yaml
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
-from stack import Postgres, S3Server, MlflowServer, ROOT, http_ok, wait_until
+from stack import MlflowServer, ROOT, http_ok, start_team_stack, stop_team_stack, wait_until
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stack")
-    pg = Postgres().start().create_database()
-    s3 = S3Server().start().create_bucket()
-    server = MlflowServer(pg, s3, folder / "mlflow").start()
-    yield pg, s3, server
-    for part in (server, s3, pg):
-        try: part.stop()
-        except Exception: pass
+    parts = start_team_stack(tmp_path_factory.mktemp("stack"))
+    yield parts
+    stop_team_stack(parts)
 
 @pytest.fixture
 def team_dir(workdir, dataset, stack, monkeypatch):

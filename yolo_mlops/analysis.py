@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 import pandas as pd
 from . import config
-from .train import TrainConfig
+from .train import BOOKKEEPING_PARAMETERS, TrainConfig
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 'runs_table', 'varying_parameters',
@@ -17,7 +17,7 @@ __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 
            'plot_precision_recall', 'analyze']
 
 # %% ../nbs/04_analysis.ipynb #c006
-PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in ("run_id", "tracking_uri", "run_name", "launch_id", "experiment")]
+PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters", "effective_imgsz",
              "dataset_digest", "dataset_test_images"]
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")

@@ -9,8 +9,8 @@ import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'cmd_grid', 'cmd_analyze', 'cmd_promote', 'cmd_register',
-           'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
+__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'grid_backend', 'cmd_grid', 'cmd_analyze', 'cmd_promote',
+           'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -53,15 +53,27 @@ def cmd_train(args) -> int:
     print(json.dumps(shown, indent=1))
     return 0
 
+def grid_backend(args):
+    "The backend the grid's options ask for: this machine (default) or a Ray cluster."
+    if args.backend == "ray":
+        if args.device or args.per_device:
+            raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts four cells on a GPU")
+        from yolo_mlops.grid_ray import RayBackend
+        return RayBackend(args.address, args.cpus_per_cell or 1, args.gpus_per_cell or 0, args.workers)
+    if args.address or args.cpus_per_cell or args.gpus_per_cell:
+        raise UsageError("--address, --cpus-per-cell and --gpus-per-cell need --backend ray")
+    from yolo_mlops.grid import LocalBackend
+    devices = [d.strip() for d in args.device.split(",")] if args.device else None
+    workers = args.per_device * len(devices) if (args.per_device and devices) else (args.workers or 1)
+    return LocalBackend(workers, devices)
+
 def cmd_grid(args) -> int:
     "Run a grid of training runs; exit 1 if any cell failed."
     from yolo_mlops.grid import load_grid, grid_from_params, run_grid
     params = parse_params(args.param)
     if not args.grid and not params: raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
     spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
-    devices = [d.strip() for d in args.device.split(",")] if args.device else None
-    workers = args.per_device * len(devices) if (args.per_device and devices) else args.workers
-    result = run_grid(spec, workers=workers, devices=devices, rerun=args.rerun)
+    result = run_grid(spec, rerun=args.rerun, backend=grid_backend(args))
     import pandas as pd
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.table().drop(columns=["error"]).to_string(index=False))
@@ -165,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
     g.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2", help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
     g.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
-    g.add_argument("--workers", type=int, default=1, help="cells run at once (default 1)")
+    g.add_argument("--workers", type=int, help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
     g.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
     g.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
+    g.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run: this machine (default) or a Ray cluster")
+    g.add_argument("--address", help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
+    g.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
+    g.add_argument("--gpus-per-cell", type=float, help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
     g.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
     g.set_defaults(func=cmd_grid)
     a = sub.add_parser("analyze", help="runs table, effects and figures from MLflow (executes 04_analysis.ipynb)")

@@ -13,8 +13,8 @@ from .config import coco128_source, data_dir, dataset_yaml
 __all__ = ['IMAGE_SUFFIXES', 'SPLITS', 'CLASS_NAMES', 'MANIFEST', 'DatasetError', 'SourceImage', 'download_coco128',
            'read_coco128', 'make_fake_coco128', 'parse_yolo_labels', 'PlannedFile', 'plan_tiny_person_dataset',
            'dataset_digest', 'DatasetBuild', 'read_manifest', 'write_dataset_yaml', 'build_tiny_person_dataset',
-           'verify_dataset', 'dataset_folder', 'dataset_summary', 'plot_image_boxes', 'yolo_to_xyxy',
-           'show_dataset_samples']
+           'verify_dataset', 'dataset_folder', 'dataset_recipe', 'node_data_dir', 'dataset_by_digest',
+           'dataset_summary', 'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -285,7 +285,72 @@ def dataset_folder(yaml_path: str | os.PathLike | None = None) -> Path:
     folder = Path(cfg.get("path") or yaml_path.parent)
     return folder if folder.is_absolute() else (yaml_path.parent / folder).resolve()
 
-# %% ../nbs/01_data.ipynb #c028
+# %% ../nbs/01_data.ipynb #c026
+def dataset_recipe(yaml_path: str | os.PathLike | None = None) -> dict:
+    "What another machine needs to rebuild and check the dataset `yaml_path` points at (from its manifest)."
+    manifest = read_manifest(dataset_folder(yaml_path))
+    if manifest is None: raise DatasetError(f"{dataset_folder(yaml_path)} has no {MANIFEST}: build it with `yolo-mlops data`.")
+    return dict(digest=manifest["digest"], source=manifest["source"], seed=manifest["seed"], counts=manifest["counts"],
+                yaml=str(dataset_yaml(yaml_path)))
+
+def node_data_dir() -> Path:
+    "Where a worker keeps datasets built by digest: `YOLO_MLOPS_DATA`, else `~/.cache/yolo-mlops/data`."
+    return Path(os.environ.get("YOLO_MLOPS_DATA") or Path.home() / ".cache" / "yolo-mlops" / "data").expanduser()
+
+class _FileLock:
+    "An exclusive lock on a file (POSIX `flock`; no-op where it does not exist)."
+    def __init__(self, path: Path): self.path = path
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "w")
+        try:
+            import fcntl
+            fcntl.flock(self.f, fcntl.LOCK_EX)
+        except ImportError: pass
+        return self
+    def __exit__(self, *exc): self.f.close()
+
+def _holds(folder: Path, digest: str) -> bool:
+    m = read_manifest(folder) if folder.is_dir() else None
+    return bool(m and m.get("digest") == digest and verify_dataset(folder, raise_on_error=False))
+
+def _source_here(source: str) -> str:
+    "The recipe's COCO128 if it is a folder or zip this machine has, else this machine's own (`YOLO_MLOPS_COCO128`), else the URL."
+    if not source.startswith(("http://", "https://")) and Path(source).exists(): return source
+    return os.environ.get("YOLO_MLOPS_COCO128") or source
+
+def dataset_by_digest(recipe: dict, cache: str | os.PathLike | None = None) -> Path:
+    "The YAML of the dataset with `recipe['digest']` on this machine: the recipe's own, or one built in `cache`."
+    digest = recipe["digest"]
+    own = Path(recipe.get("yaml") or "")
+    if own.name and own.exists():
+        try:
+            if _holds(dataset_folder(own), digest): return own
+        except DatasetError: pass
+    cache = Path(cache or node_data_dir())
+    folder, yaml_path = cache / f"tiny_coco-{digest[:16]}", cache / f"tiny_coco-{digest[:16]}.yaml"
+    with _FileLock(cache / f".tiny_coco-{digest[:16]}.lock"):
+        if not _holds(folder, digest):
+            source = _source_here(recipe["source"])
+            tmp = cache / f".building-{digest[:16]}-{os.getpid()}"
+            counts = recipe["counts"]
+            try:
+                build = build_tiny_person_dataset(source, tmp, tmp.with_suffix(".yaml"), counts["train"], counts["val"],
+                                                  counts["test"], recipe["seed"], force=True, download_dir=cache / "downloads")
+                if build.digest != digest:
+                    raise DatasetError(
+                        f"The dataset built on this machine from {source} has digest {build.digest[:12]}, but the grid trains "
+                        f"on {digest[:12]}: this machine's COCO128 is not the copy the grid's dataset was built from. Point "
+                        "YOLO_MLOPS_COCO128 on this machine at the same copy (or use the same version of yolo-mlops).")
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.with_suffix(".yaml").unlink(missing_ok=True)
+        write_dataset_yaml(yaml_path, folder, digest)
+    return yaml_path
+
+# %% ../nbs/01_data.ipynb #c031
 def dataset_summary(folder: str | os.PathLike):
     "Images, boxes and boxes per image for each split of a built dataset, as a DataFrame."
     import pandas as pd

@@ -11,15 +11,16 @@ from pathlib import Path
 import yaml
 from . import config
 from .data import DatasetError, dataset_folder, read_manifest
-from .train import TrainConfig, TrainParameterError, make_train_config, training_notebook
+from .train import BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config, training_notebook
 
 # %% auto #0
 __all__ = ['GRID_PARAMETERS', 'GridSpecError', 'GridSpec', 'load_grid', 'grid_from_params', 'notebook_code_hash',
            'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult', 'repair_interrupted_runs',
-           'finished_runs_by_key', 'run_grid', 'repair_interrupted_runs_of']
+           'finished_runs_by_key', 'CellJob', 'CellRun', 'run_cell_command', 'LocalBackend', 'close_cell_run',
+           'run_grid', 'repair_interrupted_runs_of']
 
 # %% ../nbs/03_grid.ipynb #c006
-GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("run_id", "run_name", "tracking_uri", "experiment", "launch_id"))
+GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
 
 class GridSpecError(ValueError):
     "A grid spec that cannot run; the message says what to change."
@@ -194,32 +195,98 @@ class _Progress:
                   f"{f', ETA {eta:.0f}s' if left else ''} | cell {outcome.index} {outcome.status} in {outcome.seconds:.0f}s"
                   + (f": {outcome.error[:100]}" if outcome.error else ""), file=self.out, flush=True)
 
-# %% ../nbs/03_grid.ipynb #c019
-def _run_cell(client, outcome: CellOutcome, run_id: str, device: str, out_dir: Path, threads: int, procs: dict,
-              run_params: dict) -> CellOutcome:
-    stem = _cell_stem(outcome)
-    notebook, log = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.log"
-    params = {**outcome.params, **run_params, **({"device": device} if device and "device" not in outcome.params else {})}
+# %% ../nbs/03_grid.ipynb #c020
+@dataclass
+class CellJob:
+    "One cell to execute: its own parameters, the run's bookkeeping parameters and the run it fills."
+    index: int
+    params: dict          # the cell's grid parameters
+    run_params: dict      # experiment, tracking URI, expected dataset digest
+    run_id: str
+    stem: str             # name of its notebook and log under `out_dir`
+    out_dir: Path
+    digest: str           # the dataset digest its key was computed with
+    notebook_hash: str    # the training notebook its key was computed with
+    grid: str = ""
+    slot: int = 0         # the worker slot (the local backend maps slots to devices)
+
+    @property
+    def notebook(self) -> Path: return self.out_dir / f"{self.stem}.ipynb"
+    @property
+    def log(self) -> Path: return self.out_dir / f"{self.stem}.log"
+
+@dataclass
+class CellRun:
+    "What executing a cell gave: the exit status of its process (None if it never finished), where it ran, why not."
+    returncode: int | None
+    node: str
+    error: str = ""
+
+def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
+                     cwd: str | os.PathLike | None = None) -> int:
+    """Execute one cell in its own process (`yolo-mlops train --run-id`), output to `log`; return its exit status.
+    Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after 30 s."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    t0 = time.time()
     with open(log, "w") as f:
-        proc = subprocess.Popen(_cell_command(params, run_id, notebook), stdout=f, stderr=subprocess.STDOUT, env=env,
+        proc = subprocess.Popen(_cell_command(params, run_id, notebook), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                                 start_new_session=sys.platform != "linux")
-        procs[run_id] = proc
-        rc = proc.wait()
-        procs.pop(run_id, None)
-    outcome.seconds, outcome.log, outcome.run_id = time.time() - t0, str(log), run_id
+        if procs is not None: procs[run_id] = proc
+        try:
+            while True:  # a timed wait: a cancelled Ray task's interrupt only lands between Python steps
+                try: return proc.wait(timeout=1)
+                except subprocess.TimeoutExpired: pass
+        except KeyboardInterrupt:
+            _stop_cells({run_id: proc}, signal.SIGTERM)
+            try: proc.wait(30)
+            except subprocess.TimeoutExpired: _stop_cells({run_id: proc}, signal.SIGKILL)
+            raise
+        finally:
+            if procs is not None: procs.pop(run_id, None)
+
+class LocalBackend:
+    "Cells run as processes of this machine, `workers` at once; worker slot i uses `devices[i % len(devices)]`."
+    name = "local"
+    def __init__(self, workers: int = 1, devices: list[str] | None = None):
+        self.workers, self.devices, self.procs = max(1, workers), devices or [""], {}
+        cpu_only = self.devices in ([""], ["cpu"])  # CPU cells share the cores; GPU cells need few threads
+        self.threads = max(1, (os.cpu_count() or 1) // self.workers) if cpu_only else 2
+
+    def start(self, uri: str) -> int:
+        "Any store this machine reaches will do; return how many cells run at once."
+        return self.workers
+
+    def run(self, job: CellJob) -> CellRun:
+        device = self.devices[job.slot % len(self.devices)]
+        params = {**job.params, **job.run_params, **({"device": device} if device and "device" not in job.params else {})}
+        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs)
+        return CellRun(rc, socket.gethostname())
+
+    def stop(self):
+        _stop_cells(self.procs, signal.SIGTERM)  # each cell closes its run and kernel...
+        killer = threading.Timer(30, _stop_cells, (self.procs, signal.SIGKILL))  # ...or is killed after 30 s
+        killer.daemon = True
+        killer.start()
+
+    def close(self): pass
+
+# %% ../nbs/03_grid.ipynb #c021
+def close_cell_run(client, outcome: CellOutcome, job: CellJob, cell: CellRun, seconds: float) -> CellOutcome:
+    "Fill `outcome` from the cell's MLflow run, first closing the run as FAILED if the cell's process could not."
+    run_id = job.run_id
+    outcome.seconds, outcome.log, outcome.run_id = seconds, str(job.log), run_id
     run = client.get_run(run_id)
-    if rc != 0 and run.info.status == "RUNNING":  # the cell's process died before it could close its run
-        client.set_tag(run_id, "error", f"cell process exited with {rc}; see {log}")
+    if cell.returncode != 0 and run.info.status == "RUNNING":  # the cell's process died before it could close its run
+        why = cell.error or f"cell process exited with {cell.returncode}"
+        client.set_tag(run_id, "error", f"{why}; see {job.log}")
         client.set_terminated(run_id, "FAILED")
         run = client.get_run(run_id)
     outcome.status, outcome.metrics = run.info.status, dict(run.data.metrics)
-    outcome.error = run.data.tags.get("error", "" if rc == 0 else f"exit status {rc}")
+    ok = cell.returncode == 0 or run.info.status == "FINISHED"  # e.g. a cell that finished just as the grid was stopped
+    outcome.error = run.data.tags.get("error", "" if ok else cell.error or f"exit status {cell.returncode}")
     return outcome
 
-# %% ../nbs/03_grid.ipynb #c020
+# %% ../nbs/03_grid.ipynb #c022
 def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total: int) -> str:
     "The grid's parent run: the one from an earlier invocation of the same grid, or a new one."
     old = client.search_runs([experiment_id], f"tags.grid_key = '{grid_key}' and tags.grid_parent = 'true'", max_results=1)
@@ -235,15 +302,16 @@ def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total
                                   *[Param(f"fixed.{k}", json.dumps(v)) for k, v in spec.fixed.items()]])
     return rid
 
-# %% ../nbs/03_grid.ipynb #c021
+# %% ../nbs/03_grid.ipynb #c023
 def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None, rerun: bool = False,
-             tracking_uri: str | None = None, out_dir: str | os.PathLike | None = None, progress=sys.stderr) -> GridResult:
-    "Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell."
+             tracking_uri: str | None = None, out_dir: str | os.PathLike | None = None, progress=sys.stderr,
+             backend=None) -> GridResult:
+    """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
+    Cells run on `backend` (default: `LocalBackend(workers, devices)` on this machine)."""
     from mlflow import MlflowClient
     t0 = time.time()
+    backend = backend or LocalBackend(workers, devices)
     uri = config.check_tracking_store(config.tracking_uri(tracking_uri))
-    experiment_id = config.get_or_create_experiment(spec.experiment, uri)  # created once, before any worker starts
-    client = MlflowClient(uri)
     nb_hash = notebook_code_hash()
     cells = spec.cells()
     digests = {}
@@ -254,21 +322,32 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
         outcomes.append(CellOutcome(i, params, cell_key(params, digests[data], nb_hash), "PENDING"))
     if all(d == "missing" for d in digests.values()):
         raise DatasetError(f"No dataset at {config.dataset_yaml()}: build it first with `yolo-mlops data`.")
+    experiment_id = config.get_or_create_experiment(spec.experiment, uri)  # created once, before any worker starts
+    client = MlflowClient(uri)
     grid_key = hashlib.sha256(json.dumps([o.key for o in outcomes]).encode()).hexdigest()[:20]
     repair_interrupted_runs(client, experiment_id)
     out_dir = Path(out_dir or config.home_dir() / "outputs" / "grids" / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {} if rerun else finished_runs_by_key(client, experiment_id, outcomes, out_dir)
-    parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
+    # connect the backend only when there is something to run (a Ray connection takes seconds); it refuses a
+    # store its workers cannot reach before any run is created
+    slots_total = backend.start(uri) if any(o.key not in done for o in outcomes) else 1
+    try:
+        parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
+        client.set_tag(parent, "grid_backend", backend.name)
+        return _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0)
+    finally:
+        backend.close()
+
+def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0) -> GridResult:
     for o in outcomes:
         if o.key in done:
             o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
     todo = [o for o in outcomes if o.status == "PENDING"]
-    devices = devices or [""]
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if devices == [""] or devices == ["cpu"] else 2
-    print(f"[grid] {spec.name}: {len(cells)} cells, {len(outcomes) - len(todo)} already done, {len(todo)} to run "
-          f"with {workers} worker(s); parent run {parent}; logs in {out_dir}", file=progress, flush=True)
-    bar, procs, slots = _Progress(len(outcomes), len(outcomes) - len(todo), progress), {}, list(range(workers))
+    print(f"[grid] {spec.name}: {len(outcomes)} cells, {len(outcomes) - len(todo)} already done, {len(todo)} to run "
+          f"with {slots_total} worker(s) on the {backend.name} backend; parent run {parent}; logs in {out_dir}",
+          file=progress, flush=True)
+    bar, slots = _Progress(len(outcomes), len(outcomes) - len(todo), progress), list(range(slots_total))
     slot_lock, stopping = threading.Lock(), threading.Event()
 
     def work(o: CellOutcome) -> CellOutcome:
@@ -276,13 +355,17 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
         with slot_lock: slot = slots.pop(0)
         try:
             tags = {"grid_cell_key": o.key, "grid_name": spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
-                    "grid_pid": str(os.getpid()), "mlflow.parentRunId": parent}
+                    "grid_pid": str(os.getpid()), "grid_backend": backend.name, "mlflow.parentRunId": parent}
             from yolo_mlops.train import start_training_run
-            run_params = {"experiment": spec.experiment, "tracking_uri": uri}
+            digest = digests[o.params.get("data") or ""]
+            run_params = {"experiment": spec.experiment, "tracking_uri": uri,
+                          **({"expected_digest": digest} if digest != "missing" else {})}
             run_id, _ = start_training_run({**o.params, **run_params, "run_name": f"{spec.name}-{o.index:03d}"}, parent, tags)
             o.run_id = run_id
             if stopping.is_set(): raise KeyboardInterrupt("the grid was stopped")
-            return _run_cell(client, o, run_id, devices[slot % len(devices)], out_dir, threads, procs, run_params)
+            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, digest, nb_hash, spec.name, slot)
+            t_cell = time.time()
+            return close_cell_run(client, o, job, backend.run(job), time.time() - t_cell)
         except Exception as e:
             o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
             return o
@@ -294,17 +377,14 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
     old_term = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     status = "FINISHED"
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, slots_total)) as pool:
             futures = [pool.submit(work, o) for o in todo]
             try:
                 for f in as_completed(futures): f.result()
             except BaseException:
                 stopping.set()
                 for f in futures: f.cancel()
-                _stop_cells(procs, signal.SIGTERM)  # each cell closes its run and kernel...
-                killer = threading.Timer(30, _stop_cells, (procs, signal.SIGKILL))  # ...or is killed after 30 s
-                killer.daemon = True
-                killer.start()
+                backend.stop()
                 raise
     except BaseException:
         status = "KILLED"
@@ -318,7 +398,7 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
         _close_parent(client, parent, spec, result, "FAILED" if status == "FINISHED" and result.failed else status, out_dir)
     return result
 
-# %% ../nbs/03_grid.ipynb #c022
+# %% ../nbs/03_grid.ipynb #c024
 def _stop_cells(procs: dict, sig):
     "Send `sig` to the process group of every running cell."
     for proc in list(procs.values()):

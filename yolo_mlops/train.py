@@ -11,13 +11,13 @@ from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
-           'metric_name', 'disable_ultralytics_mlflow', 'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics',
-           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
-           'log_input_tolerating_races', 'ArtifactUploadError', 'train_run', 'NotebookRun', 'start_training_run',
-           'import_papermill', 'run_training_notebook', 'run_stage_notebook', 'stop_with_launcher',
-           'config_from_namespace']
+__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config',
+           'check_train_config', 'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune',
+           'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics', 'test_images', 'median_latency_ms',
+           'plot_predictions', 'pip_requirements', 'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit',
+           'run_tags', 'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races', 'ArtifactUploadError',
+           'train_run', 'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook',
+           'run_stage_notebook', 'stop_with_launcher', 'config_from_namespace']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -45,6 +45,10 @@ class TrainConfig:
     run_id: str = ""            # an existing MLflow run to fill (set by the grid)
     tracking_uri: str = ""      # "" = MLFLOW_TRACKING_URI or the embedded SQLite store
     launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
+    expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
+
+# Parameters that say where and how a run is recorded, not what is trained: not logged as params, not grid dimensions
+BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest")
 
 # %% ../nbs/02_train.ipynb #c008
 def _convert(name: str, value, default):
@@ -100,8 +104,13 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
                               "weights": config.pretrained_weights(cfg.weights or None),
                               "tracking_uri": config.tracking_uri(cfg.tracking_uri or None)})
     if check_files:
-        try: verify_dataset(dataset_folder(resolved.data))
+        try: digest = verify_dataset(dataset_folder(resolved.data))
         except DatasetError as e: raise TrainParameterError(str(e)) from None
+        if cfg.expected_digest and digest != cfg.expected_digest:
+            raise TrainParameterError(
+                f"the dataset at {dataset_folder(resolved.data)} has digest {digest[:12]}, but this run must train on "
+                f"{cfg.expected_digest[:12]} (the grid's dataset). It changed after the grid started, or this machine built "
+                "it from another copy of COCO128: rebuild it from the grid's source (yolo-mlops data) and run the grid again.")
         if not _weights_exist_or_downloadable(resolved.weights):
             raise TrainParameterError(f"weights file not found: {resolved.weights}. Pass weights=PATH or set YOLO_MLOPS_WEIGHTS.")
         try: config.check_tracking_store(resolved.tracking_uri)
@@ -122,6 +131,17 @@ def disable_ultralytics_mlflow(trainer) -> int:
         removed += len(fns) - len(keep)
         trainer.callbacks[event] = keep
     return removed
+
+def skip_ultralytics_raytune():
+    """Register Ultralytics' Ray Tune integration as empty in this process. Where Ray is installed (the `ray` extra),
+    every Ultralytics trainer imports `ray.tune` (2 s) to report to a Tune session that our runs never have; this
+    avoids it without changing the user's Ultralytics settings file."""
+    import types
+    name = "ultralytics.utils.callbacks.raytune"
+    if name not in sys.modules:
+        stub = types.ModuleType(name, "Ultralytics' Ray Tune callbacks, left out by yolo-mlops (no Tune session).")
+        stub.callbacks = {}
+        sys.modules[name] = stub
 
 # %% ../nbs/02_train.ipynb #c016
 SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
@@ -360,6 +380,7 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     import mlflow
     from ultralytics import YOLO
     clock = _Stopwatch()
+    skip_ultralytics_raytune()
     cfg = check_train_config(cfg or make_train_config(**params))
     digest = verify_dataset(dataset_folder(cfg.data))
     mlflow.set_tracking_uri(cfg.tracking_uri)
@@ -368,7 +389,7 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
                            run_name=cfg.run_name or None)
     run_id = run.info.run_id
     try:
-        mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in ("run_id", "tracking_uri", "run_name", "launch_id")})
+        mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS})
         mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
         _log_dataset(cfg, digest)
         clock.lap("setup")

@@ -1,0 +1,93 @@
+"""The Ray backend on a real local Ray cluster: a head node and a worker node on loopback (Ray's own
+`ray.cluster_utils.Cluster`, real raylet processes), logging to the team stack's tracking server."""
+import os, subprocess
+import pytest, yaml
+from mlflow import MlflowClient
+from conftest import yolo_mlops, BIN
+from stack import start_team_stack, stop_team_stack, wait_until
+
+CLIENT_PORT = 10071  # Ray Client server of the head node: the ray:// address
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory):
+    parts = start_team_stack(tmp_path_factory.mktemp("ray-stack"))
+    yield parts[2].uri
+    stop_team_stack(parts)
+
+@pytest.fixture(scope="module")
+def cluster():
+    "A Ray head node with one CPU, on loopback; each test adds the worker node it needs."
+    # Ray's single-machine mode: every node, and the grid's driver (a subprocess inheriting this), on 127.0.0.1
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})
+    yield c
+    c.shutdown()
+    os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+
+def add_worker_node(cluster):
+    node = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    return node
+
+@pytest.fixture
+def team_dir(workdir, dataset, monkeypatch, tracking):
+    (workdir / "data").mkdir()
+    (workdir / "data" / "tiny_coco.yaml").write_text(dataset.read_text())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
+    return workdir
+
+def write_grid(folder, name):
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "experiment": f"ray-{name}", "fixed": {"epochs": 1, "imgsz": 64, "workers": 0},
+                                    "grid": {"lr0": [0.002, 0.02], "seed": [1, 2]}}))
+    return path
+
+def cell_runs(uri, experiment):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return [r for r in client.search_runs([exp.experiment_id], "tags.grid_cell_key != ''")] if exp else []
+
+def test_ray_grid_runs_every_cell_on_both_nodes(team_dir, cluster, tracking):
+    worker = add_worker_node(cluster)
+    try:
+        r = yolo_mlops("grid", "--grid", write_grid(team_dir, "spread"), "--backend", "ray",
+                       "--address", f"ray://127.0.0.1:{CLIENT_PORT}", cwd=team_dir)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+        runs = cell_runs(tracking, "ray-spread")
+        assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
+        client = MlflowClient(tracking)
+        for run in runs:  # each executed notebook is in its run, and back on this machine
+            assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == [run.data.tags["notebook"]]
+            assert (team_dir / "outputs" / "grids" / "spread" / run.data.tags["notebook"].split("/")[-1]).exists()
+            assert run.data.tags["grid_backend"] == "ray" and run.data.params["dataset_digest"]
+        assert {x.data.tags["ray_node_id"] for x in runs} == {cluster.head_node.node_id, worker.node_id}  # both nodes
+        assert all("127.0.0.1" in x.data.tags["grid_node"] for x in runs)
+        again = yolo_mlops("grid", "--grid", team_dir / "spread.yaml", "--backend", "ray", "--address", cluster.address, cwd=team_dir)
+        assert again.returncode == 0 and "4 already done, 0 to run" in again.stderr, again.stderr[-2000:]
+    finally:
+        cluster.remove_node(worker)
+
+def test_killing_a_worker_node_mid_grid_fails_its_cell_and_resume_completes(team_dir, cluster, tracking):
+    victim = add_worker_node(cluster)
+    grid = write_grid(team_dir, "victim")
+    proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--backend", "ray", "--address", cluster.address],
+                            cwd=team_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def victim_is_training():
+            return any(x.info.status == "RUNNING" and x.data.tags.get("ray_node_id") == victim.node_id
+                       and "baseline_val_mAP50" in x.data.metrics for x in cell_runs(tracking, "ray-victim"))
+        wait_until(victim_is_training, "a cell training on the worker node", 300, proc)
+        cluster.remove_node(victim, allow_graceful=False)  # the node dies, with its raylet, workers and their cells
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None: proc.kill()
+    assert proc.returncode == 1, out[-2000:] + err[-3000:]
+    runs = cell_runs(tracking, "ray-victim")
+    failed = [x for x in runs if x.info.status == "FAILED"]
+    assert failed and all(x.data.tags["ray_node_id"] == victim.node_id and "died" in x.data.tags["error"] for x in failed)
+    assert not [x for x in runs if x.info.status == "RUNNING"]
+    r = yolo_mlops("grid", "--grid", grid, "--backend", "ray", "--address", cluster.address, cwd=team_dir)
+    assert r.returncode == 0 and f"{4 - len(failed)} already done, {len(failed)} to run" in r.stderr, r.stderr[-3000:]
+    finished = [x for x in cell_runs(tracking, "ray-victim") if x.info.status == "FINISHED"]
+    assert len(finished) == 4 and len({x.data.tags["grid_cell_key"] for x in finished}) == 4  # each cell once
