@@ -91,3 +91,28 @@ def test_killing_a_worker_node_mid_grid_fails_its_cell_and_resume_completes(team
     assert r.returncode == 0 and f"{4 - len(failed)} already done, {len(failed)} to run" in r.stderr, r.stderr[-3000:]
     finished = [x for x in cell_runs(tracking, "ray-victim") if x.info.status == "FINISHED"]
     assert len(finished) == 4 and len({x.data.tags["grid_cell_key"] for x in finished}) == 4  # each cell once
+
+def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir, cluster, tracking, dataset, tmp_path):
+    "A node that cannot find the grid's dataset builds its own copy; with other source data its digest differs."
+    from yolo_mlops.data import dataset_recipe, make_fake_coco128
+    from yolo_mlops.grid import CellJob, CellOutcome, close_cell_run, notebook_code_hash
+    from yolo_mlops.grid_ray import RayBackend
+    from yolo_mlops.train import start_training_run
+    backend = RayBackend(address=cluster.address)
+    backend.start(tracking)
+    try:
+        recipe = {**dataset_recipe(dataset), "yaml": str(tmp_path / "not-on-this-node.yaml"),
+                  "source": str(make_fake_coco128(tmp_path / "other-coco", n_person=70))}
+        backend._recipes[""] = recipe  # what a node without the grid's files, and with another COCO128, gets
+        params = {"epochs": 1, "imgsz": 64, "workers": 0}
+        run_params = {"experiment": "ray-digest", "tracking_uri": tracking, "expected_digest": recipe["digest"]}
+        run_id, _ = start_training_run({**params, **run_params}, tags={"grid_cell_key": "k"})
+        job = CellJob(0, params, run_params, run_id, "cell000", tmp_path, recipe["digest"], notebook_code_hash(), "digest")
+        cell = backend.run(job)
+        assert cell.returncode == 1 and "not the copy the grid's dataset was built from" in cell.error
+        outcome = close_cell_run(MlflowClient(tracking), CellOutcome(0, params, "k", "PENDING"), job, cell, 1.0)
+        assert outcome.status == "FAILED" and "digest" in outcome.error
+        run = MlflowClient(tracking).get_run(run_id)
+        assert run.info.status == "FAILED" and "train_box_loss" not in run.data.metrics  # nothing was trained
+    finally:
+        backend.close()
