@@ -107,7 +107,7 @@ def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir
         params = {"epochs": 1, "imgsz": 64, "workers": 0}
         run_params = {"experiment": "ray-digest", "tracking_uri": tracking, "expected_digest": recipe["digest"]}
         run_id, _ = start_training_run({**params, **run_params}, tags={"grid_cell_key": "k"})
-        job = CellJob(0, params, run_params, run_id, "cell000", tmp_path, recipe["digest"], notebook_code_hash(), "digest")
+        job = CellJob(0, params, run_params, run_id, "cell000", tmp_path, notebook_code_hash(), "digest")
         cell = backend.run(job)
         assert cell.returncode == 1 and "not the copy the grid's dataset was built from" in cell.error
         outcome = close_cell_run(MlflowClient(tracking), CellOutcome(0, params, "k", "PENDING"), job, cell, 1.0)

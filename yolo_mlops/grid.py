@@ -201,11 +201,10 @@ class CellJob:
     "One cell to execute: its own parameters, the run's bookkeeping parameters and the run it fills."
     index: int
     params: dict          # the cell's grid parameters
-    run_params: dict      # experiment, tracking URI, expected dataset digest
+    run_params: dict      # experiment, tracking URI, the dataset digest its key was computed with
     run_id: str
     stem: str             # name of its notebook and log under `out_dir`
     out_dir: Path
-    digest: str           # the dataset digest its key was computed with
     notebook_hash: str    # the training notebook its key was computed with
     grid: str = ""
     slot: int = 0         # the worker slot (the local backend maps slots to devices)
@@ -217,9 +216,8 @@ class CellJob:
 
 @dataclass
 class CellRun:
-    "What executing a cell gave: the exit status of its process (None if it never finished), where it ran, why not."
+    "What executing a cell gave: the exit status of its process (None if it never finished), and why not."
     returncode: int | None
-    node: str
     error: str = ""
 
 def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
@@ -260,7 +258,7 @@ class LocalBackend:
         device = self.devices[job.slot % len(self.devices)]
         params = {**job.params, **job.run_params, **({"device": device} if device and "device" not in job.params else {})}
         rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs)
-        return CellRun(rc, socket.gethostname())
+        return CellRun(rc)
 
     def stop(self):
         _stop_cells(self.procs, signal.SIGTERM)  # each cell closes its run and kernel...
@@ -363,7 +361,7 @@ def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slot
             run_id, _ = start_training_run({**o.params, **run_params, "run_name": f"{spec.name}-{o.index:03d}"}, parent, tags)
             o.run_id = run_id
             if stopping.is_set(): raise KeyboardInterrupt("the grid was stopped")
-            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, digest, nb_hash, spec.name, slot)
+            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, nb_hash, spec.name, slot)
             t_cell = time.time()
             return close_cell_run(client, o, job, backend.run(job), time.time() - t_cell)
         except Exception as e:

@@ -65,10 +65,10 @@ def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) ->
         if recipe: params["data"] = str(dataset_by_digest(recipe))
     except (DatasetError, OSError) as e:
         log.write_text(f"{node}: {e}\n")
-        return dict(returncode=1, node=node, error=f"on {node}: {e}", log=log.read_text(), notebook=None)
+        return dict(returncode=1, error=f"on {node}: {e}", log=log.read_text(), notebook=None)
     if gpu and "device" not in job["params"]: params["device"] = "0"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU
     rc = run_cell_command(params, job["run_id"], notebook, log, threads, cwd=work)
-    return dict(returncode=rc, node=node, error="", log=log.read_text(errors="replace"),
+    return dict(returncode=rc, error="", log=log.read_text(errors="replace"),
                 notebook=notebook.read_bytes() if notebook.exists() else None)
 
 # %% ../nbs/03b_grid_ray.ipynb #c011
@@ -120,14 +120,14 @@ class RayBackend:
         self.refs[job.run_id] = ref
         try: out = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            return CellRun(None, "", "the grid was stopped")
+            return CellRun(None, "the grid was stopped")
         except ray.exceptions.RayError as e:  # the node or the worker process died under the cell
             job.log.write_text(f"The Ray task of this cell failed:\n{e}\n")
-            return CellRun(None, "", f"the Ray node or worker running this cell died ({type(e).__name__})")
+            return CellRun(None, f"the Ray node or worker running this cell died ({type(e).__name__})")
         finally: self.refs.pop(job.run_id, None)
         job.log.write_text(out["log"])
         if out["notebook"]: job.notebook.write_bytes(out["notebook"])
-        return CellRun(out["returncode"], out["node"], out["error"])
+        return CellRun(out["returncode"], out["error"])
 
     def stop(self):
         ray = import_ray()
