@@ -14,10 +14,10 @@ from .data import DatasetError, dataset_folder, read_manifest
 from .train import BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config, training_notebook
 
 # %% auto #0
-__all__ = ['GRID_PARAMETERS', 'GridSpecError', 'GridSpec', 'load_grid', 'grid_from_params', 'notebook_code_hash',
-           'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult', 'repair_interrupted_runs',
-           'finished_runs_by_key', 'CellJob', 'CellRun', 'run_cell_command', 'LocalBackend', 'close_cell_run',
-           'run_grid', 'repair_interrupted_runs_of']
+__all__ = ['GRID_PARAMETERS', 'STOP_GRACE_SECONDS', 'GridSpecError', 'GridSpec', 'load_grid', 'grid_from_params',
+           'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
+           'repair_interrupted_runs', 'finished_runs_by_key', 'CellJob', 'CellRun', 'run_cell_command', 'LocalBackend',
+           'close_cell_run', 'run_grid', 'repair_interrupted_runs_of']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
@@ -220,10 +220,12 @@ class CellRun:
     returncode: int | None
     error: str = ""
 
+STOP_GRACE_SECONDS = 30  # how long a stopped cell may take to close its run and kernel before it is killed
+
 def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
                      cwd: str | os.PathLike | None = None) -> int:
     """Execute one cell in its own process (`yolo-mlops train --run-id`), output to `log`; return its exit status.
-    Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after 30 s."""
+    Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after `STOP_GRACE_SECONDS`."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     with open(log, "w") as f:
         proc = subprocess.Popen(_cell_command(params, run_id, notebook), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
@@ -236,7 +238,7 @@ def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threa
                 except subprocess.TimeoutExpired: pass
         except KeyboardInterrupt:
             _stop_cells({run_id: proc}, signal.SIGTERM)
-            try: proc.wait(30)
+            try: proc.wait(STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired: _stop_cells({run_id: proc}, signal.SIGKILL)
             raise
         finally:
@@ -262,7 +264,7 @@ class LocalBackend:
 
     def stop(self):
         _stop_cells(self.procs, signal.SIGTERM)  # each cell closes its run and kernel...
-        killer = threading.Timer(30, _stop_cells, (self.procs, signal.SIGKILL))  # ...or is killed after 30 s
+        killer = threading.Timer(STOP_GRACE_SECONDS, _stop_cells, (self.procs, signal.SIGKILL))  # ...or is killed
         killer.daemon = True
         killer.start()
 

@@ -57,15 +57,16 @@ def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) ->
     work = node_work_dir(job["grid"])
     notebook, log = work / f"{job['stem']}.ipynb", work / f"{job['stem']}.log"
     params = {**job["params"], **job["run_params"]}
+    def refuse(why: str) -> dict:  # the cell fails before any training, its reason in its log and its run
+        log.write_text(f"{node}: {why}\n")
+        return dict(returncode=1, error=f"on {node}: {why}", log=log.read_text(), notebook=None)
+    here = notebook_code_hash()
+    if here != job["notebook_hash"]:
+        return refuse(f"the training notebook here differs from the grid's (code hash {here[:12]}, not "
+                      f"{job['notebook_hash'][:12]}): install the same version of yolo-mlops on every node.")
     try:
-        here = notebook_code_hash()
-        if here != job["notebook_hash"]:
-            raise DatasetError(f"the training notebook on {node} differs from the grid's (code hash {here[:12]}, not "
-                               f"{job['notebook_hash'][:12]}): install the same version of yolo-mlops on every node.")
         if recipe: params["data"] = str(dataset_by_digest(recipe))
-    except (DatasetError, OSError) as e:
-        log.write_text(f"{node}: {e}\n")
-        return dict(returncode=1, error=f"on {node}: {e}", log=log.read_text(), notebook=None)
+    except (DatasetError, OSError) as e: return refuse(str(e))
     if gpu and "device" not in job["params"]: params["device"] = "0"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU
     rc = run_cell_command(params, job["run_id"], notebook, log, threads, cwd=work)
     return dict(returncode=rc, error="", log=log.read_text(errors="replace"),
