@@ -66,17 +66,17 @@ def test_promotion_refuses_below_baseline_and_promotes_above_and_moves_the_alias
     table = _table(uri).sort_values("final_test_mAP50", ascending=False)
     best = table.iloc[0]
     gain = best.final_test_mAP50 - best.baseline_test_mAP50
-    refused = promote(table, PromotionCriteria(min_gain_over_baseline=gain + 0.01), "alias-test", tracking_uri=uri)
+    refused = promote(table, PromotionCriteria(min_gain_over_baseline=gain + 0.01, rule="point"), "alias-test", tracking_uri=uri)
     assert not refused.promoted and [c.criterion for c in refused.failed] == ["beats the pretrained baseline"]
     client = MlflowClient(uri)
     assert not client.search_model_versions("name = 'alias-test'")  # nothing registered
-    first = promote(table, PromotionCriteria(min_gain_over_baseline=gain - 0.01), "alias-test", tracking_uri=uri)
+    first = promote(table, PromotionCriteria(min_gain_over_baseline=gain - 0.01, rule="point"), "alias-test", tracking_uri=uri)
     assert first.promoted and client.get_model_version_by_alias("alias-test", "champion").run_id == best.run_id
     other = table.iloc[1]
-    again = promote(table, PromotionCriteria(min_gain_over_baseline=-1), "alias-test", run_id=other.run_id, tracking_uri=uri)
+    again = promote(table, PromotionCriteria(min_gain_over_baseline=-1, rule="point"), "alias-test", run_id=other.run_id, tracking_uri=uri)
     if other.final_test_mAP50 <= best.final_test_mAP50:  # not better than the champion: refused
         assert not again.promoted and again.failed[0].criterion == "beats the current champion"
-    moved = promote(table, PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1), "alias-test",
+    moved = promote(table, PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1, rule="point"), "alias-test",
                     run_id=other.run_id, tracking_uri=uri)
     assert moved.promoted
     assert client.get_model_version_by_alias("alias-test", "champion").run_id == other.run_id

@@ -97,7 +97,7 @@ def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir
     from yolo_mlops.data import dataset_recipe, make_fake_coco128
     from yolo_mlops.grid import CellJob, CellOutcome, close_cell_run, notebook_code_hash
     from yolo_mlops.grid_ray import RayBackend
-    from yolo_mlops.train import start_training_run
+    from yolo_mlops.runner import start_training_run
     backend = RayBackend(address=cluster.address)
     backend.start(tracking)
     try:

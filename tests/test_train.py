@@ -92,7 +92,7 @@ def test_unknown_or_bad_parameter_fails_before_training(workdir, dataset):
     assert not (workdir / "mlruns.db").exists()  # nothing was started
 
 def test_bad_parameter_inside_the_notebook_is_a_failed_run_with_its_notebook(workdir, dataset):
-    from yolo_mlops.train import run_training_notebook
+    from yolo_mlops.runner import run_training_notebook
     result = run_training_notebook({"lr": 0.01, "data": str(dataset)}, log_output=False)  # as papermill would pass it
     assert result.status == "FAILED" and "did you mean 'lr0'" in result.error
     client = client_for(workdir)

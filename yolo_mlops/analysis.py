@@ -9,21 +9,23 @@ from dataclasses import fields
 from pathlib import Path
 import pandas as pd
 from . import config
-from .train import BOOKKEEPING_PARAMETERS, TrainConfig
+from .train import BOOKKEEPING_PARAMETERS, BOOTSTRAP_RESAMPLES, TrainConfig
 
 # %% auto #0
-__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 'runs_table', 'varying_parameters',
-           'dimension_effects', 'configurations', 'plot_metric_by_dimension', 'plot_epoch_curves',
-           'plot_precision_recall', 'analyze']
+__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 'runs_table', 'load_test_matches',
+           'score_image_draws', 'pooled_interval', 'varying_parameters', 'dimension_effects', 'configurations',
+           'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
 
 # %% ../nbs/04_analysis.ipynb #c006
 PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters", "effective_imgsz",
-             "dataset_digest", "dataset_test_images"]
+             "effective_accumulate", "dataset_digest", "dataset_test_images", "bootstrap_resamples"]
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \
-          ["best_epoch", "latency_ms_median", "train_seconds", "run_seconds"]
+          [f"gain_test_{m}_ci_{b}" for m in ("mAP50", "mAP50_95") for b in ("low", "high")] + \
+          ["optimizer_steps", "first_step_epoch", "epochs_trained", "best_epoch", "best_is_pretrained",
+           "latency_ms_median", "train_seconds", "run_seconds"]
 
 def search_all_runs(client, experiment_ids: list[str], filter_string: str = "", page_size: int = 1000) -> list:
     "Every run matching `filter_string`, page by page."
@@ -66,15 +68,76 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
     table["beats_baseline"] = table["gain_test_mAP50"] > 0
     return table.sort_values("start_time").reset_index(drop=True)
 
+# %% ../nbs/04_analysis.ipynb #c011b
+def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
+    "run id -> `{'run': images, 'baseline': images}`: the per-image test matches of every FINISHED run that logged them."
+    import json, mlflow
+    from concurrent.futures import ThreadPoolExecutor
+    from yolo_mlops.train import matches_from_json
+    mlflow.set_tracking_uri(config.tracking_uri(tracking_uri))
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run would bury the analysis' own output
+    def fetch(run_id):
+        try: path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test_matches.json")
+        except Exception: return run_id, None  # an older run without matches
+        raw = json.loads(Path(path).read_text())
+        return run_id, {"run": matches_from_json(raw["run"]), "baseline": matches_from_json(raw["baseline"])}
+    done = table[table.status == "FINISHED"].run_id.tolist()
+    with ThreadPoolExecutor(8) as pool: return {rid: m for rid, m in pool.map(fetch, done) if m is not None}
+
+def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+    """run id -> `{'run': array, 'baseline': array}`, each (resamples, 2): mAP50 and mAP50-95 on the same draws of
+    test images for every run. Runs scored on another set of test images than the first are left out."""
+    import numpy as np
+    from yolo_mlops.train import align_images, image_matches_map, resample_images
+    if not matches: return {}
+    reference = next(iter(matches.values()))["run"]
+    draws, cache, out = resample_images(len(reference), resamples, seed), {}, {}
+    def score(images):
+        key = tuple(map(id, images))
+        if key not in cache: cache[key] = np.array([image_matches_map([images[i] for i in d]) for d in draws])
+        return cache[key]
+    for rid, m in matches.items():
+        try: run, base = align_images(m["run"], reference), align_images(m["baseline"], reference)
+        except ValueError: continue
+        out[rid] = {"run": score(run), "baseline": score(base)}
+    return out
+
+def pooled_interval(diffs, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+    """The interval of the mean over units (seeds, or pairs of runs) of `diffs` (units x image draws): replicate b takes
+    image draw b and a draw of the units with replacement."""
+    import numpy as np
+    diffs = np.asarray(diffs, float)
+    units, resamples = diffs.shape
+    pick = np.random.default_rng(seed + 1).integers(0, units, size=(resamples, units))
+    means = diffs[pick, np.arange(resamples)[:, None]].mean(axis=1)
+    low, high = np.percentile(means, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(low), float(high)
+
 # %% ../nbs/04_analysis.ipynb #c008
 def varying_parameters(table: pd.DataFrame) -> list[str]:
     "The parameters that take more than one value among the FINISHED runs."
     done = table[table.status == "FINISHED"]
     return [p for p in PARAMETERS if p in done and done[p].astype(str).nunique() > 1]
 
+def _image_draw_scores(draws: dict, run_ids, metric: str):
+    "The mean over `run_ids` of `metric` on each image draw (None if a run has no draws)."
+    import numpy as np
+    k = 1 if metric.endswith("mAP50_95") else 0
+    if not metric.endswith(("mAP50", "mAP50_95")) or not all(r in draws for r in run_ids): return None
+    return np.mean([draws[r]["run"][:, k] for r in run_ids], axis=0)
+
+def _verdict(diffs: list, mean: float, intervals: list) -> str:
+    "better / worse only when every interval available excludes zero on the same side."
+    if not diffs: return "no pairs to compare"
+    if all(abs(d) < 1e-12 for d in diffs): return "no effect at all"
+    if len(diffs) < 2: return "too few pairs to tell"
+    if any(not (low > 0 or high < 0) for low, high in intervals): return "no measurable effect"
+    return "better" if mean > 0 else "worse"
+
 def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dims: list[str] | None = None,
-                      confidence: float = 0.95) -> pd.DataFrame:
-    "For each grid dimension and each non-reference value: mean paired difference of `metric`, interval and verdict."
+                      confidence: float = 0.95, draws: dict | None = None) -> pd.DataFrame:
+    """For each grid dimension and each non-reference value: mean paired difference of `metric`, its interval over the
+    pairs, and (given `draws` from `score_image_draws`) its interval over the pairs and the test images; a verdict."""
     from scipy import stats
     done = table[(table.status == "FINISHED") & table[metric].notna()]
     varying = varying_parameters(table)
@@ -84,37 +147,58 @@ def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dim
         values = sorted(done[dim].unique(), key=str)
         ref = values[0]
         for value in values[1:]:
-            diffs = []
+            diffs, image_diffs = [], []
             for _, group in done.groupby(others, dropna=False) if others else [(None, done)]:
-                a, b = group[group[dim] == ref][metric], group[group[dim] == value][metric]
-                if len(a) and len(b): diffs.append(b.mean() - a.mean())
+                a, b = group[group[dim] == ref], group[group[dim] == value]
+                if len(a) and len(b):
+                    diffs.append(b[metric].mean() - a[metric].mean())
+                    sa, sb = (_image_draw_scores(draws or {}, g.run_id, metric) if "run_id" in g else None for g in (a, b))
+                    image_diffs.append(None if sa is None or sb is None else sb - sa)
             n = len(diffs)
             mean = sum(diffs) / n if n else math.nan
             if n >= 2:
                 sd = pd.Series(diffs).std(ddof=1)
                 half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
             else: half = math.nan
-            if n == 0: verdict = "no pairs to compare"
-            elif all(abs(d) < 1e-12 for d in diffs): verdict = "no effect at all"
-            elif n < 2: verdict = "too few pairs to tell"
-            elif mean - half <= 0 <= mean + half: verdict = "no measurable effect"
-            else: verdict = "better" if mean > 0 else "worse"
+            with_images = pooled_interval(image_diffs, confidence=confidence) if n and all(d is not None for d in image_diffs) \
+                          else (math.nan, math.nan)
+            intervals = [(mean - half, mean + half)] + ([with_images] if not math.isnan(with_images[0]) else [])
             rows.append(dict(dimension=dim, reference=ref, value=value, metric=metric, pairs=n, mean_difference=mean,
-                             ci_low=mean - half, ci_high=mean + half, verdict=verdict))
+                             ci_low=mean - half, ci_high=mean + half, ci_low_images=with_images[0],
+                             ci_high_images=with_images[1], verdict=_verdict(diffs, mean, intervals)))
     return pd.DataFrame(rows, columns=["dimension", "reference", "value", "metric", "pairs", "mean_difference",
-                                       "ci_low", "ci_high", "verdict"])
+                                       "ci_low", "ci_high", "ci_low_images", "ci_high_images", "verdict"])
 
 # %% ../nbs/04_analysis.ipynb #c013
-def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50") -> pd.DataFrame:
-    "Mean and spread of `metric` and of the gain over the baseline per configuration (seeds pooled)."
+def _gain_verdict(low: float, high: float) -> str:
+    if math.isnan(low): return "no interval (no per-image matches)"
+    if low > 0: return "beats the baseline"
+    if high < 0: return "worse than the baseline"
+    return "within the noise"
+
+def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws: dict | None = None) -> pd.DataFrame:
+    """Mean and spread of `metric` and of the gain over the baseline per configuration (seeds pooled); given `draws`,
+    the interval of the mean gain over seeds and test images, and its verdict."""
     done = table[table.status == "FINISHED"]
     dims = [d for d in varying_parameters(table) if d != "seed"]
     gain = metric.replace("final_", "gain_")
     agg = {"runs": ("run_id" if "run_id" in done else metric, "count"), "mean": (metric, "mean"), "std": (metric, "std")}
     if gain in done: agg["mean_gain"] = (gain, "mean")
-    out = (done.groupby(dims).agg(**agg) if dims else done.assign(all="all").groupby("all").agg(**agg)).reset_index()
-    if "mean_gain" in out: out["beats_baseline"] = out["mean_gain"] > 0
+    for col, how in (("optimizer_steps", "mean"), ("best_is_pretrained", "sum")):
+        if col in done: agg[col] = (col, how)
+    groups = done.groupby(dims) if dims else done.assign(all="all").groupby("all")
+    out = groups.agg(**agg).reset_index()
+    if "mean_gain" in out:
+        out["beats_baseline"] = out["mean_gain"] > 0
+        intervals = [_configuration_interval(g, metric, draws or {}) for _, g in groups]
+        out["gain_ci_low"], out["gain_ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
+        out["verdict"] = [_gain_verdict(*i) for i in intervals]
     return out.sort_values("mean", ascending=False).reset_index(drop=True)
+
+def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tuple[float, float]:
+    k = 1 if metric.endswith("mAP50_95") else 0
+    if "run_id" not in runs or not all(r in draws for r in runs.run_id): return math.nan, math.nan
+    return pooled_interval([draws[r]["run"][:, k] - draws[r]["baseline"][:, k] for r in runs.run_id])
 
 # %% ../nbs/04_analysis.ipynb #c016
 def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_test_mAP50"):
@@ -139,7 +223,7 @@ def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_tes
     return Path(path)
 
 def plot_epoch_curves(table: pd.DataFrame, path, metric: str = "val_mAP50", tracking_uri: str | None = None):
-    "The per-epoch history of `metric` for every FINISHED run, read from MLflow."
+    "The per-epoch history of `metric` for every FINISHED run, read from MLflow; hollow dots: epochs without an optimizer step."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from mlflow import MlflowClient
@@ -147,13 +231,47 @@ def plot_epoch_curves(table: pd.DataFrame, path, metric: str = "val_mAP50", trac
     fig, ax = plt.subplots(figsize=(7, 4))
     for _, run in table[table.status == "FINISHED"].iterrows():
         hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)
-        ax.plot([h.step for h in hist], [h.value for h in hist], marker="o", ms=3, lw=1, label=run.run_name)
+        stepped = {h.step: h.value > 0 for h in client.get_metric_history(run.run_id, "epoch_optimizer_steps")}
+        label = run.run_name + (" (best = pretrained)" if run.get("best_is_pretrained") == 1 else "")
+        line, = ax.plot([h.step for h in hist], [h.value for h in hist], lw=1, label=label,
+                        ls="--" if run.get("best_is_pretrained") == 1 else "-")
+        for h in hist:
+            ax.plot(h.step, h.value, "o", ms=4, color=line.get_color(), mfc=line.get_color() if stepped.get(h.step, True) else "white")
     base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
     if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch"); ax.set_ylabel(metric); ax.set_title(f"{metric} per epoch")
+    ax.set_xlabel("epoch (hollow dot: no optimizer step in that epoch)"); ax.set_ylabel(metric); ax.set_title(f"{metric} per epoch")
     if len(table) <= 16: ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    return Path(path)
+
+def plot_gain_intervals(table: pd.DataFrame, configs: pd.DataFrame, path, metric: str = "final_test_mAP50"):
+    "Every run's test gain over the pretrained model with its paired interval, and each configuration's pooled interval."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    gain = metric.replace("final_", "gain_")
+    done = table[table.status == "FINISHED"]
+    dims = [d for d in varying_parameters(table) if d != "seed"]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * (len(done) + len(configs)) + 1.4))
+    y, ticks, labels = 0, [], []
+    for _, c in configs.iterrows():
+        runs = done[(done[dims] == c[dims]).all(axis=1)] if dims else done
+        name = ", ".join(f"{d}={c[d]}" for d in dims) or "all runs"
+        if not math.isnan(c.get("gain_ci_low", math.nan)):
+            ax.plot([c.gain_ci_low, c.gain_ci_high], [y, y], lw=6, color="tab:blue", alpha=.5, solid_capstyle="butt")
+        ax.plot(c.mean_gain, y, "D", color="tab:blue")
+        ticks.append(y); labels.append(f"{name}: mean of {len(runs)} seed(s)"); y += 1
+        for _, r in runs.iterrows():
+            low, high = r.get(f"{gain}_ci_low", math.nan), r.get(f"{gain}_ci_high", math.nan)
+            pre = r.get("best_is_pretrained") == 1
+            if not math.isnan(low): ax.errorbar(r[gain], y, xerr=[[r[gain] - low], [high - r[gain]]], fmt="none", ecolor="gray", capsize=3)
+            ax.plot(r[gain], y, "o", color="black", mfc="white" if pre else "black")
+            ticks.append(y); labels.append(f"  seed {r.get('seed')}" + (" (best = pretrained)" if pre else "")); y += 1
+    ax.axvline(0, color="tab:red", ls="--", label="pretrained baseline (gain 0)")
+    ax.set_yticks(ticks, labels, fontsize=7); ax.invert_yaxis()
+    ax.set_xlabel(f"{gain} (95 % interval: thin = one run over test images, thick = seeds and test images)")
+    ax.set_title("Gain over the pretrained model on the test split"); ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
     return Path(path)
 
@@ -181,16 +299,20 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = None
     figures.mkdir(parents=True, exist_ok=True)
     table = runs_table(experiment, grid, tracking_uri)
     if not (table.status == "FINISHED").any(): raise ValueError(f"No FINISHED training run in {experiment!r}" + (f" grid {grid!r}" if grid else ""))
-    effects, configs = dimension_effects(table, metric), configurations(table, metric)
+    draws = score_image_draws(load_test_matches(table, tracking_uri))  # the test-image level of every interval
+    effects, configs = dimension_effects(table, metric, draws=draws), configurations(table, metric, draws)
     table.to_csv(reports / "runs_analysis.csv", index=False)
     effects.to_csv(reports / "effects.csv", index=False)
     configs.to_csv(reports / "configurations.csv", index=False)
-    paths = [plot_metric_by_dimension(table, figures / "metric_by_dimension.png", metric),
+    paths = [plot_gain_intervals(table, configs, figures / "gain_intervals.png", metric),
+             plot_metric_by_dimension(table, figures / "metric_by_dimension.png", metric),
              plot_epoch_curves(table, figures / "epoch_curves.png", tracking_uri=tracking_uri),
              plot_precision_recall(table, figures / "precision_recall.png")]
     if mlflow.active_run():
         for f in ("runs_analysis.csv", "effects.csv", "configurations.csv"): mlflow.log_artifact(str(reports / f))
         for p in paths: mlflow.log_artifact(str(p), "figures")
         done = table[table.status == "FINISHED"]
-        mlflow.log_metrics({"runs": len(table), "runs_finished": len(done), "runs_beating_baseline": int(done.beats_baseline.sum())})
+        sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
+        mlflow.log_metrics({"runs": len(table), "runs_finished": len(done), "runs_beating_baseline": int(done.beats_baseline.sum()),
+                            "runs_surely_beating_baseline": sure, "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
     return dict(table=table, effects=effects, configurations=configs, figures=paths)

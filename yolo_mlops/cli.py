@@ -38,11 +38,13 @@ def cmd_data(args) -> int:
 
 def cmd_train(args) -> int:
     "Execute the training notebook with papermill into a new MLflow run, and report it."
-    from yolo_mlops.train import run_training_notebook, make_train_config, check_train_config
+    from yolo_mlops.train import make_train_config, check_train_config
+    from yolo_mlops.runner import run_training_notebook
     params = parse_params(args.param)
     if not args.run_id:  # obvious mistakes fail before a kernel starts; a grid's cell records them in its run instead
         check_train_config(make_train_config(**params), check_files=False)
-    result = run_training_notebook(params, output=args.output, run_id=args.run_id or "", log_output=not args.quiet)
+    result = run_training_notebook(params, output=args.output, run_id=args.run_id or "", log_output=not args.quiet,
+                                   timeout=args.timeout)
     print(f"run {result.run_id}: {result.status}")
     print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
     if result.error:
@@ -73,7 +75,7 @@ def cmd_grid(args) -> int:
     params = parse_params(args.param)
     if not args.grid and not params: raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
     spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
-    result = run_grid(spec, rerun=args.rerun, backend=grid_backend(args))
+    result = run_grid(spec, rerun=args.rerun, backend=grid_backend(args), timeout=args.timeout)
     import pandas as pd
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.table().drop(columns=["error"]).to_string(index=False))
@@ -84,7 +86,7 @@ def cmd_grid(args) -> int:
 
 def _run_stage(stage: str, notebook: str, params: dict, args):
     "Execute a stage notebook into a run of its own and say how it went; the result, or None if it failed."
-    from yolo_mlops.train import run_stage_notebook
+    from yolo_mlops.runner import run_stage_notebook
     result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, args.experiment,
                                 run_name=f"{stage}-{args.grid or args.experiment}")
     print(f"{stage} run {result.run_id}: {result.status}; executed notebook {result.notebook}")
@@ -108,7 +110,7 @@ def cmd_promote(args) -> int:
     from mlflow import MlflowClient
     params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name,
                   metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
-                  max_latency_ms=args.max_latency_ms or -1.0, reports=str(config.reports_dir()))
+                  max_latency_ms=args.max_latency_ms or -1.0, rule=args.rule, reports=str(config.reports_dir()))
     result = _run_stage("promotion", "05_promotion.ipynb", params, args)
     if result is None: return 1
     tags = MlflowClient(config.tracking_uri()).get_run(result.run_id).data.tags
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a training parameter (repeatable), e.g. -p epochs=3")
     t.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
     t.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
+    t.add_argument("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
     t.add_argument("--run-id", help=argparse.SUPPRESS)  # an existing run to fill: set by the grid
     t.set_defaults(func=cmd_train)
     g = sub.add_parser("grid", help="run a grid of training runs: parallel, resumable, failure-isolated")
@@ -185,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
     g.add_argument("--gpus-per-cell", type=float, help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
     g.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
+    g.add_argument("--timeout", type=float, help="stop a cell after this many seconds: it ends FAILED, the others go on")
     g.set_defaults(func=cmd_grid)
     a = sub.add_parser("analyze", help="runs table, effects and figures from MLflow (executes 04_analysis.ipynb)")
     a.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
@@ -198,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--metric", default="final_test_mAP50", help="primary metric (default final_test_mAP50)")
     pr.add_argument("--min-gain-baseline", type=float, default=0.0, help="required gain over the pretrained model (default 0)")
     pr.add_argument("--min-gain-champion", type=float, default=0.0, help="required gain over the current champion (default 0)")
+    pr.add_argument("--rule", choices=["interval", "point"], default="interval",
+                    help="interval (default): a gain's 95 %% lower bound must pass; point: the gain itself (for teaching)")
     pr.add_argument("--max-latency-ms", type=float, help="latency budget, median CPU ms per image")
     pr.set_defaults(func=cmd_promote)
     rg = sub.add_parser("register", help="register one run's model in the Model Registry (idempotent)")

@@ -4,28 +4,55 @@
 
 # %% ../nbs/00_config.ipynb #c003
 from __future__ import annotations
-import os, time, urllib.request, urllib.error
+import configparser, os, time, urllib.request, urllib.error
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'HTTP_RETRY_DEFAULTS', 'home_dir', 'tracking_uri',
-           'is_embedded_store', 'artifact_root', 'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries',
-           'is_unreachable_error', 'use_tracking', 'get_or_create_experiment', 'coco128_source', 'data_dir',
-           'dataset_yaml', 'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'settings']
+__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'project_root', 'find_home',
+           'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable',
+           'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'use_tracking',
+           'get_or_create_experiment', 'coco128_source', 'data_dir', 'dataset_yaml', 'pretrained_weights',
+           'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
 DEFAULT_WEIGHTS = "yolov8n.pt"
 DEFAULT_EXPERIMENT = "yolo-tiny-person"
+LIB_NAME = "yolo_mlops"  # the `lib_name` in this project's settings.ini: how we recognise a checkout
 
 def _env(name: str) -> str | None:
     "The value of environment variable `name`, or None when it is unset or blank."
     value = os.environ.get(name, "").strip()
     return value or None
 
+# %% ../nbs/00_config.ipynb #c006b
+def _lib_name(ini: Path) -> str | None:
+    "The `lib_name` in the `[DEFAULT]` section of an nbdev `settings.ini`, or None when it has none or cannot be read."
+    parser = configparser.ConfigParser(interpolation=None)
+    try: parser.read(ini, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeError): return None
+    return parser.defaults().get("lib_name")
+
+def project_root(start: str | os.PathLike | None = None) -> Path | None:
+    "The nearest folder at or above `start` (default: the current directory) with this project's `settings.ini`, else None."
+    here = Path(start or Path.cwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        ini = folder / "settings.ini"
+        if ini.is_file() and _lib_name(ini) == LIB_NAME: return folder
+    return None
+
+# %% ../nbs/00_config.ipynb #c006f
+def find_home(path: str | os.PathLike | None = None) -> tuple[Path, str]:
+    "The home folder and where it came from: 'argument', 'YOLO_MLOPS_HOME', 'checkout' or 'current directory'."
+    if path: return Path(path).expanduser().resolve(), "argument"
+    if _env("YOLO_MLOPS_HOME"): return Path(_env("YOLO_MLOPS_HOME")).expanduser().resolve(), "YOLO_MLOPS_HOME"
+    root = project_root()
+    if root: return root, "checkout"
+    return Path.cwd().resolve(), "current directory"
+
 def home_dir(path: str | os.PathLike | None = None) -> Path:
-    "The project's working directory: `path`, else `YOLO_MLOPS_HOME`, else the current directory."
-    return Path(path or _env("YOLO_MLOPS_HOME") or Path.cwd()).expanduser().resolve()
+    "The project's home folder: `path`, else `YOLO_MLOPS_HOME`, else the checkout we are in, else the current directory."
+    return find_home(path)[0]
 
 # %% ../nbs/00_config.ipynb #c009
 def tracking_uri(uri: str | None = None, home: str | os.PathLike | None = None) -> str:
@@ -138,9 +165,14 @@ def notebooks_dir(path: str | os.PathLike | None = None) -> Path:
     import yolo_mlops
     return Path(path or _env("YOLO_MLOPS_NBS") or Path(yolo_mlops.__file__).resolve().parent.parent / "nbs").resolve()
 
+def notebook_kernel(kernel: str | None = None) -> str:
+    "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
+    return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
+
 # %% ../nbs/00_config.ipynb #c024
 def settings(home: str | os.PathLike | None = None) -> dict:
     "The resolved configuration of this session, for display."
-    return dict(home=str(home_dir(home)), tracking_uri=tracking_uri(home=home), coco128=coco128_source(),
-                data_dir=str(data_dir(home=home)), dataset_yaml=str(dataset_yaml(home=home)),
-                weights=pretrained_weights(), notebooks=str(notebooks_dir()))
+    folder, home_from = find_home(home)
+    return dict(home=str(folder), home_from=home_from, tracking_uri=tracking_uri(home=folder), coco128=coco128_source(),
+                data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
+                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel())

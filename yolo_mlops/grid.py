@@ -32,6 +32,7 @@ class GridSpec:
     grid: dict
     fixed: dict = field(default_factory=dict)
     experiment: str = config.DEFAULT_EXPERIMENT
+    description: str = ""   # what the grid is for: the parent run's description in the MLflow UI
 
     def __post_init__(self):
         if not self.name: raise GridSpecError("A grid needs a name.")
@@ -62,7 +63,7 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
     if unknown: raise GridSpecError(f"Grid file {path}: unknown keys {sorted(unknown)} (expected name, description, experiment, fixed, grid).")
     if not raw.get("grid"): raise GridSpecError(f"Grid file {path} has no 'grid:' section of value lists.")
     return GridSpec(raw.get("name") or path.stem, dict(raw["grid"]), dict(raw.get("fixed") or {}),
-                    raw.get("experiment") or config.DEFAULT_EXPERIMENT)
+                    raw.get("experiment") or config.DEFAULT_EXPERIMENT, " ".join(str(raw.get("description") or "").split()))
 
 def grid_from_params(params: dict, base: GridSpec | None = None, name: str | None = None) -> GridSpec:
     "Add command-line values to `base`: `'320,416'` or a list is a dimension, a single value is fixed."
@@ -72,13 +73,15 @@ def grid_from_params(params: dict, base: GridSpec | None = None, name: str | Non
         grid.pop(k, None); fixed.pop(k, None)
         if isinstance(values, list): grid[k] = values
         else: fixed[k] = values
-    return GridSpec(name or (base.name if base else "cli"), grid, fixed, base.experiment if base else config.DEFAULT_EXPERIMENT)
+    return GridSpec(name or (base.name if base else "cli"), grid, fixed, base.experiment if base else config.DEFAULT_EXPERIMENT,
+                    base.description if base else "")
 
 # %% ../nbs/03_grid.ipynb #c013
 def notebook_code_hash(path: str | os.PathLike | None = None) -> str:
     "sha256 of the code cells of a notebook (sources only, so cleaning or running it changes nothing)."
     nb = json.loads(Path(path or training_notebook()).read_text())
-    code = "\n#---\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = "\n#---\n".join("".join(c["source"]) for c in nb["cells"]
+                            if c["cell_type"] == "code" and "skip-execution" not in c.get("metadata", {}).get("tags", []))
     return hashlib.sha256(code.encode()).hexdigest()
 
 def dataset_digest_of(params: dict) -> str:
@@ -174,10 +177,10 @@ def _cell_stem(outcome) -> str:
     "The name of a cell's files (executed notebook, log) under the grid's output folder."
     return f"cell{outcome.index:03d}-{outcome.key[:8]}"
 
-def _cell_command(params: dict, run_id: str, notebook_out: Path) -> list[str]:
+def _cell_command(params: dict, run_id: str, notebook_out: Path, timeout: float | None = None) -> list[str]:
     ps = [x for k, v in params.items() for x in ("-p", f"{k}={json.dumps(v)}")]
     return [sys.executable, "-c", "import sys; from yolo_mlops.cli import main; sys.exit(main())",
-            "train", "--run-id", run_id, "--output", str(notebook_out), *ps]
+            "train", "--run-id", run_id, "--output", str(notebook_out), *(["--timeout", str(timeout)] if timeout else []), *ps]
 
 class _Progress:
     "One line per finished cell: finished / failed / skipped / remaining, and an ETA."
@@ -208,6 +211,7 @@ class CellJob:
     notebook_hash: str    # the training notebook its key was computed with
     grid: str = ""
     slot: int = 0         # the worker slot (the local backend maps slots to devices)
+    timeout: float | None = None  # seconds the cell may take before it is stopped and FAILED
 
     @property
     def notebook(self) -> Path: return self.out_dir / f"{self.stem}.ipynb"
@@ -223,12 +227,12 @@ class CellRun:
 STOP_GRACE_SECONDS = 30  # how long a stopped cell may take to close its run and kernel before it is killed
 
 def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
-                     cwd: str | os.PathLike | None = None) -> int:
+                     cwd: str | os.PathLike | None = None, timeout: float | None = None) -> int:
     """Execute one cell in its own process (`yolo-mlops train --run-id`), output to `log`; return its exit status.
     Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after `STOP_GRACE_SECONDS`."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     with open(log, "w") as f:
-        proc = subprocess.Popen(_cell_command(params, run_id, notebook), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+        proc = subprocess.Popen(_cell_command(params, run_id, notebook, timeout), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                                 start_new_session=sys.platform != "linux")
         if procs is not None: procs[run_id] = proc
@@ -259,7 +263,7 @@ class LocalBackend:
     def run(self, job: CellJob) -> CellRun:
         device = self.devices[job.slot % len(self.devices)]
         params = {**job.params, **job.run_params, **({"device": device} if device and "device" not in job.params else {})}
-        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs)
+        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs, timeout=job.timeout)
         return CellRun(rc)
 
     def stop(self):
@@ -290,11 +294,13 @@ def close_cell_run(client, outcome: CellOutcome, job: CellJob, cell: CellRun, se
 def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total: int) -> str:
     "The grid's parent run: the one from an earlier invocation of the same grid, or a new one."
     old = client.search_runs([experiment_id], f"tags.grid_key = '{grid_key}' and tags.grid_parent = 'true'", max_results=1)
+    note = {"mlflow.note.content": spec.description} if spec.description else {}
     if old:
         client.update_run(old[0].info.run_id, status="RUNNING")
+        for k, v in note.items(): client.set_tag(old[0].info.run_id, k, v)
         return old[0].info.run_id
     run = client.create_run(experiment_id, run_name=f"grid-{spec.name}",
-                            tags={"grid_parent": "true", "grid_key": grid_key, "grid_name": spec.name})
+                            tags={"grid_parent": "true", "grid_key": grid_key, "grid_name": spec.name, **note})
     rid = run.info.run_id
     from mlflow.entities import Param
     client.log_batch(rid, params=[Param("grid_cells", str(total)), Param("grid_name", spec.name),
@@ -305,9 +311,10 @@ def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total
 # %% ../nbs/03_grid.ipynb #c023
 def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None, rerun: bool = False,
              tracking_uri: str | None = None, out_dir: str | os.PathLike | None = None, progress=sys.stderr,
-             backend=None) -> GridResult:
+             backend=None, timeout: float | None = None) -> GridResult:
     """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
-    Cells run on `backend` (default: `LocalBackend(workers, devices)` on this machine)."""
+    Cells run on `backend` (default: `LocalBackend(workers, devices)` on this machine); a cell still running after
+    `timeout` seconds is stopped and FAILED."""
     from mlflow import MlflowClient
     t0 = time.time()
     backend = backend or LocalBackend(workers, devices)
@@ -335,11 +342,13 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
     try:
         parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
         client.set_tag(parent, "grid_backend", backend.name)
-        return _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0)
+        return _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
+                          timeout)
     finally:
         backend.close()
 
-def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0) -> GridResult:
+def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
+               timeout=None) -> GridResult:
     for o in outcomes:
         if o.key in done:
             o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
@@ -356,14 +365,14 @@ def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slot
         try:
             tags = {"grid_cell_key": o.key, "grid_name": spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
                     "grid_pid": str(os.getpid()), "grid_backend": backend.name, "mlflow.parentRunId": parent}
-            from yolo_mlops.train import start_training_run
+            from yolo_mlops.runner import start_training_run
             digest = digests[o.params.get("data") or ""]
             run_params = {"experiment": spec.experiment, "tracking_uri": uri,
                           **({"expected_digest": digest} if digest != "missing" else {})}
             run_id, _ = start_training_run({**o.params, **run_params, "run_name": f"{spec.name}-{o.index:03d}"}, parent, tags)
             o.run_id = run_id
             if stopping.is_set(): raise KeyboardInterrupt("the grid was stopped")
-            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, nb_hash, spec.name, slot)
+            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, nb_hash, spec.name, slot, timeout)
             t_cell = time.time()
             return close_cell_run(client, o, job, backend.run(job), time.time() - t_cell)
         except Exception as e:
@@ -431,4 +440,21 @@ def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, statu
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric("wall_seconds", result.wall_seconds, now, 0),
                                       *[Metric(f"cells_{k.lower()}", v, now, 0) for k, v in counts.items()]])
+    _show_best_cell(client, parent, spec, result)
     client.set_terminated(parent, status)
+
+def _show_best_cell(client, parent: str, spec: GridSpec, result: GridResult, metric: str = "final_test_mAP50"):
+    "Tag the parent run with its best FINISHED cell and add a line about it to its description."
+    done = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED") and metric in o.metrics]
+    if not done: return
+    best = max(done, key=lambda o: o.metrics[metric])
+    m = best.metrics
+    gain = m.get(metric.replace("final_", "gain_"), float("nan"))
+    low, high = m.get(metric.replace("final_", "gain_") + "_ci_low"), m.get(metric.replace("final_", "gain_") + "_ci_high")
+    line = (f"Best cell: {best.index} ({', '.join(f'{k}={v}' for k, v in best.params.items() if k in spec.grid)}), run "
+            f"{best.run_id}: {metric} {m[metric]:.4f}, gain over the pretrained model {gain:+.4f}"
+            + (f" [95 % interval {low:+.4f}, {high:+.4f}]" if low is not None else "") + ".")
+    from mlflow.entities import Metric, RunTag
+    client.log_batch(parent, metrics=[Metric(f"best_{metric}", m[metric], int(time.time() * 1000), 0)],
+                     tags=[RunTag("best_cell_run_id", best.run_id), RunTag("best_cell", str(best.index)),
+                           RunTag("mlflow.note.content", (spec.description + "\n\n" if spec.description else "") + line)])

@@ -68,7 +68,7 @@ def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) ->
         if recipe: params["data"] = str(dataset_by_digest(recipe))
     except (DatasetError, OSError) as e: return refuse(str(e))
     if gpu and "device" not in job["params"]: params["device"] = "0"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU
-    rc = run_cell_command(params, job["run_id"], notebook, log, threads, cwd=work)
+    rc = run_cell_command(params, job["run_id"], notebook, log, threads, cwd=work, timeout=job.get("timeout"))
     return dict(returncode=rc, error="", log=log.read_text(errors="replace"),
                 notebook=notebook.read_bytes() if notebook.exists() else None)
 

@@ -9,22 +9,28 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import pandas as pd
 from . import config
-from .analysis import runs_table, dimension_effects, PARAMETERS, varying_parameters
+from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
+                                 PARAMETERS, varying_parameters)
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL_NAME', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion', 'register_run',
-           'PromotionDecision', 'promote', 'write_decision_report', 'relog_metrics']
+__all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion', 'register_run',
+           'PromotionDecision', 'compare_with_champion', 'promote', 'write_decision_report', 'relog_metrics']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
+RULES = ("interval", "point")
 
 @dataclass
 class PromotionCriteria:
     "What a candidate must achieve to be promoted."
     metric: str = "final_test_mAP50"     # the primary metric, on the test split
-    min_gain_over_baseline: float = 0.0  # metric minus the pretrained model's, same split: must be above this
-    min_gain_over_champion: float = 0.0  # metric minus the current champion's: must be above this
+    min_gain_over_baseline: float = 0.0  # gain over the pretrained model (same split) must be above this
+    min_gain_over_champion: float = 0.0  # gain over the current champion (same images) must be above this
     max_latency_ms: float | None = None  # median CPU latency per image, if there is a budget
+    rule: str = "interval"               # 'interval': the gain's 95 % lower bound must pass; 'point': the gain itself
+
+    def __post_init__(self):
+        if self.rule not in RULES: raise ValueError(f"rule must be one of {', '.join(RULES)}, got {self.rule!r}")
 
 @dataclass
 class Check:
@@ -34,22 +40,53 @@ class Check:
     passed: bool
     detail: str
 
-def check_candidate(run: dict, criteria: PromotionCriteria, champion: dict | None = None) -> list[Check]:
-    "Every criterion applied to `run` (a row of the runs table); `champion` is the current champion's row, if any."
-    m = criteria.metric
+def _interval_detail(what: str, gain: float, low: float, high: float, minimum: float, images) -> tuple[bool, str]:
+    "Whether the interval's lower bound passes `minimum`, and why, in words."
+    where = f"{gain:+.4f}, 95 % interval [{low:+.4f}, {high:+.4f}]"
+    if low > minimum: return True, f"the gain over {what} {where} is above {minimum:+.4f} even at its lower bound"
+    if high <= minimum: return False, f"the gain over {what} {where} is not above {minimum:+.4f} anywhere in its interval"
+    return False, f"the gain over {what} {where} is within the resolution of {images} test images"
+
+def _gain_check(criterion: str, what: str, gain: float, interval, minimum: float, rule: str, images) -> Check:
+    if rule == "point":
+        return Check(criterion, f"gain > {minimum:+.4f}", bool(gain > minimum), f"gain over {what} {gain:+.4f}")
+    low, high = interval if interval is not None else (math.nan, math.nan)
+    if math.isnan(low):
+        return Check(criterion, f"95 % lower bound > {minimum:+.4f}", False, f"no interval for the gain over {what} "
+                     "(the run logged no per-image matches); re-run it, or decide on the point estimate with rule 'point'")
+    return Check(criterion, f"95 % lower bound > {minimum:+.4f}", *_interval_detail(what, gain, low, high, minimum, images))
+
+def _int(v):
+    try: return int(float(v))
+    except (TypeError, ValueError): return v
+
+def check_candidate(run: dict, criteria: PromotionCriteria, champion: dict | None = None,
+                    over_champion: dict | None = None) -> list[Check]:
+    """Every criterion applied to `run` (a row of the runs table). `champion` is the current champion's row, if any;
+    `over_champion` the candidate's gain over it on the same images (`gain`, `low`, `high`), as `compare_with_champion` gives."""
+    m, rule = criteria.metric, criteria.rule
+    try: images = int(float(run.get("dataset_test_images")))
+    except (TypeError, ValueError): images = "the"
     value, base = run.get(m, math.nan), run.get(m.replace("final_", "baseline_"), math.nan)
     checks = [Check("run finished", "status FINISHED", run.get("status") == "FINISHED", str(run.get("status")))]
-    gain = value - base
-    checks.append(Check("beats the pretrained baseline", f"{m} - baseline > {criteria.min_gain_over_baseline:+.4f}",
-                        bool(gain > criteria.min_gain_over_baseline), f"{value:.4f} - {base:.4f} = {gain:+.4f}"))
+    pre = run.get("best_is_pretrained")
+    checks.append(Check("best checkpoint is trained", "an optimizer step before the best epoch", pre != 1,
+                        f"best epoch {_int(run.get('best_epoch'))} came before the first optimizer step: it is the pretrained model"
+                        if pre == 1 else f"best epoch {_int(run.get('best_epoch'))}, {_int(run.get('optimizer_steps'))} optimizer steps"))
+    gain = m.replace("final_", "gain_")
+    checks.append(_gain_check("beats the pretrained baseline", "the pretrained model", value - base,
+                              (run.get(f"{gain}_ci_low", math.nan), run.get(f"{gain}_ci_high", math.nan)),
+                              criteria.min_gain_over_baseline, rule, images))
     if champion is None:
         checks.append(Check("beats the current champion", f"> champion {criteria.min_gain_over_champion:+.4f}", True, "no champion yet"))
     elif champion.get("run_id") == run.get("run_id"):
         checks.append(Check("beats the current champion", "a different run", False, "this run is already the champion"))
     else:
-        cv = champion.get(m, math.nan)
-        checks.append(Check("beats the current champion", f"{m} - champion > {criteria.min_gain_over_champion:+.4f}",
-                            bool(value - cv > criteria.min_gain_over_champion), f"{value:.4f} - {cv:.4f} = {value - cv:+.4f}"))
+        cmp = over_champion or {}
+        point = cmp.get("gain", value - champion.get(m, math.nan))
+        checks.append(_gain_check("beats the current champion", f"the champion (version {champion.get('version')})", point,
+                                  (cmp["low"], cmp["high"]) if "low" in cmp else None, criteria.min_gain_over_champion, rule, images))
+        if cmp.get("error"): checks[-1].detail += f" ({cmp['error']})"
     if criteria.max_latency_ms is not None:
         lat = run.get("latency_ms_median", math.nan)
         checks.append(Check("latency budget", f"<= {criteria.max_latency_ms:g} ms", bool(lat <= criteria.max_latency_ms), f"{lat:.1f} ms"))
@@ -94,17 +131,57 @@ class PromotionDecision:
     version: str | None = None
     previous_version: str | None = None
     champion: dict | None = None
+    over_champion: dict | None = None  # the paired gain over the champion, when there is one
 
     @property
     def failed(self) -> list: return [c for c in self.checks if not c.passed]
 
     def summary(self) -> str:
         if self.promoted: return f"PROMOTED run {self.candidate['run_id']} as {self.model_name} version {self.version} (alias champion)"
-        return f"NOT PROMOTED: run {self.candidate.get('run_id')} failed " + "; ".join(f"{c.criterion} ({c.detail})" for c in self.failed)
+        return f"NOT PROMOTED: run {self.candidate.get('run_id')}: " + "; ".join(c.detail for c in self.failed)
 
 def _row(table: pd.DataFrame, run_id: str) -> dict | None:
     rows = table[table.run_id == run_id]
     return rows.iloc[0].to_dict() if len(rows) else None
+
+def _test_matches(run_id: str) -> dict | None:
+    "The `evaluation/test_matches.json` artifact of a run (`run` and `baseline` images), or None."
+    import json, mlflow
+    from yolo_mlops.train import matches_from_json
+    try: raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test_matches.json")).read_text())
+    except Exception: return None
+    return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
+
+def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
+    "Evaluate the champion's weights on the candidate's test split (another dataset): its per-image matches."
+    import mlflow, tempfile
+    from yolo_mlops.train import evaluate_split
+    data = candidate.get("data")
+    if not data or not Path(str(data)).exists():
+        raise ValueError(f"the champion was trained on another dataset, and the candidate's dataset {data} is not on this machine")
+    weights = mlflow.artifacts.download_artifacts(run_id=champion["run_id"], artifact_path="weights/best.pt",
+                                                  dst_path=tempfile.mkdtemp(prefix="champion-"))
+    imgsz = int(float(client.get_run(champion["run_id"]).data.params.get("imgsz", candidate.get("imgsz", 320))))
+    return evaluate_split(weights, str(data), "test", imgsz, "cpu", 16).images
+
+def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_test_mAP50", tracking_uri: str | None = None) -> dict:
+    """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
+    `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
+    from mlflow import MlflowClient
+    from yolo_mlops.train import paired_bootstrap_gain, image_matches_map
+    config.use_tracking(tracking_uri)
+    client, k = MlflowClient(config.tracking_uri(tracking_uri)), "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
+    mine = _test_matches(candidate["run_id"])
+    if mine is None: return {"error": "the candidate logged no per-image matches"}
+    try:
+        theirs = _test_matches(champion["run_id"]) if champion.get("dataset_digest") == candidate.get("dataset_digest") else None
+        how = "the champion's own evaluation of the same test split"
+        if theirs is None:
+            theirs, how = {"run": _champion_on_candidate_split(candidate, champion, client)}, "the champion re-evaluated on the candidate's test split"
+        low, high = paired_bootstrap_gain(mine["run"], theirs["run"])[k]
+    except Exception as e: return {"error": f"no paired comparison with the champion: {e}"}
+    i = 1 if k == "mAP50_95" else 0
+    return {"gain": image_matches_map(mine["run"])[i] - image_matches_map(theirs["run"])[i], "low": low, "high": high, "how": how}
 
 def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, model_name: str = DEFAULT_MODEL_NAME,
             run_id: str | None = None, tracking_uri: str | None = None) -> PromotionDecision:
@@ -121,8 +198,12 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
     if old is not None:
         champion = _row(table, old.run_id) or {"run_id": old.run_id, **client.get_run(old.run_id).data.metrics}
         champion["version"] = old.version
-    checks = check_candidate(candidate, criteria, champion)
-    decision = PromotionDecision(all(c.passed for c in checks), candidate, checks, criteria, model_name, champion=champion)
+    over_champion = None
+    if champion is not None and champion["run_id"] != candidate["run_id"] and criteria.rule == "interval":
+        over_champion = compare_with_champion(candidate, champion, criteria.metric, tracking_uri)
+    checks = check_candidate(candidate, criteria, champion, over_champion)
+    decision = PromotionDecision(all(c.passed for c in checks), candidate, checks, criteria, model_name, champion=champion,
+                                 over_champion=over_champion)
     if not decision.promoted: return decision
     m = criteria.metric
     why = (f"Promoted by yolo-mlops on {datetime.date.today()}: {m} {candidate[m]:.4f}, pretrained baseline "
@@ -138,36 +219,56 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
     return decision
 
 # %% ../nbs/05_promotion.ipynb #c013
+def _fmt(v, floats: int = 4) -> str:
+    "A value as a person reads it: whole numbers without decimals (a parameter read back as 5.0 is 5)."
+    if isinstance(v, float) and v.is_integer(): return str(int(v))
+    return f"{v:.{floats}f}" if isinstance(v, float) else str(v)
+
 def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
     if df.empty: return "_none_"
-    fmt = lambda v: f"{v:.{floats}f}" if isinstance(v, float) else str(v)
+    fmt = lambda v: _fmt(v, floats)
     head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns)
     return head + "\n" + "\n".join("| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False))
 
 def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame) -> str:
     c, m = decision.candidate, decision.criteria.metric
     done = table[table.status == "FINISHED"]
-    risks = [f"The test split is small ({c.get('dataset_test_images', '?')} images, dataset digest "
+    risks = [f"The test split is small ({_fmt(c.get('dataset_test_images', '?'))} images, dataset digest "
              f"`{str(c.get('dataset_digest', ''))[:12]}`): a few images change the metric by several points."]
     if "seed" in done and done["seed"].nunique() < 3: risks.append(f"Only {done['seed'].nunique()} seed(s) per configuration: the intervals above are wide.")
-    if c.get("best_epoch") == 1: risks.append("The candidate's best checkpoint is its first epoch: it is close to the pretrained model.")
+    pre = int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum())
+    if pre: risks.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: they are the pretrained model.")
     beating = int(done.beats_baseline.sum()) if len(done) else 0
-    risks.append(f"{beating} of {len(done)} finished runs beat the pretrained model on the test split.")
+    sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
+    risks.append(f"{beating} of {len(done)} finished runs beat the pretrained model on the test split by their point estimate; "
+                 f"{sure} by the lower bound of their interval.")
     noeffect = effects[effects.verdict.isin(["no measurable effect", "no effect at all"])]
     if len(noeffect): risks.append("No measurable effect of: " + ", ".join(sorted(set(noeffect.dimension))) + "; do not read differences along these as signal.")
     failed = int((table.status == "FAILED").sum())
     if failed: risks.append(f"{failed} run(s) FAILED and are not candidates (see their `error` tag).")
     return "\n".join(f"- {r}" for r in risks)
 
+def _gain_text(gain: float, low: float, high: float) -> str:
+    return f"{gain:+.4f}" + ("" if math.isnan(low) else f", 95 % interval [{low:+.4f}, {high:+.4f}]")
+
+def _cadence_text(c: dict) -> str:
+    if math.isnan(float(c.get("optimizer_steps", math.nan))): return "not recorded"
+    pre = " (before the first step: the pretrained model)" if c.get("best_is_pretrained") == 1 else ""
+    return (f"{int(c['optimizer_steps'])} optimizer steps (nbs {_fmt(c.get('nbs'))}, accumulate {_fmt(c.get('effective_accumulate'))}), "
+            f"first in epoch {int(c.get('first_step_epoch') or 0)}; best epoch {int(c.get('best_epoch') or 0)}{pre}")
+
 def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame, path=None,
-                          template=None, experiment: str = "", grid: str = "", promotion_run: str = "", tracking_uri: str | None = None) -> Path:
+                          template=None, experiment: str = "", grid: str = "", promotion_run: str = "", tracking_uri: str | None = None,
+                          configs: pd.DataFrame | None = None) -> Path:
     "Fill the decision template with the real numbers and write it (default `reports/DECISION_PROMOTION.md`)."
     c, m = decision.candidate, decision.criteria.metric
     path = Path(path or config.reports_dir() / "DECISION_PROMOTION.md")
     template = Path(template or config.reports_dir() / "templates" / "decision_template.md")
     if not template.exists(): template = config.notebooks_dir().parent / "reports" / "templates" / "decision_template.md"
     dims = [d for d in varying_parameters(table)] or ["epochs", "imgsz", "lr0", "seed"]
-    cols = ["run_id", "run_name", *dims, m, m.replace("final_", "baseline_"), m.replace("final_", "gain_"), "latency_ms_median"]
+    g = m.replace("final_", "gain_")
+    cols = ["run_id", "run_name", *dims, m, m.replace("final_", "baseline_"), g, f"{g}_ci_low", f"{g}_ci_high",
+            "optimizer_steps", "best_is_pretrained", "latency_ms_median"]
     alts = table[table.status == "FINISHED"].sort_values(m, ascending=False).head(6)[[x for x in cols if x in table]]
     champ = decision.champion
     values = dict(
@@ -177,11 +278,17 @@ def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effe
         decision_text=decision.summary() + (f". The former champion, version {decision.previous_version}, keeps the alias `previous-champion`."
                                             if decision.promoted and decision.previous_version else "."),
         candidate_run=c.get("run_id"), candidate_name=c.get("run_name"),
-        candidate_params=", ".join(f"{k}={c.get(k)}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
+        candidate_params=", ".join(f"{k}={_fmt(c.get(k))}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
         metric=m, candidate_value=f"{c.get(m, math.nan):.4f}", baseline_value=f"{c.get(m.replace('final_', 'baseline_'), math.nan):.4f}",
-        gain_value=f"{c.get(m, math.nan) - c.get(m.replace('final_', 'baseline_'), math.nan):+.4f}",
+        gain_value=_gain_text(c.get(m, math.nan) - c.get(m.replace('final_', 'baseline_'), math.nan),
+                              c.get(f"{g}_ci_low", math.nan), c.get(f"{g}_ci_high", math.nan)),
         champion_text=(f"version {champ['version']}, run `{champ['run_id']}`, {m} {champ.get(m, math.nan):.4f}" if champ else "none"),
-        latency_value=f"{c.get('latency_ms_median', math.nan):.1f}", best_epoch=(int(c["best_epoch"]) if isinstance(c.get("best_epoch"), float) and not math.isnan(c["best_epoch"]) else "-"),
+        champion_gain=(_gain_text(oc["gain"], oc["low"], oc["high"]) + f" ({oc['how']})" if (oc := decision.over_champion or {}).get("how")
+                       else (oc.get("error") or ("-" if not champ else "point estimates only (rule point)"))),
+        rule=decision.criteria.rule, cadence=_cadence_text(c), test_images=_fmt(c.get("dataset_test_images", "?")),
+        resamples=_fmt(c.get("bootstrap_resamples", "?")),
+        configurations_table=_md_table(configs) if configs is not None else "_not computed_",
+        latency_value=f"{c.get('latency_ms_median', math.nan):.1f}",
         checks_table="\n".join(f"| {k.criterion} | {k.required} | {'pass' if k.passed else '**FAIL**'}: {k.detail} |" for k in decision.checks),
         alternatives_table=_md_table(alts), effects_table=_md_table(effects), risks=_risks(decision, table, effects))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,20 +4,25 @@
 
 # %% ../nbs/02_train.ipynb #c003
 from __future__ import annotations
-import difflib, json, os, shutil, statistics, subprocess, sys, time, warnings
+import difflib, json, math, os, shutil, statistics, subprocess, sys, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config',
-           'check_train_config', 'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune',
-           'MlflowTrainingLogger', 'evaluate_weights', 'baseline_metrics', 'test_images', 'median_latency_ms',
-           'plot_predictions', 'pip_requirements', 'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit',
-           'run_tags', 'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races', 'ArtifactUploadError',
-           'train_run', 'NotebookRun', 'start_training_run', 'import_papermill', 'run_training_notebook',
-           'run_stage_notebook', 'stop_with_launcher', 'config_from_namespace']
+__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'SYSTEM_METRICS_INTERVAL_S',
+           'MODEL_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
+           'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
+           'Evaluation', 'evaluate_split', 'evaluate_weights', 'matches_to_json', 'matches_from_json',
+           'baseline_evaluation', 'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images',
+           'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements',
+           'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult',
+           'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'console_to_log',
+           'ArtifactUploadError', 'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
+           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table',
+           'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -36,6 +41,8 @@ class TrainConfig:
     optimizer: str = "SGD"      # explicit, so that lr0 is used ('auto' ignores lr0)
     lr0: float = 0.002
     warmup_epochs: float = 0.0
+    nbs: int = 64               # nominal batch: Ultralytics steps the optimizer once per `nbs` images (64 = its default)
+    patience: int = 100         # stop after this many epochs without a better val fitness (100 = Ultralytics' default)
     freeze: int = 10            # number of first layers frozen (10 = the backbone)
     seed: int = 42
     device: str = "cpu"         # 'cpu', '0' (first GPU), 'mps', or '' for Ultralytics' choice
@@ -46,9 +53,10 @@ class TrainConfig:
     tracking_uri: str = ""      # "" = MLFLOW_TRACKING_URI or the embedded SQLite store
     launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
     expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
+    console_log: str = ""       # where Ultralytics' console output goes ("" = console.log in the run's folder)
 
 # Parameters that say where and how a run is recorded, not what is trained: not logged as params, not grid dimensions
-BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest")
+BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log")
 
 # %% ../nbs/02_train.ipynb #c008
 def _convert(name: str, value, default):
@@ -91,6 +99,8 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
                         f"Use {up}" + (f" or {up - 32}" if up > 32 else ""))
     if cfg.batch < 1: problems.append(f"batch must be at least 1 (got {cfg.batch})")
     if cfg.warmup_epochs < 0: problems.append(f"warmup_epochs must be 0 or more (got {cfg.warmup_epochs})")
+    if cfg.nbs < 1: problems.append(f"nbs must be at least 1 (got {cfg.nbs})")
+    if cfg.patience < 1: problems.append(f"patience must be at least 1 (got {cfg.patience}); use a value above epochs to never stop early")
     if cfg.freeze < 0: problems.append(f"freeze must be 0 or more (got {cfg.freeze})")
     if cfg.workers < 0: problems.append(f"workers must be 0 or more (got {cfg.workers})")
     optimizer = {o.lower(): o for o in OPTIMIZERS}.get(cfg.optimizer.lower())  # Ultralytics ignores case too
@@ -148,13 +158,14 @@ SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(
                  "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
 
 class MlflowTrainingLogger:
-    "Ultralytics callbacks that log effective settings and per-epoch metrics to MLflow run `run_id`."
-    events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_fit_epoch_end")
+    "Ultralytics callbacks that log effective settings, per-epoch metrics and the optimizer steps to MLflow run `run_id`."
+    events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
 
     def __init__(self, run_id: str, client=None):
         from mlflow import MlflowClient
         self.run_id, self.client = run_id, client or MlflowClient()
         self.effective, self.best_epoch, self.epochs_logged, self.final_val = {}, None, 0, {}
+        self.optimizer_steps, self.steps_before_epoch, self.steps_at_best, self.first_step_epoch = 0, 0, None, 0
 
     def attach(self, model):
         "Hook the callbacks to an Ultralytics `YOLO` model before `model.train`."
@@ -175,34 +186,93 @@ class MlflowTrainingLogger:
                                       else max(round(trainer.args.warmup_epochs * nb), 100),
             "effective_imgsz": trainer.args.imgsz,
             "effective_batch": trainer.batch_size,
+            "effective_accumulate": trainer.accumulate,  # batches per optimizer step, as Ultralytics capped it
             "batches_per_epoch": nb,
             "train_images": len(trainer.train_loader.dataset),
             "save_dir": str(trainer.save_dir)}
+        trainer.optimizer.register_step_post_hook(self._count_step)  # the real calls, whatever the cadence
         from mlflow.entities import Param
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in self.effective.items()])
 
+    def _count_step(self, optimizer, args, kwargs): self.optimizer_steps += 1
+
+    def on_train_epoch_start(self, trainer): self.steps_before_epoch = self.optimizer_steps
+
     def on_fit_epoch_end(self, trainer):
-        if trainer.epoch >= trainer.epochs:  # Ultralytics' final validation of best.pt: our final val metrics
+        if not trainer.validator.training:  # Ultralytics' final validation of best.pt: our final val metrics
             self.final_val = {k: float(trainer.metrics[v]) for k, v in SPLIT_METRICS.items() if v in trainer.metrics}
             return
         from mlflow.entities import Metric
         step, now = trainer.epoch + 1, int(time.time() * 1000)
+        steps = self.optimizer_steps - self.steps_before_epoch
+        if steps and not self.first_step_epoch: self.first_step_epoch = step
         values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics, **trainer.lr}
         metrics = [Metric(metric_name(k), float(v), now, step) for k, v in values.items()]
-        if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness: self.best_epoch = step
+        metrics.append(Metric("epoch_optimizer_steps", steps, now, step))
+        if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness:  # best.pt saved now
+            self.best_epoch, self.steps_at_best = step, self.optimizer_steps
         self.client.log_batch(self.run_id, metrics=metrics)
         self.epochs_logged = step
 
+    def cadence(self) -> dict:
+        "What the optimizer really did: total steps, the first epoch with a step, the best epoch and whether it is the pretrained model."
+        out = {"optimizer_steps": self.optimizer_steps, "first_step_epoch": self.first_step_epoch, "epochs_trained": self.epochs_logged}
+        if self.best_epoch:
+            out.update(best_epoch=self.best_epoch, best_is_pretrained=float(self.steps_at_best == 0))
+        return out
+
 # %% ../nbs/02_train.ipynb #c018
-def evaluate_weights(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
-                     workdir: str | os.PathLike | None = None) -> dict:
-    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`, person class only."
+@dataclass
+class Evaluation:
+    "A checkpoint's metrics on one split, and the per-image matches of Ultralytics' validator behind them."
+    metrics: dict   # precision, recall, mAP50, mAP50_95
+    images: list    # per image: image (file name), tp (predictions x 10 IoU thresholds), conf, pred_cls, target_cls
+
+def _record_matches(model) -> tuple[list, callable]:
+    "Make the next `model.val` record every image's matches into the returned list; also return the hook to remove."
+    import numpy as np
+    records = []
+    def on_val_start(validator):
+        update = validator.metrics.update_stats
+        def record(stat):
+            records.append({"image": stat["im_name"], "tp": np.asarray(stat["tp"], bool), "conf": np.asarray(stat["conf"], float),
+                            "pred_cls": np.asarray(stat["pred_cls"], float), "target_cls": np.asarray(stat["target_cls"], float)})
+            update(stat)
+        validator.metrics.update_stats = record
+    model.add_callback("on_val_start", on_val_start)
+    return records, on_val_start
+
+def evaluate_split(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
+                   workdir: str | os.PathLike | None = None) -> Evaluation:
+    "Metrics and per-image matches of `weights` (a path or a YOLO model) on `split`, person class only."
     from ultralytics import YOLO
     model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
     workdir = Path(workdir or config.runs_dir() / "eval")
-    res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, classes=[0],
-                    plots=False, verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
-    return {k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}
+    records, hook = _record_matches(model)
+    try:
+        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, classes=[0],
+                        plots=False, verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
+    finally: model.callbacks["on_val_start"].remove(hook)
+    return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
+
+def evaluate_weights(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
+                     workdir: str | os.PathLike | None = None) -> dict:
+    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`, person class only."
+    return evaluate_split(weights, data, split, imgsz, device, batch, workdir).metrics
+
+def matches_to_json(images: list) -> list:
+    "Per-image matches as JSON-ready lists (a prediction's ten true-positive flags as one integer, bit i = threshold i)."
+    return [{"image": i["image"], "tp": [int(sum(1 << b for b, hit in enumerate(row) if hit)) for row in i["tp"]],
+             "conf": i["conf"].tolist(), "pred_cls": i["pred_cls"].tolist(), "target_cls": i["target_cls"].tolist()}
+            for i in images]
+
+def matches_from_json(records: list) -> list:
+    "The inverse of `matches_to_json`."
+    import numpy as np
+    bits = 1 << np.arange(10)
+    return [{"image": r["image"], "tp": (np.asarray(r["tp"], np.int64).reshape(-1, 1) & bits) > 0,
+             "conf": np.asarray(r["conf"], float), "pred_cls": np.asarray(r["pred_cls"], float),
+             "target_cls": np.asarray(r["target_cls"], float)} for r in records]
 
 def _sha256(path) -> str:
     import hashlib
@@ -211,23 +281,70 @@ def _sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
-def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
-                     splits=("val", "test"), cache_dir: str | os.PathLike | None = None) -> dict:
-    "The pretrained model's metrics on each split, as `baseline_<split>_<metric>`; cached on disk."
+def baseline_evaluation(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
+                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, list]:
+    """The pretrained model's metrics on val and test (`baseline_<split>_<metric>`) and its per-image test matches;
+    cached on disk."""
     from ultralytics.utils.downloads import attempt_download_asset
     path = Path(attempt_download_asset(weights))
-    key = f"{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}"
+    key = f"v2-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}"
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
-    if cache.exists(): return json.loads(cache.read_text())
-    out = {}
-    for split in splits:
-        for k, v in evaluate_weights(path, data, split, imgsz, device, batch, workdir=cache.parent / "eval").items():
-            out[f"baseline_{split}_{k}"] = v
+    if cache.exists():
+        cached = json.loads(cache.read_text())
+        return cached["metrics"], matches_from_json(cached["test_matches"])
+    metrics, test = {}, None
+    for split in ("val", "test"):
+        ev = evaluate_split(path, data, split, imgsz, device, batch, workdir=cache.parent / "eval")
+        metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
+        if split == "test": test = ev.images
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(out))
+    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test)}))
     os.replace(tmp, cache)
-    return out
+    return metrics, test
+
+def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
+                     cache_dir: str | os.PathLike | None = None) -> dict:
+    "The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk."
+    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir)[0]
+
+# %% ../nbs/02_train.ipynb #c018b
+BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
+
+def image_matches_map(images: list) -> tuple[float, float]:
+    "mAP50 and mAP50-95 of a set of per-image matches, computed by Ultralytics' own `ap_per_class`."
+    import numpy as np
+    from ultralytics.utils.metrics import ap_per_class
+    target_cls = np.concatenate([i["target_cls"] for i in images]) if images else np.zeros(0)
+    if not len(target_cls): return math.nan, math.nan
+    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images])
+    conf, pred_cls = np.concatenate([i["conf"] for i in images]), np.concatenate([i["pred_cls"] for i in images])
+    ap = ap_per_class(tp, conf, pred_cls, target_cls)[5]  # (classes, 10 IoU thresholds)
+    return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
+
+def resample_images(n_images: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
+    "`resamples` draws of `n_images` image indices with replacement (a fixed seed: the same run gives the same interval)."
+    import numpy as np
+    return np.random.default_rng(seed).integers(0, n_images, size=(resamples, n_images))
+
+def align_images(images: list, reference: list) -> list:
+    "`images` in the order of `reference`, matched by image name; refuses two different sets of images."
+    by_name = {i["image"]: i for i in images}
+    missing = sorted({r["image"] for r in reference} ^ set(by_name))
+    if missing or len(images) != len(reference):
+        raise ValueError(f"the two evaluations are not on the same test images (differing: {missing[:5]}): "
+                         "a paired comparison needs the same split of the same dataset")
+    return [by_name[r["image"]] for r in reference]
+
+def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                          confidence: float = 0.95) -> dict:
+    "The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test images."
+    import numpy as np
+    base = align_images(baseline_images, run_images)
+    diffs = np.array([np.subtract(image_matches_map([run_images[i] for i in draw]), image_matches_map([base[i] for i in draw]))
+                      for draw in resample_images(len(run_images), resamples, seed)])
+    low, high = np.nanpercentile(diffs, [50 * (1 - confidence), 50 * (1 + confidence)], axis=0)
+    return {"mAP50": (float(low[0]), float(high[0])), "mAP50_95": (float(low[1]), float(high[1]))}
 
 # %% ../nbs/02_train.ipynb #c020
 def test_images(data: str, split: str = "test") -> list[Path]:
@@ -357,12 +474,50 @@ def _log_dataset(cfg: TrainConfig, digest: str):
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
-def _final_metrics(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> dict:
+def _final_evaluation(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
+    "The best checkpoint's metrics on val (Ultralytics' own final validation when there was one) and test, and its test matches."
     out = {f"final_val_{k}": v for k, v in final_val.items()}
-    for split in ("val", "test"):
-        if f"final_{split}_mAP50" not in out:
-            out.update({f"final_{split}_{k}": v for k, v in evaluate_weights(best, cfg.data, split, cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir).items()})
+    if "final_val_mAP50" not in out:
+        out.update({f"final_val_{k}": v for k, v in evaluate_weights(best, cfg.data, "val", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir).items()})
+    test = evaluate_split(best, cfg.data, "test", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
+    out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
+    return out, test.images
+
+def gain_metrics(metrics: dict, run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+    "Gains over the baseline on val and test, and the paired bootstrap interval of each test gain (`..._ci_low`, `..._ci_high`)."
+    out = {f"gain_{split}_{k}": metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
+           for split in ("val", "test") for k in ("mAP50", "mAP50_95")}
+    for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, resamples).items():
+        out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
+
+def _log_matches(run_images: list, baseline_images: list, folder: Path):
+    "The per-image test matches of the run and of the baseline, as the artifact `evaluation/test_matches.json`."
+    import mlflow
+    path = folder / "test_matches.json"
+    path.write_text(json.dumps({"split": "test", "run": matches_to_json(run_images), "baseline": matches_to_json(baseline_images)}))
+    mlflow.log_artifact(str(path), "evaluation")
+
+@contextmanager
+def console_to_log(path: str | os.PathLike):
+    "Send stdout, stderr, the Ultralytics and MLflow loggers and Python warnings to the file `path` (appended)."
+    import logging, contextlib
+    import ultralytics  # creates its logger and handler, which must be redirected too
+    f = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
+    handlers = [h for name in ("ultralytics", "mlflow") for h in logging.getLogger(name).handlers
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    streams = [h.setStream(f) for h in handlers]
+    show = warnings.showwarning
+    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
+        f.write(warnings.formatwarning(message, category, filename, lineno, line))
+    try:
+        with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f): yield f
+    finally:
+        warnings.showwarning = show
+        for h, stream in zip(handlers, streams): h.setStream(stream)
+        f.close()
+
+SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
 
 class ArtifactUploadError(RuntimeError):
     "The run's artifacts could not be stored."
@@ -377,190 +532,107 @@ class _Stopwatch:
 
 def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     "Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and metrics."
-    import mlflow
-    from ultralytics import YOLO
-    clock = _Stopwatch()
+    import tempfile
     skip_ultralytics_raytune()
     cfg = check_train_config(cfg or make_train_config(**params))
-    digest = verify_dataset(dataset_folder(cfg.data))
+    # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.log of our own
+    log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with console_to_log(log): run_id, result = _open_and_train(cfg)
+    if not cfg.console_log:
+        try: _attach_console_log(run_id, log)
+        except Exception: pass
+    if isinstance(result, BaseException): raise result
+    return result
+
+def _open_and_train(cfg: TrainConfig) -> tuple[str, TrainResult | BaseException]:
+    "Open the run (with system metrics) and train; a failure closes the run FAILED and is returned, not raised."
+    import mlflow
     mlflow.set_tracking_uri(cfg.tracking_uri)
     exp_id = config.get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
+    mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
     run = mlflow.start_run(run_id=cfg.run_id or None, experiment_id=None if cfg.run_id else exp_id,
-                           run_name=cfg.run_name or None)
-    run_id = run.info.run_id
-    try:
-        mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS})
-        mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
-        _log_dataset(cfg, digest)
-        clock.lap("setup")
-        metrics = baseline_metrics(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
-        mlflow.log_metrics(metrics)
-        clock.lap("baseline")
-
-        save_dir = config.runs_dir() / "train" / run_id
-        logger = MlflowTrainingLogger(run_id)
-        model = logger.attach(YOLO(cfg.weights))
-        model.train(data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer,
-                    lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, freeze=cfg.freeze or None, seed=cfg.seed,
-                    deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
-                    name=save_dir.name, exist_ok=True, verbose=False)
-        clock.lap("train")
-        metrics["train_seconds"] = clock.seconds["time_train_s"]
-        best = save_dir / "weights" / "best.pt"
-        if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
-
-        metrics.update(_final_metrics(best, cfg, save_dir / "eval", logger.final_val))
-        for split in ("val", "test"):
-            for k in ("mAP50", "mAP50_95"):
-                metrics[f"gain_{split}_{k}"] = metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
-        if logger.best_epoch: metrics["best_epoch"] = logger.best_epoch
-        trained = YOLO(str(best))
-        metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
-        mlflow.log_metrics(metrics)
-        clock.lap("evaluate")
-
-        plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
-        try:
-            for f in sorted(save_dir.iterdir()):
-                if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
-            mlflow.log_artifact(str(best), "weights")
-            clock.lap("artifacts")
-            info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
-        except Exception as e:
-            raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
-                                      "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
-        mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
-        clock.lap("model")
-        metrics.update(clock.seconds)
-        mlflow.log_metrics(clock.seconds)
-        mlflow.end_run("FINISHED")
-        return TrainResult(run_id, metrics, str(save_dir))
+                           run_name=cfg.run_name or None, log_system_metrics=True)
+    try: return run.info.run_id, _train_logged(cfg, run.info.run_id)
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"[:4000]
         try:
             mlflow.set_tags({"error": message, "mlflow.note.content": f"Run failed: {message}"})
             mlflow.end_run("FAILED")
         except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
-        raise
+        return run.info.run_id, e
 
-# %% ../nbs/02_train.ipynb #c031
-@dataclass
-class NotebookRun:
-    "The outcome of one executed training notebook."
-    run_id: str
-    status: str
-    notebook: str
-    error: str = ""
-    metrics: dict = field(default_factory=dict)
-
-def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None = None) -> tuple[str, str]:
-    "Create the MLflow run a training notebook will fill; return `(run_id, tracking_uri)`."
+def _attach_console_log(run_id: str, path: Path):
+    "Attach the console log to run `run_id` as `logs/<name>`."
     from mlflow import MlflowClient
-    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    exp_id = config.get_or_create_experiment(str(params.get("experiment") or config.DEFAULT_EXPERIMENT), uri)
-    all_tags = {**stage_tags(), **(tags or {})}
-    if parent_run_id: all_tags["mlflow.parentRunId"] = parent_run_id
-    run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
-    return run.info.run_id, uri
+    MlflowClient().log_artifact(run_id, str(path), "logs")
 
-def import_papermill():
-    """papermill, imported without jsonschema's optional RFC 3987 format checker: building its grammar costs
-    0.7 s per process (a tenth of a short run's overhead), and notebook validation never uses it."""
-    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)
-    import papermill
-    return papermill
-
-def _find_launched_run(client, experiment: str, launch_id: str) -> str:
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], f"tags.launch_id = '{launch_id}'", max_results=1) if exp else []
-    return runs[0].info.run_id if runs else ""
-
-def run_training_notebook(params: dict, output: str | os.PathLike | None = None, run_id: str = "",
-                          log_output: bool = True, stdout_file=None, kernel_name: str | None = None) -> NotebookRun:
-    "Execute the training notebook with papermill into an MLflow run, attach the executed notebook, return the outcome."
-    import threading, uuid
-    pm = import_papermill()
-    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
-    launch_id = "" if run_id else uuid.uuid4().hex
-    store = {}
-    def connect():
-        from mlflow import MlflowClient
-        store["client"] = MlflowClient(uri)
-        try: store["client"].search_experiments(max_results=1)  # opens the store now rather than after the run
-        except Exception: pass  # reported, if it persists, when the run is attached
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        config.get_or_create_experiment(experiment, uri)  # a new SQLite store: create its schema once, before the kernel
-    # Importing MLflow here takes a second that can overlap with the kernel's own start-up.
-    connecting = threading.Thread(target=connect, daemon=True)
-    connecting.start()
-    output = Path(output or config.home_dir() / "outputs" / (run_id or launch_id) / "02_train.ipynb")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    error, interrupted = "", None
+def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConfig, run_test: list, baseline_test: list, clock):
+    "The predictions picture, Ultralytics' files, the weights, the test matches and the pyfunc model; return the model's info."
+    import mlflow
+    plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
     try:
-        pm.execute_notebook(str(training_notebook()), str(output),
-                            parameters={**params, "run_id": run_id, "tracking_uri": uri, "launch_id": launch_id},
-                            kernel_name=kernel_name or os.environ.get("YOLO_MLOPS_KERNEL", "python3"),
-                            progress_bar=False, log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file,
-                            shutdown_kernel="immediate")  # the run is closed by then: no need to wait for a graceful exit
-    except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
-    except BaseException as e:
-        error = f"{type(e).__name__}: {e}"
-        if not isinstance(e, Exception): interrupted = e
-    connecting.join()
-    client = store["client"]
-    if not run_id: run_id = _find_launched_run(client, experiment, launch_id)
-    if not run_id:  # the notebook failed before it opened its run (a bad parameter): record the attempt anyway
-        exp_id = config.get_or_create_experiment(experiment, uri)
-        run_id = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None,
-                                   tags={**stage_tags(), "launch_id": launch_id}).info.run_id
-    outcome = _finish_notebook_run(client, run_id, output, _explain(error, uri))
-    if interrupted is not None: raise interrupted
-    return outcome
+        for f in sorted(save_dir.iterdir()):
+            if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
+        mlflow.log_artifact(str(best), "weights")
+        _log_matches(run_test, baseline_test, save_dir / "eval")
+        clock.lap("artifacts")
+        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+    except Exception as e:
+        raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
+                                  "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
+    mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
+    return info
 
-def _explain(error: str, uri: str) -> str:
-    return f"tracking server unreachable at {uri}: {error}" if error and config.is_unreachable_error(error) else error
+MODEL_METRICS = ("final_val_", "final_test_", "gain_")  # the metrics linked to the logged model
 
-def _finish_notebook_run(client, run_id: str, output: Path, error: str) -> NotebookRun:
-    try:
-        if output.exists(): client.log_artifact(run_id, str(output), "notebook")
-        client.set_tag(run_id, "notebook", f"notebook/{output.name}" if output.exists() else "missing")
-    except Exception as e: error = error or f"Could not attach the executed notebook: {type(e).__name__}: {e}"
-    run = client.get_run(run_id)
-    if error:
-        client.set_tag(run_id, "error", error[:4000])
-        client.set_tag(run_id, "mlflow.note.content", f"Run failed: {error[:4000]}")
-        if run.info.status != "FAILED": client.set_terminated(run_id, "FAILED")
-    elif run.info.status == "RUNNING":  # the notebook ran but never closed the run
-        client.set_terminated(run_id, "FINISHED")
-    run = client.get_run(run_id)
-    return NotebookRun(run_id, run.info.status, str(output), error, dict(run.data.metrics))
+def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
+    "The body of `train_run`, inside its MLflow run and console log."
+    import mlflow
+    from ultralytics import YOLO
+    clock = _Stopwatch()
+    digest = verify_dataset(dataset_folder(cfg.data))
+    mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS})
+    mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
+    _log_dataset(cfg, digest)
+    clock.lap("setup")
+    metrics, baseline_test = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
+    mlflow.log_metrics(metrics)
+    clock.lap("baseline")
 
-# %% ../nbs/02_train.ipynb #c033
-def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, experiment: str = config.DEFAULT_EXPERIMENT,
-                       run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False) -> NotebookRun:
-    "Execute a stage notebook with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
-    pm = import_papermill()
-    from mlflow import MlflowClient
-    notebook = Path(notebook)
-    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    client = MlflowClient(uri)
-    run_id = client.create_run(config.get_or_create_experiment(experiment, uri), run_name=run_name or None,
-                               tags=stage_tags(stage, notebook)).info.run_id
-    output = Path(output or config.home_dir() / "outputs" / stage / run_id / notebook.name)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    error, interrupted = "", None
-    try:
-        pm.execute_notebook(str(notebook), str(output), parameters={**params, "run_id": run_id, "tracking_uri": uri},
-                            kernel_name=os.environ.get("YOLO_MLOPS_KERNEL", "python3"), progress_bar=False,
-                            log_output=log_output, shutdown_kernel="immediate")
-    except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
-    except BaseException as e:
-        error = f"{type(e).__name__}: {e}"
-        if not isinstance(e, Exception): interrupted = e
-    outcome = _finish_notebook_run(client, run_id, output, error)
-    if interrupted is not None: raise interrupted
-    return outcome
+    save_dir = config.runs_dir() / "train" / run_id
+    logger = MlflowTrainingLogger(run_id)
+    model = logger.attach(YOLO(cfg.weights))
+    model.train(data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer,
+                lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None,
+                seed=cfg.seed, deterministic=True, device=cfg.device or None, workers=cfg.workers,
+                project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
+    clock.lap("train")
+    metrics["train_seconds"] = clock.seconds["time_train_s"]
+    best = save_dir / "weights" / "best.pt"
+    if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
+
+    final, run_test = _final_evaluation(best, cfg, save_dir / "eval", logger.final_val)
+    metrics.update(final)
+    metrics.update(logger.cadence())
+    clock.lap("evaluate")
+    metrics.update(gain_metrics(metrics, run_test, baseline_test))
+    mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
+    clock.lap("bootstrap")
+    trained = YOLO(str(best))
+    metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
+    logged_at = int(time.time() * 1000)
+    mlflow.log_metrics(metrics, timestamp=logged_at)
+    clock.lap("latency")
+
+    info = _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)
+    mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith(MODEL_METRICS)}, model_id=info.model_id,
+                       timestamp=logged_at)  # the same points as above, now also shown on the model
+    clock.lap("model")
+    metrics.update(clock.seconds)
+    mlflow.log_metrics(clock.seconds)
+    mlflow.end_run("FINISHED")
+    return TrainResult(run_id, metrics, str(save_dir))
 
 # %% ../nbs/02_train.ipynb #c034
 def stop_with_launcher():
@@ -573,3 +645,98 @@ def stop_with_launcher():
 def config_from_namespace(namespace: dict, names_before: set) -> TrainConfig:
     "The `TrainConfig` from the names a notebook defined since `names_before` (unknown names are refused)."
     return make_train_config(**{k: v for k, v in namespace.items() if k not in names_before and not k.startswith("_")})
+
+# %% ../nbs/02_train.ipynb #c034b
+def get_run(run_id: str, tracking_uri: str | None = None):
+    "Run `run_id` as MLflow stores it (params, metrics, tags): what the report shows."
+    from mlflow import MlflowClient
+    return MlflowClient(config.tracking_uri(tracking_uri or None)).get_run(run_id)
+
+def show_table(table):
+    "Display a table without cutting long values (URIs, paths)."
+    import pandas as pd
+    from IPython.display import display
+    with pd.option_context("display.max_colwidth", None): display(table)
+
+def show_figure(path):
+    "Display a PNG or JPEG file in the notebook (embedded in the executed notebook and its HTML)."
+    from IPython.display import Image, display
+    display(Image(filename=str(path)))
+
+def parameters_table(run) -> "pd.DataFrame":
+    "Each training parameter as requested, and the value Ultralytics really used where it differs in kind."
+    import pandas as pd
+    p = run.data.params
+    effective = {"optimizer": "effective_optimizer", "lr0": "effective_lr0", "imgsz": "effective_imgsz", "batch": "effective_batch",
+                 "warmup_epochs": "effective_warmup_iters", "nbs": "effective_accumulate"}
+    rows = [(k, p[k], p.get(effective.get(k, ""), "")) for k in (f.name for f in fields(TrainConfig)) if k in p]
+    out = pd.DataFrame(rows, columns=["parameter", "requested", "effective"]).set_index("parameter")
+    return out.rename(index={"warmup_epochs": "warmup_epochs (effective: iterations)", "nbs": "nbs (effective: batches per step)"})
+
+def dataset_table(run) -> "pd.DataFrame":
+    "The dataset the run trained on: digest, source and images per split."
+    import pandas as pd
+    p = run.data.params
+    rows = [("digest", p.get("dataset_digest", "")[:16]), ("source", p.get("dataset_source", ""))]
+    rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
+    return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
+
+def final_metrics_table(run) -> "pd.DataFrame":
+    "Final val and test metrics of the best checkpoint against the pretrained model, with the gain and its 95 % interval."
+    import pandas as pd
+    m, rows = run.data.metrics, []
+    for split in ("val", "test"):
+        for k in ("precision", "recall", "mAP50", "mAP50_95"):
+            low, high = m.get(f"gain_{split}_{k}_ci_low"), m.get(f"gain_{split}_{k}_ci_high")
+            final, base = m.get(f"final_{split}_{k}", math.nan), m.get(f"baseline_{split}_{k}", math.nan)
+            rows.append((split, k, round(final, 4), round(base, 4), round(final - base, 4),
+                         f"[{low:+.4f}, {high:+.4f}]" if low is not None else ""))
+    return pd.DataFrame(rows, columns=["split", "metric", "fine-tuned", "pretrained", "gain", "gain 95 % interval"]).set_index(["split", "metric"])
+
+def cadence_table(run) -> "pd.DataFrame":
+    "How often the optimizer really stepped, and whether the best checkpoint came after the first step."
+    import pandas as pd
+    m, p = run.data.metrics, run.data.params
+    rows = [("batches per epoch", p.get("batches_per_epoch")), ("batches per optimizer step", p.get("effective_accumulate")),
+            ("epochs trained", int(m.get("epochs_trained", 0))), ("optimizer steps", int(m.get("optimizer_steps", 0))),
+            ("first step in epoch", int(m.get("first_step_epoch", 0)) or "none"), ("best epoch", int(m.get("best_epoch", 0))),
+            ("best checkpoint is the pretrained model", "yes" if m.get("best_is_pretrained") == 1 else "no")]
+    return pd.DataFrame(rows, columns=["cadence", "value"]).set_index("cadence")
+
+def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
+    "Where this run's weights, model, notebook and log are in MLflow."
+    import pandas as pd
+    rid, uri = run.info.run_id, config.tracking_uri(tracking_uri)
+    rows = [("best weights", f"runs:/{rid}/weights/best.pt"), ("pyfunc model", run.data.tags.get("model_uri", f"runs:/{rid}/model")),
+            ("per-image test matches", f"runs:/{rid}/evaluation/test_matches.json"), ("console log", f"runs:/{rid}/logs/"),
+            ("this notebook", f"runs:/{rid}/notebook/"), ("tracking store", uri)]
+    if uri.startswith("http"): rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
+    return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
+
+def phase_table(run) -> "pd.DataFrame":
+    "Wall seconds of each phase of the run, as logged (`time_<phase>_s`)."
+    import pandas as pd
+    m = run.data.metrics
+    rows = [(k[5:-2], round(v, 1)) for k, v in m.items() if k.startswith("time_") and k.endswith("_s")]
+    return pd.DataFrame(rows + [("total", round(sum(v for _, v in rows), 1))], columns=["phase", "seconds"]).set_index("phase")
+
+def plot_run_curves(run, path, tracking_uri: str | None = None):
+    "Losses, val mAP (with the pretrained baseline as a line) and optimizer steps per epoch, from the run's metric history."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    from mlflow import MlflowClient
+    client, rid, m = MlflowClient(config.tracking_uri(tracking_uri)), run.info.run_id, run.data.metrics
+    hist = lambda key: sorted(((h.step, h.value) for h in client.get_metric_history(rid, key)))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for key in ("train_box_loss", "train_cls_loss", "train_dfl_loss"):
+        if h := hist(key): axes[0].plot(*zip(*h), marker="o", ms=3, label=key[6:])
+    for key, color in (("val_mAP50", "tab:blue"), ("val_mAP50_95", "tab:green")):
+        if h := hist(key): axes[1].plot(*zip(*h), marker="o", ms=3, color=color, label=key[4:])
+        if f"baseline_{key}" in m: axes[1].axhline(m[f"baseline_{key}"], ls="--", color=color, alpha=.7, label=f"pretrained {key[4:]}")
+    if h := hist("epoch_optimizer_steps"): axes[2].bar(*zip(*h), color="gray")
+    for ax, title in zip(axes, ("training losses", "validation mAP", "optimizer steps")):
+        ax.set_title(title); ax.set_xlabel("epoch"); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
+    return Path(path)
