@@ -2,7 +2,9 @@
 
 A real `mlflow server` over a real store, the run page opened in headless Chromium (Debian's package) and
 the report read inside the iframe in which the UI renders `.html` artifacts: headings, a parameter value
-and an embedded image must be what a person sees. Helpers: tests/browser.py."""
+and embedded images must be what a person sees. The first test does it on a real training run (its
+executed notebook as `yolo-mlops train` logs it), the second on a small notebook made here. Helpers:
+tests/browser.py."""
 import base64, io, urllib.request
 from pathlib import Path
 
@@ -39,11 +41,32 @@ def report_notebook():
     return nb
 
 
-def to_html(nb) -> str:
-    "Self-contained HTML, as the project logs it: nbconvert's HTML exporter, images embedded as base64."
-    from nbconvert import HTMLExporter
-    html, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
-    return html
+def to_html(nb, folder: Path) -> str:
+    "Self-contained HTML, as the project logs it (`yolo_mlops.runner.render_html`)."
+    import nbformat
+    from yolo_mlops.runner import render_html
+    nbformat.write(nb, folder / "made.ipynb")
+    return render_html(folder / "made.ipynb").read_text()
+
+
+def test_real_training_run_reads_as_a_report_in_mlflow_ui(workdir, dataset, tmp_path):
+    from conftest import yolo_mlops
+    from mlflow import MlflowClient
+    r = yolo_mlops("train", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0", "-p", f"data={dataset}", "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    uri = f"sqlite:///{workdir}/mlruns.db"
+    run = MlflowClient(uri).search_runs([e.experiment_id for e in MlflowClient(uri).search_experiments()])[0]
+    proc, base_url = start_mlflow_server(uri, workdir / "mlartifacts", log_path=tmp_path / "mlflow-server.log")
+    try:
+        shot = tmp_path / "mlflow-ui-real-run.png"
+        seen = check_run_artifact_renders(base_url, run.info.experiment_id, run.info.run_id, ARTIFACT, shot,
+                                          expected_texts=["Training run", "Parameters, requested and effective", "lr0",
+                                                          "0.002", "Final metrics against the pretrained model",
+                                                          "gain 95 % interval", "Predictions"], min_images=2)
+    finally:
+        stop_mlflow_server(proc)
+    assert {"Training curves", "Time per phase", "Where the weights and the model are"} <= set(seen.headings), seen.headings
+    assert "GPU_mem" not in seen.text and "Model summary" not in seen.text  # no Ultralytics console output in the report
 
 
 @pytest.fixture
@@ -59,7 +82,7 @@ def store_with_report(tmp_path):
     folder = tmp_path / "notebook"; folder.mkdir()
     nb = report_notebook()
     nbformat.write(nb, folder / "02_train.ipynb")
-    (folder / "02_train.html").write_text(to_html(nb), encoding="utf-8")
+    (folder / "02_train.html").write_text(to_html(nb, tmp_path), encoding="utf-8")
     client.log_artifacts(run_id, str(folder), artifact_path="notebook")
     client.set_terminated(run_id)
     return uri, artifacts, exp_id, run_id

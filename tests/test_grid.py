@@ -38,6 +38,10 @@ def test_tiny_grid_then_nothing_to_do(grid_dir):
     assert all(c.info.status == "FINISHED" and c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in cells)
     assert all(has_notebook(client, c.info.run_id) for c in cells)
     assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"grid_summary.csv", "grid_spec.yaml"}
+    note = parents[0].data.tags["mlflow.note.content"]  # the grid file's description, and the best cell, in the UI
+    assert note.startswith("Four one-epoch cells") and "Best cell:" in note
+    best = max(cells, key=lambda c: c.data.metrics["final_test_mAP50"])
+    assert parents[0].data.tags["best_cell_run_id"] == best.info.run_id
     assert "4/4 run: 4 finished, 0 failed, 0 remaining" in r.stderr  # the progress line
     assert len(list((grid_dir / "outputs" / "grids" / "tiny-cpu").glob("*.log"))) == 4  # per-cell logs
     again = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
@@ -90,6 +94,17 @@ def test_stopped_grid_resumes_to_completion(grid_dir, sig):
     keys = [c.data.tags["grid_cell_key"] for c in finished]
     assert len(set(keys)) == 4 and len(keys) == 4  # every cell done exactly once
     assert finished_before <= {c.info.run_id for c in finished}  # finished cells were not trained again
+
+def test_a_cell_past_its_timeout_fails_alone(grid_dir):
+    path = grid_dir / "slow.yaml"
+    path.write_text(yaml.safe_dump({"name": "slow", "fixed": {"imgsz": 64, "workers": 0}, "grid": {"epochs": [1, 300]}}))
+    r = yolo_mlops("grid", "--grid", path, "--workers", "2", "--timeout", "60", cwd=grid_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    client, cells, _ = runs_of(grid_dir)
+    by_epochs = {c.data.params.get("epochs") or c.data.tags["grid_cell"]: c for c in cells}
+    assert by_epochs["1"].info.status == "FINISHED"
+    slow = next(c for c in cells if c.info.status == "FAILED")
+    assert "timed out after 60 s" in slow.data.tags["error"] and has_notebook(client, slow.info.run_id)
 
 def test_unknown_names_and_empty_lists_are_refused_before_anything_runs(grid_dir):
     r = yolo_mlops("grid", "-p", "lr=0.01,0.02", cwd=grid_dir)

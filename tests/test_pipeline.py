@@ -85,6 +85,20 @@ def test_promotion_refuses_below_baseline_and_promotes_above_and_moves_the_alias
     assert str(register_run(best.run_id, "alias-test", uri).version) == first.version
     assert len(client.search_model_versions("name = 'alias-test'")) == 2
 
+def test_gain_over_the_champion_is_paired_on_the_same_images(pipeline):
+    from yolo_mlops.promotion import compare_with_champion
+    _, _, uri = pipeline
+    table = _table(uri).sort_values("final_test_mAP50", ascending=False)
+    best, other = table.iloc[0].to_dict(), table.iloc[1].to_dict()
+    same = compare_with_champion(best, best, tracking_uri=uri)
+    assert (same["gain"], same["low"], same["high"]) == (0.0, 0.0, 0.0)  # paired: a model against itself is exactly 0
+    cmp = compare_with_champion(other, best, tracking_uri=uri)
+    assert cmp["how"].startswith("the champion's own evaluation") and cmp["low"] <= cmp["gain"] <= cmp["high"]
+    assert cmp["gain"] == pytest.approx(other["final_test_mAP50"] - best["final_test_mAP50"], abs=1e-9)
+    # a champion of another dataset is evaluated again on the candidate's test split: the same images, the same answer
+    again = compare_with_champion(other, {**best, "dataset_digest": "another dataset"}, tracking_uri=uri)
+    assert again["how"].startswith("the champion re-evaluated") and again["gain"] == pytest.approx(cmp["gain"], abs=1e-6)
+
 def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
     "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."
     from yolo_mlops.grid import GridSpec, run_grid

@@ -20,6 +20,12 @@ def only_run(client):
     assert len(runs) == 1, [r.info.run_id for r in runs]
     return runs[0]
 
+def mlflow_models_of(run_id, workdir):
+    import mlflow
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
+    experiments = [e.experiment_id for e in mlflow.search_experiments()]
+    return mlflow.search_logged_models(experiment_ids=experiments, filter_string=f"source_run_id = '{run_id}'", output_format="list")
+
 def test_parameters_cell_matches_train_config():
     import papermill as pm
     from dataclasses import fields
@@ -60,6 +66,17 @@ def test_train_command_logs_everything(workdir, dataset):
     for f in ("ultralytics/results.csv", "ultralytics/args.yaml", "ultralytics/results.png",
               "ultralytics/predictions.jpg", "weights/best.pt", "notebook/02_train.ipynb"):
         assert f in files, (f, files)
+    # the run record: the report rendered as HTML (under 1 MB, its figures embedded), Ultralytics' console in a log
+    assert {"notebook/02_train.html", "logs/02_train.console.txt", "evaluation/test_matches.json"} <= set(files), files
+    html = Path(client.download_artifacts(rid, "notebook/02_train.html", str(workdir))).read_text()
+    assert len(html.encode()) < 1_000_000 and html.count("data:image/") >= 2
+    assert "Training curves" in html and "Predictions" in html and "GPU_mem" not in html and "Model summary" not in html
+    assert "def train_run" not in Path(client.download_artifacts(rid, "notebook/02_train.ipynb", str(workdir))).read_text()
+    assert "Model summary" in Path(client.download_artifacts(rid, "logs/02_train.console.txt", str(workdir))).read_text()
+    # system metrics, and the final metrics linked to the logged model
+    assert any(k.startswith("system/cpu_utilization") for k in m) and any(k.startswith("system/system_memory") for k in m)
+    models = mlflow_models_of(rid, workdir)
+    assert models and models[0].metrics and {x.key for x in models[0].metrics} >= {"final_test_mAP50", "gain_test_mAP50"}
     # the pyfunc model predicts person boxes
     import mlflow
     from yolo_mlops.pyfunc import images_to_frame, BOX_COLUMNS
@@ -101,6 +118,8 @@ def test_bad_parameter_inside_the_notebook_is_a_failed_run_with_its_notebook(wor
     assert "train_seconds" not in run.data.metrics  # it failed before training
     assert "notebook/02_train.ipynb" in artifact_paths(client, result.run_id)
     assert "TrainParameterError" in Path(result.notebook).read_text()  # the traceback is in the notebook
+    assert "TrainParameterError" in Path(result.notebook).with_suffix(".html").read_text()  # and in its HTML
+    assert "notebook/02_train.html" in artifact_paths(client, result.run_id)
 
 def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, dataset):
     import psutil
@@ -124,3 +143,49 @@ def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, datase
     run = only_run(client)
     assert run.info.status == "FAILED" and "DeadKernelError" in run.data.tags["error"]
     assert "notebook/02_train.ipynb" in artifact_paths(client, run.info.run_id)
+
+def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, dataset):
+    "40 images, batch 8, 2 epochs: 10 batches; Ultralytics steps once (nbs 64: every 8 batches) or 10 times (nbs 8)."
+    import json, mlflow
+    from yolo_mlops.train import train_run, matches_from_json, image_matches_map
+    client = client_for(workdir)
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
+    for nbs, steps, per_epoch, accumulate in ((64, 1, [0, 1], 8), (8, 10, [5, 5], 1)):
+        res = train_run(epochs=2, imgsz=64, batch=8, nbs=nbs, data=str(dataset), workers=0)
+        run = client.get_run(res.run_id)
+        p, m = run.data.params, run.data.metrics
+        assert (p["nbs"], p["effective_accumulate"], p["bootstrap_resamples"]) == (str(nbs), str(accumulate), "1000")
+        assert m["optimizer_steps"] == steps and m["first_step_epoch"] == (2 if nbs == 64 else 1)
+        assert [h.value for h in sorted(client.get_metric_history(res.run_id, "epoch_optimizer_steps"), key=lambda h: h.step)] == per_epoch
+        assert m["best_epoch"] in (1, 2)
+        # the best checkpoint is the pretrained model exactly when no step came before the best epoch
+        assert m["best_is_pretrained"] == float(m["best_epoch"] < m["first_step_epoch"])
+        for k in ("mAP50", "mAP50_95"):
+            assert m[f"gain_test_{k}_ci_low"] <= m[f"gain_test_{k}"] <= m[f"gain_test_{k}_ci_high"]
+        # the interval is made of Ultralytics' own per-image matches: scored again, they give the logged metrics
+        raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=res.run_id, artifact_path="evaluation/test_matches.json")).read_text())
+        assert image_matches_map(matches_from_json(raw["run"])) == pytest.approx((m["final_test_mAP50"], m["final_test_mAP50_95"]), abs=1e-9)
+        assert image_matches_map(matches_from_json(raw["baseline"]))[0] == pytest.approx(m["baseline_test_mAP50"], abs=1e-9)
+
+def test_early_stopped_run_logs_its_final_metrics(workdir, dataset):
+    "patience=1: training stops at epoch 2 or 3 of 8; Ultralytics' final validation of best.pt is still recognised."
+    from yolo_mlops.train import train_run
+    res = train_run(epochs=8, patience=1, imgsz=160, data=str(dataset), workers=0)
+    run = client_for(workdir).get_run(res.run_id)
+    m = run.data.metrics
+    assert run.info.status == "FINISHED" and m["epochs_trained"] < 8
+    assert len(client_for(workdir).get_metric_history(res.run_id, "val_mAP50")) == m["epochs_trained"]
+    for split in ("val", "test"):
+        assert 0 <= m[f"final_{split}_mAP50"] <= 1 and f"gain_{split}_mAP50" in m
+
+def test_train_timeout_ends_failed_with_its_notebook(workdir, dataset):
+    import psutil
+    t0 = time.time()
+    r = yolo_mlops("train", "--timeout", "5", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0", "-p", f"data={dataset}", "--quiet")
+    assert r.returncode == 1 and time.time() - t0 < 45, (time.time() - t0, r.stdout + r.stderr)
+    run = only_run(client_for(workdir))
+    assert run.info.status == "FAILED" and "timed out after 5 s" in run.data.tags["error"]
+    files = artifact_paths(client_for(workdir), run.info.run_id)
+    assert {"notebook/02_train.ipynb", "notebook/02_train.html"} <= set(files), files
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "ipykernel" in " ".join(p.info["cmdline"] or [])
+                and str(workdir) in " ".join(p.info["cmdline"] or [])]  # no kernel left behind

@@ -65,6 +65,9 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
         rows.append(row)
     table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "cell", "start_time", "duration_s",
                                         *PARAMETERS, *EFFECTIVE, *METRICS, "error", "link"])
+    for p in PARAMETERS:  # whole numbers stay whole when a FAILED run left a parameter empty (5, not 5.0)
+        values = table[p].dropna()
+        if table[p].dtype == float and len(values) and (values == values.round()).all(): table[p] = table[p].astype("Int64")
     table["beats_baseline"] = table["gain_test_mAP50"] > 0
     return table.sort_values("start_time").reset_index(drop=True)
 

@@ -11,8 +11,9 @@ from . import config
 from .train import stage_tags, training_notebook
 
 # %% auto #0
-__all__ = ['REPORT_TAG', 'chapter_module', 'report_notebook', 'render_html', 'kill_kernels', 'import_papermill', 'execute_report',
-           'finish_run', 'NotebookRun', 'start_training_run', 'run_training_notebook', 'run_stage_notebook']
+__all__ = ['REPORT_TAG', 'chapter_module', 'chapter_names', 'report_notebook', 'render_html', 'kill_kernels', 'import_papermill',
+           'execute_report', 'finish_run', 'NotebookRun', 'start_training_run', 'run_training_notebook',
+           'run_stage_notebook']
 
 # %% ../nbs/02c_runner.ipynb #a37f0918
 REPORT_TAG = "report"
@@ -31,13 +32,23 @@ def _without_directives(cell):
     cell.source = "\n".join(l for l in cell.source.splitlines() if not l.startswith("#|")).strip("\n")
     return cell
 
+def chapter_names(module: str) -> dict:
+    """Every name a chapter's module defines or imports: what a student has after running the chapter in JupyterLab.
+    Libraries' warnings (tqdm's, MLflow's, ...) are silenced for the report: they are not part of it."""
+    import importlib, warnings
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module="yolo_mlops")
+    return {k: v for k, v in vars(importlib.import_module(module)).items() if not k.startswith("__")}
+
 def report_notebook(chapter: str | os.PathLike):
     "The notebook papermill executes for `chapter`: an import of its module, then its cells tagged `report`."
     import nbformat
     nb = nbformat.read(str(chapter), as_version=4)
     cells = [_without_directives(c) for c in nb.cells if REPORT_TAG in c.metadata.get("tags", [])]
     if not cells: raise ValueError(f"{chapter} has no cell tagged '{REPORT_TAG}': nothing to execute")
-    setup = nbformat.v4.new_code_cell(f"from {chapter_module(nb)} import *", metadata={"tags": ["setup"]})
+    setup = nbformat.v4.new_code_cell(f"from yolo_mlops.runner import chapter_names\n"
+                                      f"globals().update(chapter_names({chapter_module(nb)!r}))  # the chapter's names, as after Run All",
+                                      metadata={"tags": ["setup"]})
     report = nbformat.v4.new_notebook(cells=[setup, *cells], metadata=nb.metadata)
     report.metadata["yolo_mlops"] = {"chapter": Path(chapter).name}
     return report
@@ -190,7 +201,7 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
     connecting.start()
     output = Path(output or config.home_dir() / "outputs" / (run_id or launch_id) / "02_train.ipynb")
     output.parent.mkdir(parents=True, exist_ok=True)
-    console_log = output.with_suffix(".console.log")
+    console_log = output.with_suffix(".console.txt")
     console_log.unlink(missing_ok=True)
     error, interrupted = execute_report(training_notebook(), output, {**params, "run_id": run_id, "tracking_uri": uri,
                                         "launch_id": launch_id, "console_log": str(console_log)},

@@ -13,16 +13,15 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'SYSTEM_METRICS_INTERVAL_S',
-           'MODEL_METRICS', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
-           'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
-           'Evaluation', 'evaluate_split', 'evaluate_weights', 'matches_to_json', 'matches_from_json',
-           'baseline_evaluation', 'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images',
-           'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements',
-           'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult',
-           'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'console_to_log',
-           'ArtifactUploadError', 'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
-           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table',
-           'phase_table', 'plot_run_curves']
+           'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config', 'metric_name',
+           'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger', 'Evaluation',
+           'evaluate_split', 'evaluate_weights', 'matches_to_json', 'matches_from_json', 'baseline_evaluation',
+           'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images', 'paired_bootstrap_gain',
+           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
+           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
+           'log_input_tolerating_races', 'gain_metrics', 'console_to_log', 'ArtifactUploadError', 'train_run',
+           'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table',
+           'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -53,7 +52,7 @@ class TrainConfig:
     tracking_uri: str = ""      # "" = MLFLOW_TRACKING_URI or the embedded SQLite store
     launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
     expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
-    console_log: str = ""       # where Ultralytics' console output goes ("" = console.log in the run's folder)
+    console_log: str = ""       # where Ultralytics' console output goes ("" = console.txt in the run's folder)
 
 # Parameters that say where and how a run is recorded, not what is trained: not logged as params, not grid dimensions
 BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log")
@@ -504,8 +503,8 @@ def console_to_log(path: str | os.PathLike):
     import logging, contextlib
     import ultralytics  # creates its logger and handler, which must be redirected too
     f = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
-    handlers = [h for name in ("ultralytics", "mlflow") for h in logging.getLogger(name).handlers
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    handlers = list({id(h): h for name in ("ultralytics", "mlflow") for h in logging.getLogger(name).handlers
+                     if type(h) is logging.StreamHandler}.values())  # plain console handlers, each once
     streams = [h.setStream(f) for h in handlers]
     show = warnings.showwarning
     warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
@@ -514,7 +513,8 @@ def console_to_log(path: str | os.PathLike):
         with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f): yield f
     finally:
         warnings.showwarning = show
-        for h, stream in zip(handlers, streams): h.setStream(stream)
+        for h, stream in zip(handlers, streams):
+            if stream is not None: h.setStream(stream)
         f.close()
 
 SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
@@ -535,8 +535,8 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     import tempfile
     skip_ultralytics_raytune()
     cfg = check_train_config(cfg or make_train_config(**params))
-    # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.log of our own
-    log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.log")
+    # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.txt of our own
+    log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.txt")
     log.parent.mkdir(parents=True, exist_ok=True)
     with console_to_log(log): run_id, result = _open_and_train(cfg)
     if not cfg.console_log:
@@ -584,8 +584,6 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
 
-MODEL_METRICS = ("final_val_", "final_test_", "gain_")  # the metrics linked to the logged model
-
 def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     "The body of `train_run`, inside its MLflow run and console log."
     import mlflow
@@ -621,13 +619,10 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     clock.lap("bootstrap")
     trained = YOLO(str(best))
     metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
-    logged_at = int(time.time() * 1000)
-    mlflow.log_metrics(metrics, timestamp=logged_at)
+    mlflow.log_metrics(metrics)
     clock.lap("latency")
 
-    info = _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)
-    mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith(MODEL_METRICS)}, model_id=info.model_id,
-                       timestamp=logged_at)  # the same points as above, now also shown on the model
+    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)  # MLflow links the run's metrics to it
     clock.lap("model")
     metrics.update(clock.seconds)
     mlflow.log_metrics(clock.seconds)
