@@ -196,6 +196,8 @@ def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws:
         intervals = [_configuration_interval(g, metric, draws or {}) for _, g in groups]
         out["gain_ci_low"], out["gain_ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
         out["verdict"] = [_gain_verdict(*i) for i in intervals]
+        if "best_is_pretrained" in out:  # every seed's best checkpoint came before any optimizer step
+            out.loc[out.best_is_pretrained == out.runs, "verdict"] = "is the pretrained model (no step before its best epoch)"
     return out.sort_values("mean", ascending=False).reset_index(drop=True)
 
 def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tuple[float, float]:

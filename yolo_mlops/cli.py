@@ -27,12 +27,17 @@ def parse_params(pairs: list[str] | None) -> dict:
 
 # %% ../nbs/09_cli.ipynb #c009
 def cmd_data(args) -> int:
-    "Build the tiny person dataset and print what happened."
-    from yolo_mlops.data import build_tiny_person_dataset, dataset_summary
-    built = build_tiny_person_dataset(args.source, args.out, args.yaml, args.train, args.val, args.test, args.seed, args.force)
+    "Build a dataset (default: COCO128's persons, 40/10/10, in data/tiny_coco) and print what it holds."
+    from yolo_mlops.data import build_dataset, dataset_summary, class_summary
+    sizes = (args.train, args.val, args.test)
+    if args.split and any(v is not None for v in sizes):
+        raise UsageError("--split replaces --train/--val/--test: give one or the other")
+    split = args.split or tuple(default if v is None else v for v, default in zip(sizes, (40, 10, 10)))
+    built = build_dataset(args.source, args.classes, split, args.name, args.out, args.yaml, args.seed, args.force)
     says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)", "unchanged": "Unchanged, nothing written:"}
-    print(f"{says[built.status]} {built.path}")
-    print(dataset_summary(built.path).to_string())
+    print(f"{says[built.status]} {built.path} (dataset {built.name})")
+    print(dataset_summary(built.path).to_string() + "\n")
+    print(class_summary(built.path).to_string() + "\n")
     print(f"digest: {built.digest}\nyaml:   {built.yaml}")
     return 0
 
@@ -159,13 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     "The `yolo-mlops` argument parser."
     p = argparse.ArgumentParser(prog="yolo-mlops", description="Train, track, compare and promote tiny YOLOv8 person detectors with MLflow.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
-    d = sub.add_parser("data", help="build the tiny person dataset from COCO128")
-    d.add_argument("--source", help="COCO128 zip, folder or URL (default: YOLO_MLOPS_COCO128 or the Ultralytics download)")
-    d.add_argument("--out", help="dataset folder (default: data/tiny_coco)")
-    d.add_argument("--yaml", help="Ultralytics dataset YAML to write (default: data/tiny_coco.yaml)")
-    d.add_argument("--train", type=int, default=40, help="training images (default 40)")
-    d.add_argument("--val", type=int, default=10, help="validation images (default 10)")
-    d.add_argument("--test", type=int, default=10, help="test images (default 10)")
+    d = sub.add_parser("data", help="build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)")
+    d.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL (default: YOLO_MLOPS_COCO128, else the COCO128 download)")
+    d.add_argument("--classes", default="person", help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order (default: person)")
+    d.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen class (0.7/0.15/0.15); default 40/10/10")
+    d.add_argument("--name", default="tiny_coco", help="the dataset's name: it is built in data/NAME/ with data/NAME.yaml (default: tiny_coco)")
+    d.add_argument("--out", help="dataset folder (default: data/NAME)")
+    d.add_argument("--yaml", help="Ultralytics dataset YAML to write (default: data/NAME.yaml)")
+    d.add_argument("--train", type=int, help="training images (default 40; or use --split)")
+    d.add_argument("--val", type=int, help="validation images (default 10)")
+    d.add_argument("--test", type=int, help="test images (default 10)")
     d.add_argument("--seed", type=int, default=42, help="seed of the split (default 42)")
     d.add_argument("--force", action="store_true", help="replace an existing, different dataset")
     d.set_defaults(func=cmd_data)

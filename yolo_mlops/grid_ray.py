@@ -115,7 +115,7 @@ class RayBackend:
     def run(self, job: CellJob) -> CellRun:
         ray = import_ray()
         payload = dict(params=job.params, run_params=job.run_params, run_id=job.run_id, stem=job.stem,
-                       notebook_hash=job.notebook_hash, grid=job.grid)
+                       notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout)
         ref = self._task.options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, name=f"{job.grid}-cell{job.index:03d}") \
                         .remote(payload, self._recipe(job.params.get("data") or ""), max(1, int(self.cpus)), self.gpus > 0)
         self.refs[job.run_id] = ref

@@ -194,9 +194,10 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
         store["client"] = MlflowClient(uri)
         try: store["client"].search_experiments(max_results=1)  # opens the store now rather than after the run
         except Exception: pass  # reported, if it persists, when the run is attached
+        from nbconvert import HTMLExporter  # imported while the kernel trains, not after it
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         config.get_or_create_experiment(experiment, uri)  # a new SQLite store: create its schema once, before the kernel
-    # Importing MLflow here takes a second that can overlap with the kernel's own start-up.
+    # Importing MLflow and nbconvert here takes seconds that overlap with the kernel's work.
     connecting = threading.Thread(target=connect, daemon=True)
     connecting.start()
     output = Path(output or config.home_dir() / "outputs" / (run_id or launch_id) / "02_train.ipynb")
