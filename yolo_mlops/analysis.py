@@ -93,7 +93,8 @@ def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed:
     import numpy as np
     from yolo_mlops.train import align_images, image_matches_map, resample_images
     if not matches: return {}
-    reference = next(iter(matches.values()))["run"]
+    from yolo_mlops.train import by_name
+    reference = by_name(next(iter(matches.values()))["run"])  # the image order of every run's own interval
     draws, cache, out = resample_images(len(reference), resamples, seed), {}, {}
     def score(images):
         key = tuple(map(id, images))

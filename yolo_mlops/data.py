@@ -19,8 +19,8 @@ __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'CLASS
            'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile', 'plan_dataset',
            'plan_tiny_person_dataset', 'dataset_digest', 'DatasetBuild', 'read_manifest', 'write_dataset_yaml',
            'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder', 'dataset_recipe',
-           'node_data_dir', 'dataset_by_digest', 'dataset_summary', 'class_summary', 'plot_image_boxes', 'yolo_to_xyxy',
-           'show_dataset_samples']
+           'node_data_dir', 'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary',
+           'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -629,7 +629,7 @@ def dataset_summary(folder: str | os.PathLike):
     return pd.DataFrame({"images": g.size(), "boxes": g.sum(), "boxes_per_image": g.mean().round(2),
                          "max_boxes": g.max()}).reindex(list(SPLITS))
 
-def _manifest_classes(manifest: dict) -> list[dict]:
+def manifest_classes(manifest: dict) -> list[dict]:
     "The classes of a manifest, [{name, source_id}] by new id (older manifests: from their `names`)."
     return manifest.get("classes") or [dict(name=n, source_id=int(i)) for i, n in manifest.get("names", {"0": "person"}).items()]
 
@@ -637,7 +637,7 @@ def class_summary(folder: str | os.PathLike):
     "For each class of a built dataset: its id, its id in the source, its boxes in each split, and the images that have it."
     import pandas as pd
     folder, manifest = Path(folder), read_manifest(folder)
-    classes = _manifest_classes(manifest)
+    classes = manifest_classes(manifest)
     rows = [dict(id=k, source_id=c["source_id"], **{s: 0 for s in SPLITS}, images=0) for k, c in enumerate(classes)]
     for f in manifest["files"]:
         if not f["path"].startswith("labels/"): continue
@@ -667,7 +667,7 @@ def show_dataset_samples(folder: str | os.PathLike, split: str = "train", n: int
     import matplotlib.pyplot as plt
     from PIL import Image
     folder = Path(folder)
-    names = [c["name"] for c in _manifest_classes(read_manifest(folder))]
+    names = [c["name"] for c in manifest_classes(read_manifest(folder))]
     images = sorted((folder / "images" / split).iterdir())
     images = random.Random(seed).sample(images, min(n, len(images)))
     rows = (len(images) + cols - 1) // cols

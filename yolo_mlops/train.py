@@ -16,12 +16,13 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_R
            'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config', 'metric_name',
            'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger', 'Evaluation',
            'evaluate_split', 'evaluate_weights', 'matches_to_json', 'matches_from_json', 'baseline_evaluation',
-           'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images', 'paired_bootstrap_gain',
-           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
-           'log_input_tolerating_races', 'gain_metrics', 'console_to_log', 'ArtifactUploadError', 'train_run',
-           'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table',
-           'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
+           'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images', 'score_draws', 'by_name',
+           'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements',
+           'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult',
+           'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'console_to_log',
+           'ArtifactUploadError', 'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
+           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table',
+           'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -281,26 +282,28 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 def baseline_evaluation(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
-                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, list]:
-    """The pretrained model's metrics on val and test (`baseline_<split>_<metric>`) and its per-image test matches;
-    cached on disk."""
+                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, list, "np.ndarray"]:
+    """The pretrained model's metrics on val and test (`baseline_<split>_<metric>`), its per-image test matches, and its
+    scores on the bootstrap draws of the test images (what every run's paired interval compares with); cached on disk."""
+    import numpy as np
     from ultralytics.utils.downloads import attempt_download_asset
     path = Path(attempt_download_asset(weights))
-    key = f"v2-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}"
+    key = f"v3-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-{BOOTSTRAP_RESAMPLES}"
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     if cache.exists():
         cached = json.loads(cache.read_text())
-        return cached["metrics"], matches_from_json(cached["test_matches"])
+        return cached["metrics"], matches_from_json(cached["test_matches"]), np.array(cached["test_draw_scores"])
     metrics, test = {}, None
     for split in ("val", "test"):
         ev = evaluate_split(path, data, split, imgsz, device, batch, workdir=cache.parent / "eval")
         metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
         if split == "test": test = ev.images
+    scores = score_draws(by_name(test), resample_images(len(test)))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test)}))
+    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test), "test_draw_scores": scores.tolist()}))
     os.replace(tmp, cache)
-    return metrics, test
+    return metrics, test, scores
 
 def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
                      cache_dir: str | os.PathLike | None = None) -> dict:
@@ -335,13 +338,24 @@ def align_images(images: list, reference: list) -> list:
                          "a paired comparison needs the same split of the same dataset")
     return [by_name[r["image"]] for r in reference]
 
-def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                          confidence: float = 0.95) -> dict:
-    "The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test images."
+def score_draws(images: list, draws) -> "np.ndarray":
+    "mAP50 and mAP50-95 of `images` on each draw of image indices: an array (draws, 2)."
     import numpy as np
-    base = align_images(baseline_images, run_images)
-    diffs = np.array([np.subtract(image_matches_map([run_images[i] for i in draw]), image_matches_map([base[i] for i in draw]))
-                      for draw in resample_images(len(run_images), resamples, seed)])
+    return np.array([image_matches_map([images[i] for i in draw]) for draw in draws])
+
+def by_name(images: list) -> list:
+    "Per-image matches in the order of their image names: the order every bootstrap draw refers to."
+    return sorted(images, key=lambda i: i["image"])
+
+def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                          confidence: float = 0.95, baseline_scores=None) -> dict:
+    """The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test images.
+    `baseline_scores`, the baseline's `score_draws` on the same draws, saves scoring it again (the baseline cache keeps it)."""
+    import numpy as np
+    run = by_name(run_images)
+    draws = resample_images(len(run), resamples, seed)
+    base = baseline_scores if baseline_scores is not None else score_draws(align_images(baseline_images, run), draws)
+    diffs = score_draws(run, draws) - np.asarray(base)
     low, high = np.nanpercentile(diffs, [50 * (1 - confidence), 50 * (1 + confidence)], axis=0)
     return {"mAP50": (float(low[0]), float(high[0])), "mAP50_95": (float(low[1]), float(high[1]))}
 
@@ -482,11 +496,11 @@ def _final_evaluation(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: d
     out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
     return out, test.images
 
-def gain_metrics(metrics: dict, run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+def gain_metrics(metrics: dict, run_images: list, baseline_images: list, baseline_scores=None) -> dict:
     "Gains over the baseline on val and test, and the paired bootstrap interval of each test gain (`..._ci_low`, `..._ci_high`)."
     out = {f"gain_{split}_{k}": metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
            for split in ("val", "test") for k in ("mAP50", "mAP50_95")}
-    for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, resamples).items():
+    for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
 
@@ -594,7 +608,8 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
     _log_dataset(cfg, digest)
     clock.lap("setup")
-    metrics, baseline_test = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
+    metrics, baseline_test, baseline_scores = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device,
+                                                                  batch=2 * cfg.batch)
     mlflow.log_metrics(metrics)
     clock.lap("baseline")
 
@@ -614,7 +629,7 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     metrics.update(final)
     metrics.update(logger.cadence())
     clock.lap("evaluate")
-    metrics.update(gain_metrics(metrics, run_test, baseline_test))
+    metrics.update(gain_metrics(metrics, run_test, baseline_test, baseline_scores))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     clock.lap("bootstrap")
     trained = YOLO(str(best))
