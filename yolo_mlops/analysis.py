@@ -276,7 +276,7 @@ def plot_gain_intervals(table: pd.DataFrame, configs: pd.DataFrame, path, metric
             ticks.append(y); labels.append(f"  seed {r.get('seed')}" + (" (best = pretrained)" if pre else "")); y += 1
     ax.axvline(0, color="tab:red", ls="--", label="pretrained baseline (gain 0)")
     ax.set_yticks(ticks, labels, fontsize=7); ax.invert_yaxis()
-    ax.set_xlabel(f"{gain} (95 % interval: thin = one run over test images, thick = seeds and test images)")
+    ax.set_xlabel(f"{gain}, 95 % intervals: thin = one run (test images), thick = its seeds and test images", fontsize=8)
     ax.set_title("Gain over the pretrained model on the test split"); ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
     return Path(path)
