@@ -19,7 +19,8 @@ __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 
 # %% ../nbs/04_analysis.ipynb #c006
 PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters", "effective_imgsz",
-             "effective_accumulate", "dataset_digest", "dataset_test_images", "bootstrap_resamples"]
+             "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest", "dataset_test_images",
+             "bootstrap_resamples", "baseline"]
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \

@@ -113,7 +113,7 @@ def cmd_analyze(args) -> int:
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
     from mlflow import MlflowClient
-    params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name,
+    params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name or "",
                   metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
                   max_latency_ms=args.max_latency_ms or -1.0, rule=args.rule, reports=str(config.reports_dir()))
     result = _run_stage("promotion", "05_promotion.ipynb", params, args)
@@ -127,7 +127,7 @@ def cmd_register(args) -> int:
     "Register one run's model (idempotent)."
     from yolo_mlops.promotion import register_run
     mv = register_run(args.run_id, args.model_name)
-    print(f"run {args.run_id} is version {mv.version} of {args.model_name}")
+    print(f"run {args.run_id} is version {mv.version} of {mv.name}")
     return 0
 
 def cmd_relog(args) -> int:
@@ -151,7 +151,7 @@ def cmd_pipeline(args) -> int:
     print("[pipeline] 3/4 analysis", flush=True)
     if (rc := main(["analyze", "--experiment", spec.experiment, "--grid", spec.name])) != 0: return rc
     print("[pipeline] 4/4 promotion", flush=True)
-    rc = main(["promote", "--experiment", spec.experiment, "--grid", spec.name, "--model-name", args.model_name])
+    rc = main(["promote", "--experiment", spec.experiment, "--grid", spec.name, *(["--model-name", args.model_name] if args.model_name else [])])
     return rc or (1 if result.failed else 0)
 
 def cmd_settings(args) -> int:
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
     pr.add_argument("--grid", help="only the runs of this grid")
     pr.add_argument("--run-id", help="the candidate (default: the best FINISHED run by --metric)")
-    pr.add_argument("--model-name", default="yolov8n-person")
+    pr.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
     pr.add_argument("--metric", default="final_test_mAP50", help="primary metric (default final_test_mAP50)")
     pr.add_argument("--min-gain-baseline", type=float, default=0.0, help="required gain over the pretrained model (default 0)")
     pr.add_argument("--min-gain-champion", type=float, default=0.0, help="required gain over the current champion (default 0)")
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_promote)
     rg = sub.add_parser("register", help="register one run's model in the Model Registry (idempotent)")
     rg.add_argument("--run-id", required=True)
-    rg.add_argument("--model-name", default="yolov8n-person")
+    rg.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
     rg.set_defaults(func=cmd_register)
     rl = sub.add_parser("relog", help="re-log a run's per-epoch metrics from its results.csv artifact (idempotent)")
     rl.add_argument("--run-id", required=True)
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--grid", default=str(config.notebooks_dir().parent / "grids" / "cpu.yaml"), help="the grid (default grids/cpu.yaml)")
     pl.add_argument("--workers", type=int, default=2)
     pl.add_argument("--source", help="COCO128 source for the data stage")
-    pl.add_argument("--model-name", default="yolov8n-person")
+    pl.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
     pl.set_defaults(func=cmd_pipeline)
     s = sub.add_parser("settings", help="show the resolved configuration")
     s.set_defaults(func=cmd_settings)

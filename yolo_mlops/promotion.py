@@ -13,11 +13,18 @@ from .analysis import (runs_table, dimension_effects, configurations, load_test_
                                  PARAMETERS, varying_parameters)
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion', 'register_run',
-           'PromotionDecision', 'compare_with_champion', 'promote', 'write_decision_report', 'relog_metrics']
+__all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'model_name_for', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion',
+           'register_run', 'PromotionDecision', 'compare_with_champion', 'promote', 'write_decision_report',
+           'relog_metrics']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
+
+def model_name_for(dataset_name: str | None) -> str:
+    "The registered model's default name: `yolov8n-person` for the default dataset, else `yolov8n-<dataset name>`."
+    from yolo_mlops.data import DEFAULT_TITLE, DEFAULT_NAME
+    if not dataset_name or str(dataset_name) in (DEFAULT_TITLE, DEFAULT_NAME, "nan"): return DEFAULT_MODEL_NAME
+    return f"yolov8n-{dataset_name}"
 RULES = ("interval", "point")
 
 @dataclass
@@ -99,17 +106,22 @@ def current_champion(client, model_name: str, alias: str = "champion"):
     try: return client.get_model_version_by_alias(model_name, alias)
     except MlflowException: return None
 
-def register_run(run_id: str, model_name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None,
+def register_run(run_id: str, model_name: str | None = None, tracking_uri: str | None = None,
                  description: str = "", tags: dict | None = None):
-    "Register the pyfunc model of `run_id` as a version of `model_name` (the existing version if already registered)."
+    """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset);
+    the existing version if already registered."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     uri = config.tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
+    run = client.get_run(run_id)  # an unknown run id fails here, before anything is created
+    model_name = model_name or model_name_for(run.data.params.get("dataset_name"))
     try: client.get_registered_model(model_name)
-    except MlflowException: client.create_registered_model(model_name, description="YOLOv8n person detectors trained by yolo-mlops")
+    except MlflowException:
+        classes = run.data.params.get("dataset_classes", "person").replace(",", ", ")
+        client.create_registered_model(model_name, description=f"YOLOv8n detectors of {classes} trained by yolo-mlops")
     found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
     if found: return found[0]
     if client.get_run(run_id).info.status != "FINISHED":
@@ -183,9 +195,10 @@ def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_
     i = 1 if k == "mAP50_95" else 0
     return {"gain": image_matches_map(mine["run"])[i] - image_matches_map(theirs["run"])[i], "low": low, "high": high, "how": how}
 
-def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, model_name: str = DEFAULT_MODEL_NAME,
+def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, model_name: str | None = None,
             run_id: str | None = None, tracking_uri: str | None = None) -> PromotionDecision:
-    "Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it and make it the champion."
+    """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name` (default:
+    named after the candidate's dataset) and make it the champion."""
     from mlflow import MlflowClient
     criteria = criteria or PromotionCriteria()
     client = MlflowClient(config.tracking_uri(tracking_uri))
@@ -193,6 +206,7 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
     if run_id: candidate = _row(table, run_id)
     else: candidate = done.sort_values(criteria.metric, ascending=False).iloc[0].to_dict() if len(done) else None
     if candidate is None: raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "") + " in the table.")
+    model_name = model_name or model_name_for(candidate.get("dataset_name"))
     old = current_champion(client, model_name)
     champion = None
     if old is not None:
@@ -278,6 +292,9 @@ def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effe
         decision_text=decision.summary() + (f". The former champion, version {decision.previous_version}, keeps the alias `previous-champion`."
                                             if decision.promoted and decision.previous_version else "."),
         candidate_run=c.get("run_id"), candidate_name=c.get("run_name"),
+        dataset_text=(f"`{c.get('dataset_name')}`, classes {str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
+                      f"`{str(c.get('dataset_digest', ''))[:12]}`"),
+        baseline_text=str(c.get("baseline") or "the pretrained model"),
         candidate_params=", ".join(f"{k}={_fmt(c.get(k))}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
         metric=m, candidate_value=f"{c.get(m, math.nan):.4f}", baseline_value=f"{c.get(m.replace('final_', 'baseline_'), math.nan):.4f}",
         gain_value=_gain_text(c.get(m, math.nan) - c.get(m.replace('final_', 'baseline_'), math.nan),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_train.ipynb #c003
 from __future__ import annotations
-import difflib, json, math, os, shutil, statistics, subprocess, sys, time, warnings
+import difflib, hashlib, json, math, os, shutil, statistics, subprocess, sys, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -15,14 +15,15 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'SYSTEM_METRICS_INTERVAL_S',
            'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config', 'metric_name',
            'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger', 'Evaluation',
-           'evaluate_split', 'evaluate_weights', 'matches_to_json', 'matches_from_json', 'baseline_evaluation',
-           'baseline_metrics', 'image_matches_map', 'resample_images', 'align_images', 'score_draws', 'by_name',
-           'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements',
-           'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult',
-           'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'console_to_log',
-           'ArtifactUploadError', 'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
-           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'cadence_table', 'where_table',
-           'phase_table', 'plot_run_curves']
+           'evaluate_split', 'evaluate_weights', 'dataset_class_names', 'pretrained_class_map', 'baseline_note',
+           'matches_to_json', 'matches_from_json', 'Baseline', 'baseline_evaluation', 'baseline_metrics',
+           'image_matches_map', 'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain',
+           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
+           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
+           'log_input_tolerating_races', 'gain_metrics', 'per_class_metrics', 'console_to_log', 'ArtifactUploadError',
+           'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure',
+           'parameters_table', 'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table',
+           'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -242,23 +243,65 @@ def _record_matches(model) -> tuple[list, callable]:
     model.add_callback("on_val_start", on_val_start)
     return records, on_val_start
 
+def _remap_predictions(model, class_map: dict) -> callable:
+    "Make the next `model.val` see its predicted class ids through `class_map` (model id -> dataset id), others dropped."
+    import torch
+    lut = torch.full((max(class_map, default=0) + 1,), -1, dtype=torch.long)
+    for model_id, data_id in class_map.items(): lut[model_id] = data_id
+    def on_val_start(validator):
+        postprocess = validator.postprocess
+        def remap(preds):
+            out = []
+            for p in postprocess(preds):
+                cls = p["cls"].long()
+                new = torch.where(cls < len(lut), lut[cls.clamp(max=len(lut) - 1)], torch.full_like(cls, -1))
+                keep = new >= 0
+                out.append({**{k: v[keep] for k, v in p.items()}, "cls": new[keep].to(p["cls"].dtype)})
+            return out
+        validator.postprocess = remap
+    model.add_callback("on_val_start", on_val_start)
+    return on_val_start
+
 def evaluate_split(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
-                   workdir: str | os.PathLike | None = None) -> Evaluation:
-    "Metrics and per-image matches of `weights` (a path or a YOLO model) on `split`, person class only."
+                   workdir: str | os.PathLike | None = None, class_map: dict | None = None) -> Evaluation:
+    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes.
+    `class_map` (model class id -> dataset class id) evaluates a model trained on other classes (the pretrained one):
+    its predictions of classes outside the map are dropped."""
     from ultralytics import YOLO
     model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
     workdir = Path(workdir or config.runs_dir() / "eval")
     records, hook = _record_matches(model)
+    hooks = [hook] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
     try:
-        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, classes=[0],
-                        plots=False, verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
-    finally: model.callbacks["on_val_start"].remove(hook)
+        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, plots=False,
+                        verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
+    finally:
+        for h in hooks: model.callbacks["on_val_start"].remove(h)
     return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
 
 def evaluate_weights(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
                      workdir: str | os.PathLike | None = None) -> dict:
-    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`, person class only."
+    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`."
     return evaluate_split(weights, data, split, imgsz, device, batch, workdir).metrics
+
+def dataset_class_names(data: str | os.PathLike) -> list[str]:
+    "The class names of a dataset YAML, in id order (Ultralytics accepts a list or an id -> name mapping)."
+    import yaml
+    names = (yaml.safe_load(Path(data).read_text()) or {}).get("names", ["person"])
+    return [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+
+def pretrained_class_map(model_names: dict, classes: list[str]) -> dict[int, int]:
+    "pretrained model id -> dataset id, for the dataset's classes that the pretrained model knows by name."
+    by_name = {n: i for i, n in model_names.items()}
+    return {by_name[c]: k for k, c in enumerate(classes) if c in by_name}
+
+def baseline_note(classes: list[str], class_map: dict) -> str:
+    "What the baseline is, in words (logged as the param `baseline` and shown in the reports)."
+    known = [c for k, c in enumerate(classes) if k in class_map.values()]
+    new = [c for c in classes if c not in known]
+    parts = ([f"the pretrained model restricted to {', '.join(known)}"] if known else []) + \
+            ([f"no detections for {', '.join(new)} (classes the pretrained model does not know)"] if new else [])
+    return "; ".join(parts)
 
 def matches_to_json(images: list) -> list:
     "Per-image matches as JSON-ready lists (a prediction's ten true-positive flags as one integer, bit i = threshold i)."
@@ -281,34 +324,47 @@ def _sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+@dataclass
+class Baseline:
+    "The pretrained model on a dataset: metrics, per-image test matches, scores on the bootstrap draws, and what it is."
+    metrics: dict       # baseline_<split>_<metric>
+    images: list        # per-image test matches
+    draw_scores: list   # (draws, 2): mAP50 and mAP50-95 on each bootstrap draw of the test images
+    note: str           # e.g. "the pretrained model restricted to person"
+
 def baseline_evaluation(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
-                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, list, "np.ndarray"]:
-    """The pretrained model's metrics on val and test (`baseline_<split>_<metric>`), its per-image test matches, and its
-    scores on the bootstrap draws of the test images (what every run's paired interval compares with); cached on disk."""
+                        cache_dir: str | os.PathLike | None = None) -> Baseline:
+    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
+    cached on disk."""
     import numpy as np
+    from ultralytics import YOLO
     from ultralytics.utils.downloads import attempt_download_asset
-    path = Path(attempt_download_asset(weights))
-    key = f"v3-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-{BOOTSTRAP_RESAMPLES}"
+    path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
+    key = (f"v4-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-{BOOTSTRAP_RESAMPLES}-"
+           + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     if cache.exists():
-        cached = json.loads(cache.read_text())
-        return cached["metrics"], matches_from_json(cached["test_matches"]), np.array(cached["test_draw_scores"])
+        c = json.loads(cache.read_text())
+        return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]), c["note"])
+    model = YOLO(str(path))
+    class_map = pretrained_class_map(model.names, classes)
     metrics, test = {}, None
     for split in ("val", "test"):
-        ev = evaluate_split(path, data, split, imgsz, device, batch, workdir=cache.parent / "eval")
+        ev = evaluate_split(model, data, split, imgsz, device, batch, cache.parent / "eval", class_map)
         metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
         if split == "test": test = ev.images
-    scores = score_draws(by_name(test), resample_images(len(test)))
+    out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))), baseline_note(classes, class_map))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test), "test_draw_scores": scores.tolist()}))
+    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test),
+                               "test_draw_scores": out.draw_scores.tolist(), "note": out.note}))
     os.replace(tmp, cache)
-    return metrics, test, scores
+    return out
 
 def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
                      cache_dir: str | os.PathLike | None = None) -> dict:
     "The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk."
-    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir)[0]
+    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir).metrics
 
 # %% ../nbs/02_train.ipynb #c018b
 BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
@@ -376,7 +432,7 @@ def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: in
 
 def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float = 0.25, device: str = "cpu",
                      height: int = 240, cols: int = 3):
-    "Save a grid of `n` test images: true boxes in green, predicted persons in red with their confidence."
+    "Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence."
     import cv2, numpy as np
     folder, tiles = dataset_folder(data), []
     for img in test_images(data)[:n]:
@@ -384,10 +440,12 @@ def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float
         h, w = im.shape[:2]
         for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels((folder / "labels" / "test" / f"{img.stem}.txt").read_text()), w, h):
             cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
-        r = model.predict(im, imgsz=imgsz, conf=conf, classes=[0], device=device, verbose=False)[0]
-        for (x1, y1, x2, y2), c in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist()):
+        r = model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
+        many = len(model.names) > 1  # name the class only when there is more than one
+        for (x1, y1, x2, y2), c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
             cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 230), 2)
-            cv2.putText(im, f"{c:.2f}", (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
+            label = f"{model.names[int(k)]} {c:.2f}" if many else f"{c:.2f}"
+            cv2.putText(im, label, (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
         tiles.append(cv2.resize(im, (int(w * height / h), height)))
     width = max(t.shape[1] for t in tiles)
     tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255)) for t in tiles]
@@ -404,17 +462,17 @@ def pip_requirements() -> list[str]:
             f"torch=={version('torch').split('+')[0]}", f"pandas=={version('pandas')}", f"pillow=={version('pillow')}"]
 
 def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model"):
-    "Log `weights` as a `PersonDetector` pyfunc model, with signature and input example, into the active run."
+    "Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example."
     import mlflow, yolo_mlops
     from mlflow.models import infer_signature
-    from yolo_mlops.pyfunc import PersonDetector, images_to_frame, BOX_COLUMNS
+    from yolo_mlops.pyfunc import Detector, images_to_frame, BOX_COLUMNS
     import pandas as pd
     example = images_to_frame([example_image])
-    output = pd.DataFrame([[0, 1.0, 2.0, 3.0, 4.0, 0.9]], columns=BOX_COLUMNS).astype({"image": "int64"})
+    output = pd.DataFrame([[0, 1.0, 2.0, 3.0, 4.0, 0.9, "person"]], columns=BOX_COLUMNS).astype({"image": "int64"})
     with warnings.catch_warnings():  # hints about integer columns and type hints that do not apply here
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params={"conf": 0.25})
-        return mlflow.pyfunc.log_model(name=name, python_model=PersonDetector(), artifacts={"weights": str(weights)},
+        return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
                                        model_config={"imgsz": imgsz}, signature=signature, input_example=example,
                                        pip_requirements=pip_requirements(),
                                        code_paths=[str(Path(yolo_mlops.__file__).parent)])
@@ -485,6 +543,8 @@ def _log_dataset(cfg: TrainConfig, digest: str):
                                      digest=digest[:32])
     log_input_tolerating_races(ds)
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
+                       "dataset_name": manifest.get("name", "tiny_coco_person"),
+                       "dataset_classes": ",".join(dataset_class_names(cfg.data)),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
 def _final_evaluation(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
@@ -503,6 +563,25 @@ def gain_metrics(metrics: dict, run_images: list, baseline_images: list, baselin
     for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
+
+def per_class_metrics(images: list, names: list[str], prefix: str) -> dict:
+    "mAP50 and mAP50-95 of each class in `images` (Ultralytics' `ap_per_class`), as `per_class/<name>/<prefix>_mAP50`."
+    import numpy as np, re
+    from ultralytics.utils.metrics import ap_per_class
+    cat = lambda k: np.concatenate([i[k] for i in images]) if images else np.zeros(0)
+    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images])
+    result = ap_per_class(tp, cat("conf"), cat("pred_cls"), cat("target_cls"))
+    ap, present = result[5], result[6]
+    out = {}
+    for row, k in zip(ap, present):
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", names[int(k)])
+        out[f"per_class/{name}/{prefix}_mAP50"], out[f"per_class/{name}/{prefix}_mAP50_95"] = float(row[0]), float(row.mean())
+    return out
+
+def _class_gains(metrics: dict) -> dict:
+    "Each class' gain over the baseline, from its `per_class/<name>/final_*` and `baseline_*` metrics."
+    return {k.replace("/final_", "/gain_"): v - metrics.get(k.replace("/final_", "/baseline_"), 0.0)
+            for k, v in metrics.items() if k.startswith("per_class/") and "/final_" in k}
 
 def _log_matches(run_images: list, baseline_images: list, folder: Path):
     "The per-image test matches of the run and of the baseline, as the artifact `evaluation/test_matches.json`."
@@ -608,8 +687,9 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
     _log_dataset(cfg, digest)
     clock.lap("setup")
-    metrics, baseline_test, baseline_scores = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device,
-                                                                  batch=2 * cfg.batch)
+    base = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
+    metrics, baseline_test, names = dict(base.metrics), base.images, dataset_class_names(cfg.data)
+    mlflow.log_param("baseline", base.note)
     mlflow.log_metrics(metrics)
     clock.lap("baseline")
 
@@ -629,7 +709,9 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     metrics.update(final)
     metrics.update(logger.cadence())
     clock.lap("evaluate")
-    metrics.update(gain_metrics(metrics, run_test, baseline_test, baseline_scores))
+    metrics.update(gain_metrics(metrics, run_test, baseline_test, base.draw_scores))
+    metrics.update({**per_class_metrics(run_test, names, "final_test"), **per_class_metrics(baseline_test, names, "baseline_test")})
+    metrics.update(_class_gains(metrics))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     clock.lap("bootstrap")
     trained = YOLO(str(best))
@@ -687,7 +769,9 @@ def dataset_table(run) -> "pd.DataFrame":
     "The dataset the run trained on: digest, source and images per split."
     import pandas as pd
     p = run.data.params
-    rows = [("digest", p.get("dataset_digest", "")[:16]), ("source", p.get("dataset_source", ""))]
+    rows = [("name", p.get("dataset_name", "")), ("classes", p.get("dataset_classes", "person").replace(",", ", ")),
+            ("digest", p.get("dataset_digest", "")[:16]), ("source", p.get("dataset_source", "")),
+            ("pretrained baseline", p.get("baseline", ""))]
     rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
     return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
 
@@ -702,6 +786,16 @@ def final_metrics_table(run) -> "pd.DataFrame":
             rows.append((split, k, round(final, 4), round(base, 4), round(final - base, 4),
                          f"[{low:+.4f}, {high:+.4f}]" if low is not None else ""))
     return pd.DataFrame(rows, columns=["split", "metric", "fine-tuned", "pretrained", "gain", "gain 95 % interval"]).set_index(["split", "metric"])
+
+def class_metrics_table(run) -> "pd.DataFrame":
+    "Test mAP50 and mAP50-95 of each class: fine-tuned, pretrained baseline, gain."
+    import pandas as pd
+    m, rows = run.data.metrics, []
+    for name in run.data.params.get("dataset_classes", "person").split(","):
+        for k in ("mAP50", "mAP50_95"):
+            f, b = m.get(f"per_class/{name}/final_test_{k}", math.nan), m.get(f"per_class/{name}/baseline_test_{k}", math.nan)
+            rows.append((name, k, round(f, 4), round(b, 4), round(f - b, 4)))
+    return pd.DataFrame(rows, columns=["class", "metric", "fine-tuned", "pretrained", "gain"]).set_index(["class", "metric"])
 
 def cadence_table(run) -> "pd.DataFrame":
     "How often the optimizer really stepped, and whether the best checkpoint came after the first step."
