@@ -87,6 +87,10 @@ def import_papermill():
     import papermill
     return papermill
 
+def _import_nbconvert():
+    try: from nbconvert import HTMLExporter
+    except Exception: pass  # render_html reports it, if it persists
+
 def _follow(path: Path, out, done: threading.Event):
     "Copy what is appended to `path` to `out` until `done` is set (the console log, shown live)."
     pos = 0
@@ -102,6 +106,10 @@ def execute_report(chapter, output: Path, parameters: dict, timeout: float | Non
                    stdout_file=None, console_log: Path | None = None, kernel_name: str | None = None) -> tuple[str, BaseException | None]:
     "Execute `chapter`'s report into `output`; return the error ('' if none) and a Ctrl-C / SIGTERM to re-raise."
     pm = import_papermill()
+    # nbconvert (for the HTML) takes a second to import: do it while the kernel works, once papermill has imported
+    # what the two share (importing jupyter_client from two threads at once fails)
+    import pygments.style, pygments.token  # the only other modules both import (papermill lazily, while it runs)
+    threading.Thread(target=_import_nbconvert, daemon=True).start()
     timed_out = threading.Event()
     def time_out():
         timed_out.set()
@@ -194,10 +202,9 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
         store["client"] = MlflowClient(uri)
         try: store["client"].search_experiments(max_results=1)  # opens the store now rather than after the run
         except Exception: pass  # reported, if it persists, when the run is attached
-        from nbconvert import HTMLExporter  # imported while the kernel trains, not after it
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         config.get_or_create_experiment(experiment, uri)  # a new SQLite store: create its schema once, before the kernel
-    # Importing MLflow and nbconvert here takes seconds that overlap with the kernel's work.
+    # Importing MLflow here takes a second that can overlap with the kernel's own start-up.
     connecting = threading.Thread(target=connect, daemon=True)
     connecting.start()
     output = Path(output or config.home_dir() / "outputs" / (run_id or launch_id) / "02_train.ipynb")

@@ -547,7 +547,7 @@ def _log_dataset(cfg: TrainConfig, digest: str):
                        "dataset_classes": ",".join(dataset_class_names(cfg.data)),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
-def _final_evaluation(best: Path, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
+def _final_evaluation(best, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
     "The best checkpoint's metrics on val (Ultralytics' own final validation when there was one) and test, and its test matches."
     out = {f"final_val_{k}": v for k, v in final_val.items()}
     if "final_val_mAP50" not in out:
@@ -705,7 +705,8 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     best = save_dir / "weights" / "best.pt"
     if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
-    final, run_test = _final_evaluation(best, cfg, save_dir / "eval", logger.final_val)
+    trained = YOLO(str(best))  # loaded once: test evaluation, latency, predictions
+    final, run_test = _final_evaluation(trained, cfg, save_dir / "eval", logger.final_val)
     metrics.update(final)
     metrics.update(logger.cadence())
     clock.lap("evaluate")
@@ -714,7 +715,6 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     metrics.update(_class_gains(metrics))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     clock.lap("bootstrap")
-    trained = YOLO(str(best))
     metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
     mlflow.log_metrics(metrics)
     clock.lap("latency")
