@@ -58,7 +58,8 @@ def test_ray_grid_runs_every_cell_on_both_nodes(team_dir, cluster, tracking):
         assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
         client = MlflowClient(tracking)
         for run in runs:  # each executed notebook is in its run, and back on this machine
-            assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == [run.data.tags["notebook"]]
+            notebooks = [a.path for a in client.list_artifacts(run.info.run_id, "notebook")]
+            assert notebooks == [run.data.tags["notebook"].replace(".ipynb", ".html"), run.data.tags["notebook"]]  # + its HTML
             assert (team_dir / "outputs" / "grids" / "spread" / run.data.tags["notebook"].split("/")[-1]).exists()
             assert run.data.tags["grid_backend"] == "ray" and run.data.params["dataset_digest"]
         assert {x.data.tags["ray_node_id"] for x in runs} == {cluster.head_node.node_id, worker.node_id}  # both nodes
