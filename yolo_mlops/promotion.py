@@ -233,10 +233,11 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
     return decision
 
 # %% ../nbs/05_promotion.ipynb #c013
-def _fmt(v, floats: int = 4) -> str:
+def _fmt(v, floats: int | None = 4) -> str:
     "A value as a person reads it: whole numbers without decimals (a parameter read back as 5.0 is 5)."
     if isinstance(v, float) and v.is_integer(): return str(int(v))
-    return f"{v:.{floats}f}" if isinstance(v, float) else str(v)
+    if isinstance(v, float): return f"{v:g}" if floats is None else f"{v:.{floats}f}"
+    return str(v)
 
 def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
     if df.empty: return "_none_"
@@ -295,7 +296,7 @@ def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effe
         dataset_text=(f"`{c.get('dataset_name')}`, classes {str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
                       f"`{str(c.get('dataset_digest', ''))[:12]}`"),
         baseline_text=str(c.get("baseline") or "the pretrained model"),
-        candidate_params=", ".join(f"{k}={_fmt(c.get(k))}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
+        candidate_params=", ".join(f"{k}={_fmt(c.get(k), floats=None)}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
         metric=m, candidate_value=f"{c.get(m, math.nan):.4f}", baseline_value=f"{c.get(m.replace('final_', 'baseline_'), math.nan):.4f}",
         gain_value=_gain_text(c.get(m, math.nan) - c.get(m.replace('final_', 'baseline_'), math.nan),
                               c.get(f"{g}_ci_low", math.nan), c.get(f"{g}_ci_high", math.nan)),
