@@ -119,3 +119,23 @@ def test_wrapper_script_passes_its_arguments():
     assert r.returncode == 0 and "--per-device" in r.stdout and "--rerun" in r.stdout
     for name in ("run_grid.ps1", "run_grid.cmd"):  # no grid logic of their own: they call `yolo-mlops grid`
         assert "grid" in (ROOT / "scripts" / name).read_text()
+
+def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, monkeypatch):
+    "Five FINISHED cells of a grid, read back two runs a page: resume finds all five, the analysis lists all five."
+    from yolo_mlops.config import get_or_create_experiment
+    from yolo_mlops.grid import GridSpec, cell_key, dataset_digest_of, notebook_code_hash
+    from yolo_mlops.analysis import runs_table
+    monkeypatch.setenv("YOLO_MLOPS_PAGE_SIZE", "2")
+    spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, {"epochs": 1, "imgsz": 64, "workers": 0})
+    client = MlflowClient(f"sqlite:///{grid_dir}/mlruns.db")
+    exp = get_or_create_experiment()
+    for i, params in enumerate(spec.cells()):  # as a finished grid left them (no training needed to page through them)
+        key = cell_key(params, dataset_digest_of(params), notebook_code_hash())
+        rid = client.create_run(exp, run_name=f"paged-{i:03d}", tags={"stage": "train", "grid_name": "paged", "grid_cell": str(i),
+                                                                       "grid_cell_key": key, "notebook": "notebook/x.ipynb"}).info.run_id
+        client.log_param(rid, "lr0", params["lr0"])
+        client.set_terminated(rid, "FINISHED")
+    r = yolo_mlops("grid", "-p", "lr0=0.001,0.002,0.003,0.004,0.005", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0",
+                   "--name", "paged", cwd=grid_dir, env={**__import__("os").environ, "YOLO_MLOPS_PAGE_SIZE": "2"})
+    assert r.returncode == 0 and "5 already done, 0 to run" in r.stderr, r.stdout + r.stderr
+    assert len(runs_table(grid="paged")) == 5

@@ -12,9 +12,9 @@ from . import config
 from .train import BOOKKEEPING_PARAMETERS, BOOTSTRAP_RESAMPLES, TrainConfig
 
 # %% auto #0
-__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'search_all_runs', 'run_link', 'runs_table', 'load_test_matches',
-           'score_image_draws', 'pooled_interval', 'varying_parameters', 'dimension_effects', 'configurations',
-           'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
+__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
+           'pooled_interval', 'varying_parameters', 'dimension_effects', 'configurations', 'plot_metric_by_dimension',
+           'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
 
 # %% ../nbs/04_analysis.ipynb #c006
 PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
@@ -27,15 +27,6 @@ METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in 
           [f"gain_test_{m}_ci_{b}" for m in ("mAP50", "mAP50_95") for b in ("low", "high")] + \
           ["optimizer_steps", "first_step_epoch", "epochs_trained", "best_epoch", "best_is_pretrained",
            "latency_ms_median", "train_seconds", "run_seconds"]
-
-def search_all_runs(client, experiment_ids: list[str], filter_string: str = "", page_size: int = 1000) -> list:
-    "Every run matching `filter_string`, page by page."
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string, max_results=page_size, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token: return runs
 
 def _number(value):
     try: return float(value) if "." in value or "e" in value.lower() else int(value)
@@ -54,7 +45,7 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
     if exp is None: raise ValueError(f"No experiment named {experiment!r} in {uri}. Run a training or a grid first.")
     flt = "tags.stage = 'train'" + (f" and tags.grid_name = '{grid}'" if grid else "")
     rows = []
-    for r in search_all_runs(client, [exp.experiment_id], flt):
+    for r in config.search_all_runs(client, [exp.experiment_id], flt):
         p, m, t, i = r.data.params, r.data.metrics, r.data.tags, r.info
         row = {"run_id": i.run_id, "run_name": i.run_name, "status": i.status, "grid": t.get("grid_name", ""),
                "cell": _number(t.get("grid_cell", "")), "start_time": pd.Timestamp(i.start_time, unit="ms"),

@@ -250,7 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolo-mlops {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        if not config.is_unreachable_error(e): raise
+        if not config.is_unreachable_error(e):
+            if type(e).__name__ != "MlflowException": raise
+            # the store answered with an error (an unknown run id, a missing artifact): its message, not a traceback
+            print(f"yolo-mlops {args.command}: error: {str(e).splitlines()[0][:500]}", file=sys.stderr)
+            return 2
         print(f"yolo-mlops {args.command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
               "Start it again and re-run the command (a grid resumes where it stopped).", file=sys.stderr)
         return 3

@@ -11,8 +11,8 @@ from pathlib import Path
 __all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'project_root', 'find_home',
            'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable',
            'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'use_tracking',
-           'get_or_create_experiment', 'coco128_source', 'data_dir', 'dataset_yaml', 'pretrained_weights',
-           'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'settings']
+           'get_or_create_experiment', 'page_size', 'search_all_runs', 'coco128_source', 'data_dir', 'dataset_yaml',
+           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -135,6 +135,19 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = N
         if exp is None: raise
         return exp.experiment_id
 
+def page_size() -> int:
+    "Runs fetched per page when reading the store: `YOLO_MLOPS_PAGE_SIZE`, else 1,000 (MLflow's largest page is 50,000)."
+    return int(_env("YOLO_MLOPS_PAGE_SIZE") or 1000)
+
+def search_all_runs(client, experiment_ids: list[str], filter_string: str = "", per_page: int | None = None) -> list:
+    "Every run matching `filter_string`, page by page: resume, repair, analysis and promotion see any number of runs."
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string, max_results=per_page or page_size(), page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token: return runs
+
 # %% ../nbs/00_config.ipynb #c021
 def coco128_source(source: str | os.PathLike | None = None) -> str:
     "Where COCO128 comes from: `source`, else `YOLO_MLOPS_COCO128`, else Ultralytics' download URL."
@@ -175,4 +188,4 @@ def settings(home: str | os.PathLike | None = None) -> dict:
     folder, home_from = find_home(home)
     return dict(home=str(folder), home_from=home_from, tracking_uri=tracking_uri(home=folder), coco128=coco128_source(),
                 data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
-                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel())
+                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel(), page_size=page_size())

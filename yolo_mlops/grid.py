@@ -137,7 +137,7 @@ def _pid_alive(pid: int) -> bool:
 def repair_interrupted_runs(client, experiment_id: str) -> list[str]:
     "Mark FAILED every grid cell run left RUNNING by a grid process of this host that no longer exists."
     repaired = []
-    for run in client.search_runs([experiment_id], "tags.grid_cell_key != '' and attributes.status = 'RUNNING'", max_results=1000):
+    for run in config.search_all_runs(client, [experiment_id], "tags.grid_cell_key != '' and attributes.status = 'RUNNING'"):
         tags = run.data.tags
         if tags.get("grid_host") == socket.gethostname() and not _pid_alive(int(tags.get("grid_pid", "0") or 0)):
             client.set_tag(run.info.run_id, "error", "interrupted: the grid process ended before this cell did")
@@ -150,7 +150,7 @@ def finished_runs_by_key(client, experiment_id: str, outcomes: list, out_dir: Pa
     attached (the store went away just after training) gets it now from `out_dir`, or is marked FAILED to be re-run."""
     wanted = {o.key: o for o in outcomes}
     found = {}
-    for run in client.search_runs([experiment_id], "tags.grid_cell_key != '' and attributes.status = 'FINISHED'", max_results=5000):
+    for run in config.search_all_runs(client, [experiment_id], "tags.grid_cell_key != '' and attributes.status = 'FINISHED'"):
         key = run.data.tags.get("grid_cell_key")
         if key not in wanted or key in found: continue
         if run.data.tags.get("notebook", "missing") == "missing":

@@ -125,6 +125,7 @@ def execute_report(chapter, output: Path, parameters: dict, timeout: float | Non
         pm.execute_notebook(report_notebook(chapter), str(output), parameters=parameters,
                             kernel_name=kernel_name or config.notebook_kernel(), progress_bar=False, log_output=log_output,
                             stdout_file=stdout_file, stderr_file=stdout_file,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not its TCP notice on every run
                             shutdown_kernel="immediate")  # the run is closed by then: no need to wait for a graceful exit
     except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
     except BaseException as e:
