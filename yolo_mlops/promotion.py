@@ -246,7 +246,7 @@ def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
     return head + "\n" + "\n".join("| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False))
 
 def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame) -> str:
-    c, m = decision.candidate, decision.criteria.metric
+    c = decision.candidate
     done = table[table.status == "FINISHED"]
     risks = [f"The test split is small ({_fmt(c.get('dataset_test_images', '?'))} images, dataset digest "
              f"`{str(c.get('dataset_digest', ''))[:12]}`): a few images change the metric by several points."]

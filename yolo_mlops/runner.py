@@ -4,7 +4,7 @@
 
 # %% ../nbs/02c_runner.ipynb #e97d74fa
 from __future__ import annotations
-import os, sys, threading, time, uuid
+import os, sys, threading, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import config

@@ -4,9 +4,9 @@
 
 # %% ../nbs/02_train.ipynb #c003
 from __future__ import annotations
-import difflib, hashlib, json, math, os, shutil, statistics, subprocess, sys, time, warnings
+import difflib, hashlib, json, math, os, statistics, subprocess, sys, time, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, asdict
+from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
