@@ -66,18 +66,13 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
 # %% ../nbs/04_analysis.ipynb #c011b
 def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
     "run id -> `{'run': images, 'baseline': images}`: the per-image test matches of every FINISHED run that logged them."
-    import json, mlflow
+    import mlflow
     from concurrent.futures import ThreadPoolExecutor
-    from yolo_mlops.train import matches_from_json
+    from yolo_mlops.train import read_test_matches
     mlflow.set_tracking_uri(config.tracking_uri(tracking_uri))
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run would bury the analysis' own output
-    def fetch(run_id):
-        try: path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test_matches.json")
-        except Exception: return run_id, None  # an older run without matches
-        raw = json.loads(Path(path).read_text())
-        return run_id, {"run": matches_from_json(raw["run"]), "baseline": matches_from_json(raw["baseline"])}
     done = table[table.status == "FINISHED"].run_id.tolist()
-    with ThreadPoolExecutor(8) as pool: return {rid: m for rid, m in pool.map(fetch, done) if m is not None}
+    with ThreadPoolExecutor(8) as pool: return {rid: m for rid, m in zip(done, pool.map(read_test_matches, done)) if m is not None}
 
 def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
     """run id -> `{'run': array, 'baseline': array}`, each (resamples, 2): mAP50 and mAP50-95 on the same draws of

@@ -156,14 +156,6 @@ def _row(table: pd.DataFrame, run_id: str) -> dict | None:
     rows = table[table.run_id == run_id]
     return rows.iloc[0].to_dict() if len(rows) else None
 
-def _test_matches(run_id: str) -> dict | None:
-    "The `evaluation/test_matches.json` artifact of a run (`run` and `baseline` images), or None."
-    import json, mlflow
-    from yolo_mlops.train import matches_from_json
-    try: raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test_matches.json")).read_text())
-    except Exception: return None
-    return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
-
 def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
     "Evaluate the champion's weights on the candidate's test split (another dataset): its per-image matches."
     import mlflow, tempfile
@@ -180,13 +172,13 @@ def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_
     """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
     `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
     from mlflow import MlflowClient
-    from yolo_mlops.train import paired_bootstrap_gain, image_matches_map
+    from yolo_mlops.train import paired_bootstrap_gain, image_matches_map, read_test_matches
     config.use_tracking(tracking_uri)
     client, k = MlflowClient(config.tracking_uri(tracking_uri)), "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
-    mine = _test_matches(candidate["run_id"])
+    mine = read_test_matches(candidate["run_id"])
     if mine is None: return {"error": "the candidate logged no per-image matches"}
     try:
-        theirs = _test_matches(champion["run_id"]) if champion.get("dataset_digest") == candidate.get("dataset_digest") else None
+        theirs = read_test_matches(champion["run_id"]) if champion.get("dataset_digest") == candidate.get("dataset_digest") else None
         how = "the champion's own evaluation of the same test split"
         if theirs is None:
             theirs, how = {"run": _champion_on_candidate_split(candidate, champion, client)}, "the champion re-evaluated on the candidate's test split"

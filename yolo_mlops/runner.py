@@ -152,9 +152,8 @@ def _attach(client, run_id: str, output: Path, console_log: Path | None) -> str:
 
 def finish_run(client, run_id: str, output: Path, error: str, console_log: Path | None = None) -> NotebookRun:
     "Attach what the notebook produced and close run `run_id`: FAILED with the error, or FINISHED."
-    error = error or _attach(client, run_id, output, console_log)
-    if error and output.exists() and client.get_run(run_id).data.tags.get("notebook") is None:
-        _attach(client, run_id, output, console_log)  # a failed run keeps its notebook and log too
+    attached = _attach(client, run_id, output, console_log)  # a failed run keeps its notebook and log too
+    error = error or attached
     run = client.get_run(run_id)
     if error:
         client.set_tag(run_id, "error", error[:4000])

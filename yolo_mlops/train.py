@@ -12,18 +12,19 @@ from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'SYSTEM_METRICS_INTERVAL_S',
-           'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config', 'metric_name',
-           'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger', 'Evaluation',
-           'evaluate_split', 'evaluate_weights', 'dataset_class_names', 'pretrained_class_map', 'baseline_note',
-           'matches_to_json', 'matches_from_json', 'Baseline', 'baseline_evaluation', 'baseline_metrics',
-           'image_matches_map', 'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain',
-           'test_images', 'median_latency_ms', 'plot_predictions', 'pip_requirements', 'log_pyfunc_model',
-           'training_notebook', 'stage_tags', 'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error',
-           'log_input_tolerating_races', 'gain_metrics', 'per_class_metrics', 'console_to_log', 'ArtifactUploadError',
-           'train_run', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure',
-           'parameters_table', 'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table',
-           'where_table', 'phase_table', 'plot_run_curves']
+__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'MATCHES_ARTIFACT',
+           'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
+           'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
+           'Evaluation', 'evaluate_split', 'evaluate_weights', 'dataset_class_names', 'pretrained_class_map',
+           'baseline_note', 'matches_to_json', 'matches_from_json', 'Baseline', 'baseline_evaluation',
+           'baseline_metrics', 'ap_by_class', 'image_matches_map', 'resample_images', 'align_images', 'score_draws',
+           'by_name', 'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions',
+           'pip_requirements', 'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags',
+           'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'per_class_metrics',
+           'read_test_matches', 'console_to_log', 'ArtifactUploadError', 'train_run', 'stop_with_launcher',
+           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table', 'dataset_table',
+           'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
+           'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -369,15 +370,19 @@ def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: s
 # %% ../nbs/02_train.ipynb #c018b
 BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
 
-def image_matches_map(images: list) -> tuple[float, float]:
-    "mAP50 and mAP50-95 of a set of per-image matches, computed by Ultralytics' own `ap_per_class`."
+def ap_by_class(images: list):
+    "Ultralytics' `ap_per_class` on a set of per-image matches: the AP array (classes, 10 IoU thresholds) and its class ids."
     import numpy as np
     from ultralytics.utils.metrics import ap_per_class
-    target_cls = np.concatenate([i["target_cls"] for i in images]) if images else np.zeros(0)
-    if not len(target_cls): return math.nan, math.nan
-    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images])
-    conf, pred_cls = np.concatenate([i["conf"] for i in images]), np.concatenate([i["pred_cls"] for i in images])
-    ap = ap_per_class(tp, conf, pred_cls, target_cls)[5]  # (classes, 10 IoU thresholds)
+    stack = lambda k: np.concatenate([i[k] for i in images]) if images else np.zeros(0)
+    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images]) if images else np.zeros((0, 10), bool)
+    result = ap_per_class(tp, stack("conf"), stack("pred_cls"), stack("target_cls"))
+    return result[5], result[6]
+
+def image_matches_map(images: list) -> tuple[float, float]:
+    "mAP50 and mAP50-95 of a set of per-image matches, computed by Ultralytics' own `ap_per_class`."
+    if not any(len(i["target_cls"]) for i in images): return math.nan, math.nan
+    ap, _ = ap_by_class(images)
     return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
 
 def resample_images(n_images: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
@@ -566,14 +571,9 @@ def gain_metrics(metrics: dict, run_images: list, baseline_images: list, baselin
 
 def per_class_metrics(images: list, names: list[str], prefix: str) -> dict:
     "mAP50 and mAP50-95 of each class in `images` (Ultralytics' `ap_per_class`), as `per_class/<name>/<prefix>_mAP50`."
-    import numpy as np, re
-    from ultralytics.utils.metrics import ap_per_class
-    cat = lambda k: np.concatenate([i[k] for i in images]) if images else np.zeros(0)
-    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images])
-    result = ap_per_class(tp, cat("conf"), cat("pred_cls"), cat("target_cls"))
-    ap, present = result[5], result[6]
+    import re
     out = {}
-    for row, k in zip(ap, present):
+    for row, k in zip(*ap_by_class(images)):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", names[int(k)])
         out[f"per_class/{name}/{prefix}_mAP50"], out[f"per_class/{name}/{prefix}_mAP50_95"] = float(row[0]), float(row.mean())
     return out
@@ -583,12 +583,21 @@ def _class_gains(metrics: dict) -> dict:
     return {k.replace("/final_", "/gain_"): v - metrics.get(k.replace("/final_", "/baseline_"), 0.0)
             for k, v in metrics.items() if k.startswith("per_class/") and "/final_" in k}
 
+MATCHES_ARTIFACT = "evaluation/test_matches.json"  # the run's and the baseline's per-image test matches
+
 def _log_matches(run_images: list, baseline_images: list, folder: Path):
-    "The per-image test matches of the run and of the baseline, as the artifact `evaluation/test_matches.json`."
+    "The per-image test matches of the run and of the baseline, as the artifact `MATCHES_ARTIFACT`."
     import mlflow
-    path = folder / "test_matches.json"
+    path = folder / Path(MATCHES_ARTIFACT).name
     path.write_text(json.dumps({"split": "test", "run": matches_to_json(run_images), "baseline": matches_to_json(baseline_images)}))
-    mlflow.log_artifact(str(path), "evaluation")
+    mlflow.log_artifact(str(path), str(Path(MATCHES_ARTIFACT).parent))
+
+def read_test_matches(run_id: str) -> dict | None:
+    "`{'run': images, 'baseline': images}` from run `run_id`'s `MATCHES_ARTIFACT`, or None (a run logged without it)."
+    import mlflow
+    try: raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=MATCHES_ARTIFACT)).read_text())
+    except Exception: return None
+    return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
 
 @contextmanager
 def console_to_log(path: str | os.PathLike):
@@ -812,7 +821,7 @@ def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
     import pandas as pd
     rid, uri = run.info.run_id, config.tracking_uri(tracking_uri)
     rows = [("best weights", f"runs:/{rid}/weights/best.pt"), ("pyfunc model", run.data.tags.get("model_uri", f"runs:/{rid}/model")),
-            ("per-image test matches", f"runs:/{rid}/evaluation/test_matches.json"), ("console log", f"runs:/{rid}/logs/"),
+            ("per-image test matches", f"runs:/{rid}/{MATCHES_ARTIFACT}"), ("console log", f"runs:/{rid}/logs/"),
             ("this notebook", f"runs:/{rid}/notebook/"), ("tracking store", uri)]
     if uri.startswith("http"): rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
     return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
