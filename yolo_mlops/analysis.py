@@ -13,8 +13,8 @@ from .train import BOOKKEEPING_PARAMETERS, BOOTSTRAP_RESAMPLES, TrainConfig
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
-           'pooled_interval', 'varying_parameters', 'dimension_effects', 'configurations', 'plot_metric_by_dimension',
-           'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
+           'pooled_interval', 'varying_parameters', 'continuous_parameters', 'dimension_effects', 'configurations',
+           'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
 
 # %% ../nbs/04_analysis.ipynb #c006
 PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
@@ -110,6 +110,17 @@ def varying_parameters(table: pd.DataFrame) -> list[str]:
     done = table[table.status == "FINISHED"]
     return [p for p in PARAMETERS if p in done and done[p].astype(str).nunique() > 1]
 
+def continuous_parameters(table: pd.DataFrame) -> list[str]:
+    """The varying parameters drawn from a continuous range (a random or tpe search): numeric, with more than four
+    values, or a value of their own for nearly every run. They are shown against the metric, not value by value."""
+    done = table[table.status == "FINISHED"]
+    out = []
+    for p in varying_parameters(table):
+        values = pd.to_numeric(done[p], errors="coerce")
+        n = values.nunique()
+        if p != "seed" and values.notna().all() and (n > 4 or (n >= 3 and n >= 0.8 * len(done))): out.append(p)
+    return out
+
 def _image_draw_scores(draws: dict, run_ids, metric: str):
     "The mean over `run_ids` of `metric` on each image draw (None if a run has no draws)."
     import numpy as np
@@ -128,12 +139,14 @@ def _verdict(diffs: list, mean: float, intervals: list) -> str:
 def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dims: list[str] | None = None,
                       confidence: float = 0.95, draws: dict | None = None) -> pd.DataFrame:
     """For each grid dimension and each non-reference value: mean paired difference of `metric`, its interval over the
-    pairs, and (given `draws` from `score_image_draws`) its interval over the pairs and the test images; a verdict."""
+    pairs, and (given `draws` from `score_image_draws`) its interval over the pairs and the test images; a verdict.
+    Continuous parameters (a search's draws) have no values to pair: `plot_metric_by_dimension` shows them instead."""
     from scipy import stats
     done = table[(table.status == "FINISHED") & table[metric].notna()]
-    varying = varying_parameters(table)
+    varying = [d for d in varying_parameters(table) if d not in continuous_parameters(table)]
     rows = []
-    for dim in dims or [d for d in varying if d != "seed"]:
+    continuous = continuous_parameters(table)
+    for dim in dims or [d for d in varying if d != "seed" and d not in continuous]:
         others = [d for d in varying if d != dim]
         values = sorted(done[dim].unique(), key=str)
         ref = values[0]
@@ -195,7 +208,8 @@ def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tup
 
 # %% ../nbs/04_analysis.ipynb #c016
 def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_test_mAP50"):
-    "One panel per varying parameter: `metric` per value, a dot per run, and the baseline as a line."
+    """One panel per varying parameter: `metric` per value, a dot per run, and the baseline as a line; a continuous
+    parameter (a search's draws) is a scatter of `metric` against it, on a log scale when it spans a decade."""
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
     done = table[table.status == "FINISHED"]
@@ -203,11 +217,18 @@ def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_tes
     dims = [d for d in varying_parameters(table) if d != "seed"] or ["seed"]
     fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False, sharey=True)
     baseline = done[metric.replace("final_", "baseline_")].mean() if metric.replace("final_", "baseline_") in done else None
+    continuous = continuous_parameters(table)
     for ax, dim in zip(axes.flat, dims):
         hue = "seed" if "seed" in done and dim != "seed" and done["seed"].nunique() > 1 else None
-        sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, legend=ax is axes.flat[0],
-                      palette="tab10" if hue else None)
-        sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_", linestyle="none")
+        if dim in continuous:
+            x = pd.to_numeric(done[dim])
+            sns.scatterplot(data=done.assign(**{dim: x}), x=dim, y=metric, hue=hue, ax=ax, s=45, alpha=.85,
+                            legend=ax is axes.flat[0], palette="tab10" if hue else None)
+            if x.min() > 0 and x.max() / x.min() >= 10: ax.set_xscale("log")
+        else:
+            sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, legend=ax is axes.flat[0],
+                          palette="tab10" if hue else None)
+            sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_", linestyle="none")
         if baseline is not None and not math.isnan(baseline):
             ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
         ax.set_title(f"{metric} by {dim}")

@@ -9,8 +9,8 @@ import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_params', 'cmd_data', 'cmd_train', 'grid_backend', 'cmd_grid', 'cmd_analyze', 'cmd_promote',
-           'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
+__all__ = ['UsageError', 'parse_params', 'cmd_data', 'wait_for_go', 'cmd_train', 'grid_backend', 'cmd_grid', 'cmd_analyze',
+           'cmd_promote', 'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -41,6 +41,10 @@ def cmd_data(args) -> int:
     print(f"digest: {built.digest}\nyaml:   {built.yaml}")
     return 0
 
+def wait_for_go():
+    "Block until the grid launcher says 'go' on stdin (its turn to train); a launcher gone before that stops the cell."
+    if sys.stdin.readline().strip() != "go": raise KeyboardInterrupt("the grid launcher ended before this cell's turn")
+
 def cmd_train(args) -> int:
     "Execute the training notebook with papermill into a new MLflow run, and report it."
     from yolo_mlops.train import make_train_config, check_train_config
@@ -49,7 +53,7 @@ def cmd_train(args) -> int:
     if not args.run_id:  # obvious mistakes fail before a kernel starts; a grid's cell records them in its run instead
         check_train_config(make_train_config(**params), check_files=False)
     result = run_training_notebook(params, output=args.output, run_id=args.run_id or "", log_output=not args.quiet,
-                                   timeout=args.timeout)
+                                   timeout=args.timeout, go=wait_for_go if args.wait_for_go else None)
     print(f"run {result.run_id}: {result.status}")
     print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
     if result.error:
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
     t.add_argument("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
     t.add_argument("--run-id", help=argparse.SUPPRESS)  # an existing run to fill: set by the grid
+    t.add_argument("--wait-for-go", action="store_true", help=argparse.SUPPRESS)  # start the kernel, train on "go" (stdin)
     t.set_defaults(func=cmd_train)
     g = sub.add_parser("grid", help="run a grid of training runs: parallel, resumable, failure-isolated")
     g.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")

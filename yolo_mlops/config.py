@@ -8,11 +8,12 @@ import configparser, os, time, urllib.request, urllib.error
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'project_root', 'find_home',
-           'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable',
-           'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'use_tracking',
-           'get_or_create_experiment', 'page_size', 'search_all_runs', 'coco128_source', 'data_dir', 'dataset_yaml',
-           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'settings']
+__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'STALE_HEARTBEATS',
+           'project_root', 'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root',
+           'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'use_tracking',
+           'schema_lock', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds', 'search_all_runs',
+           'coco128_source', 'data_dir', 'dataset_yaml', 'pretrained_weights', 'reports_dir', 'runs_dir',
+           'notebooks_dir', 'cpu_threads', 'notebook_kernel', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -120,13 +121,22 @@ def use_tracking(uri: str | None = None, home: str | os.PathLike | None = None) 
     mlflow.set_tracking_uri(uri)
     return uri
 
+def schema_lock(uri: str):
+    """For a SQLite store, a lock (`<file>.lock`) held while MLflow first opens it: MLflow creates and upgrades the
+    schema on first access, and two processes doing so at once (two grid launchers) collide."""
+    import contextlib
+    if not uri.startswith("sqlite:///"): return contextlib.nullcontext()
+    from filelock import FileLock
+    return FileLock(uri[len("sqlite:///"):] + ".lock")
+
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None,
                              home: str | os.PathLike | None = None) -> str:
     "The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded) if missing."
     from mlflow import MlflowClient
     uri = tracking_uri(uri, home)
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
+    with schema_lock(uri):  # the first client of a SQLite store creates its schema
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(name)
     if exp is not None: return exp.experiment_id
     location = artifact_root(home) if is_embedded_store(uri) else None
     try: return client.create_experiment(name, artifact_location=location)
@@ -138,6 +148,13 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = N
 def page_size() -> int:
     "Runs fetched per page when reading the store: `YOLO_MLOPS_PAGE_SIZE`, else 1,000 (MLflow's largest page is 50,000)."
     return int(_env("YOLO_MLOPS_PAGE_SIZE") or 1000)
+
+def heartbeat_seconds() -> float:
+    """How often a grid launcher marks its cells as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
+    takes a cell over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
+    return float(_env("YOLO_MLOPS_HEARTBEAT_S") or 10)
+
+STALE_HEARTBEATS = 4
 
 def search_all_runs(client, experiment_ids: list[str], filter_string: str = "", per_page: int | None = None) -> list:
     "Every run matching `filter_string`, page by page: resume, repair, analysis and promotion see any number of runs."
@@ -178,6 +195,11 @@ def notebooks_dir(path: str | os.PathLike | None = None) -> Path:
     import yolo_mlops
     return Path(path or _env("YOLO_MLOPS_NBS") or Path(yolo_mlops.__file__).resolve().parent.parent / "nbs").resolve()
 
+def cpu_threads() -> int | None:
+    "The CPU threads this process may use: `OMP_NUM_THREADS` (a grid sets it for each cell), else None (no budget)."
+    value = _env("OMP_NUM_THREADS")
+    return int(value) if value and value.isdigit() else None
+
 def notebook_kernel(kernel: str | None = None) -> str:
     "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
     return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
@@ -188,4 +210,5 @@ def settings(home: str | os.PathLike | None = None) -> dict:
     folder, home_from = find_home(home)
     return dict(home=str(folder), home_from=home_from, tracking_uri=tracking_uri(home=folder), coco128=coco128_source(),
                 data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
-                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel(), page_size=page_size())
+                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel(), page_size=page_size(),
+                heartbeat_s=heartbeat_seconds())

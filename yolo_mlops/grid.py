@@ -5,76 +5,145 @@
 # %% ../nbs/03_grid.ipynb #c003
 from __future__ import annotations
 import hashlib, itertools, json, os, signal, socket, subprocess, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 import yaml
 from . import config
 from .data import DatasetError, dataset_folder, read_manifest
-from .train import BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config, training_notebook
+from .train import (BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config, trained_marker,
+                              training_notebook)
 
 # %% auto #0
-__all__ = ['GRID_PARAMETERS', 'STOP_GRACE_SECONDS', 'GridSpecError', 'GridSpec', 'load_grid', 'grid_from_params',
-           'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
-           'repair_interrupted_runs', 'finished_runs_by_key', 'CellJob', 'CellRun', 'run_cell_command', 'LocalBackend',
-           'close_cell_run', 'run_grid', 'repair_interrupted_runs_of']
+__all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'STOP_GRACE_SECONDS', 'PARENT_SETTLE_S',
+           'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value', 'GridSpec', 'load_grid',
+           'grid_from_params', 'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
+           'stale_after_seconds', 'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key',
+           'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'CellRun', 'run_cell_command',
+           'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions', 'TpePlan',
+           'search_history', 'run_grid', 'finished_cells', 'repair_interrupted_runs_of']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
+SEARCH_METHODS = ("grid", "random", "tpe")
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 
 class GridSpecError(ValueError):
     "A grid spec that cannot run; the message says what to change."
 
+def _check_name(name: str):
+    "Refuse a name that is not a training parameter a grid may set."
+    if name in GRID_PARAMETERS: return
+    try: make_train_config(**{name: None})
+    except TrainParameterError as e: raise GridSpecError(str(e).replace("training parameter", "grid parameter")) from None
+    raise GridSpecError(f"'{name}' cannot be a grid parameter (it is set by the grid itself).")
+
+def check_distribution(name: str, dist) -> tuple[str, list]:
+    "The kind and arguments of `space` entry `name` (`{loguniform: [0.0005, 0.02]}`), refused with a reason if malformed."
+    if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
+        raise GridSpecError(f"space.{name}: write one of {', '.join(DISTRIBUTIONS)}, e.g. {{loguniform: [0.0005, 0.02]}}; got {dist!r}")
+    kind, args = next(iter(dist.items()))
+    if not isinstance(args, list) or not args: raise GridSpecError(f"space.{name}.{kind} needs a list of values, got {args!r}")
+    if kind != "choice":
+        if len(args) != 2 or not all(isinstance(a, (int, float)) for a in args) or not args[0] < args[1]:
+            raise GridSpecError(f"space.{name}.{kind} needs [low, high] with low < high, got {args!r}")
+        if kind == "loguniform" and args[0] <= 0: raise GridSpecError(f"space.{name}.loguniform needs low > 0, got {args[0]}")
+        if kind == "int" and not all(isinstance(a, int) for a in args): raise GridSpecError(f"space.{name}.int needs integers, got {args!r}")
+    return kind, args
+
+def draw_value(kind: str, args: list, rng):
+    "One value of a distribution, from `random.Random` `rng`; floats keep 6 significant digits (readable, stable keys)."
+    import math
+    if kind == "choice": return rng.choice(args)
+    if kind == "int": return rng.randint(args[0], args[1])
+    x = rng.uniform(*args) if kind == "uniform" else math.exp(rng.uniform(math.log(args[0]), math.log(args[1])))
+    return float(f"{x:.6g}")
+
+# %% ../nbs/03_grid.ipynb #c006b
 @dataclass
 class GridSpec:
-    "A named grid: value lists whose product gives the cells, plus parameters fixed for every cell."
+    """A named set of cells, plus parameters fixed for every cell: the product of `grid`'s value lists (method `grid`),
+    or `trials` cells drawn from `space` (method `random`, reproducible from `search_seed`; or `tpe`, asked of Optuna)."""
     name: str
-    grid: dict
+    grid: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
     experiment: str = config.DEFAULT_EXPERIMENT
     description: str = ""   # what the grid is for: the parent run's description in the MLflow UI
+    method: str = "grid"
+    trials: int = 0         # random, tpe: how many cells
+    search_seed: int = 0    # random, tpe: the seed of the draws
+    space: dict = field(default_factory=dict)  # random, tpe: name -> {uniform|loguniform|int|choice: [...]}
 
     def __post_init__(self):
         if not self.name: raise GridSpecError("A grid needs a name.")
-        for name in [*self.grid, *self.fixed]:
-            if name not in GRID_PARAMETERS:
-                try: make_train_config(**{name: None})
-                except TrainParameterError as e: raise GridSpecError(str(e).replace("training parameter", "grid parameter")) from None
-                raise GridSpecError(f"'{name}' cannot be a grid parameter (it is set by the grid itself).")
+        if self.method not in SEARCH_METHODS: raise GridSpecError(f"method must be one of {', '.join(SEARCH_METHODS)}, not {self.method!r}")
+        for name in [*self.grid, *self.fixed, *self.space]: _check_name(name)
         for name, values in self.grid.items():
             if not isinstance(values, (list, tuple)): self.grid[name] = values = [values]
             if not values: raise GridSpecError(f"Grid parameter '{name}' has an empty list of values.")
-        both = set(self.grid) & set(self.fixed)
-        if both: raise GridSpecError(f"{', '.join(sorted(both))} is both fixed and a grid dimension.")
+        for name, dist in self.space.items(): check_distribution(name, dist)
+        both = (set(self.grid) | set(self.space)) & set(self.fixed)
+        if both: raise GridSpecError(f"{', '.join(sorted(both))} is both fixed and searched.")
+        if self.method == "grid" and self.space: raise GridSpecError("`space` needs method: random or tpe (a grid takes value lists under `grid`).")
+        if self.method != "grid":
+            if self.grid: raise GridSpecError(f"method {self.method} draws from `space`; move the `grid` lists there as {{choice: [...]}}.")
+            if not self.space: raise GridSpecError(f"method {self.method} needs a `space` to draw from.")
+            if not isinstance(self.trials, int) or self.trials < 1: raise GridSpecError(f"method {self.method} needs trials: N (N >= 1).")
 
     def cells(self) -> list[dict]:
-        "The parameters of every cell, in a stable order."
+        "The parameters of every cell, in a stable order (for `tpe`: none ahead, Optuna proposes them as it goes)."
+        if self.method == "random": return self._random_cells()
+        if self.method == "tpe": return []
         names = list(self.grid)
         return [{**self.fixed, **dict(zip(names, values))} for values in itertools.product(*self.grid.values())]
 
+    def _random_cells(self) -> list[dict]:
+        "`trials` distinct cells drawn from `space` with `search_seed`: the same cells on every invocation."
+        import random
+        rng, cells, tries = random.Random(self.search_seed), [], 0
+        while len(cells) < self.trials and tries < 100 * self.trials:
+            tries += 1
+            cell = {**self.fixed, **{n: draw_value(*check_distribution(n, d), rng) for n, d in self.space.items()}}
+            if cell not in cells: cells.append(cell)
+        if len(cells) < self.trials:
+            raise GridSpecError(f"The space holds only {len(cells)} distinct cells; lower trials to {len(cells)} or widen the space.")
+        return cells
+
+    def key_material(self) -> dict:
+        """What identifies a `tpe` search, whose cells are not known ahead: not `trials`, so that raising it resumes
+        the same search (its parent run, its finished cells) and adds cells."""
+        return {k: getattr(self, k) for k in ("name", "method", "search_seed", "space", "fixed")}
+
 # %% ../nbs/03_grid.ipynb #c008
+GRID_FILE_KEYS = ("name", "description", "experiment", "method", "trials", "search_seed", "fixed", "grid", "space")
+
 def load_grid(path: str | os.PathLike) -> GridSpec:
     "Read a grid spec from a YAML file."
     path = Path(path)
     if not path.exists(): raise GridSpecError(f"Grid file not found: {path}")
     try: raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise GridSpecError(f"Grid file {path} is not valid YAML: {e}") from None
-    unknown = set(raw) - {"name", "grid", "fixed", "experiment", "description"}
-    if unknown: raise GridSpecError(f"Grid file {path}: unknown keys {sorted(unknown)} (expected name, description, experiment, fixed, grid).")
-    if not raw.get("grid"): raise GridSpecError(f"Grid file {path} has no 'grid:' section of value lists.")
-    return GridSpec(raw.get("name") or path.stem, dict(raw["grid"]), dict(raw.get("fixed") or {}),
-                    raw.get("experiment") or config.DEFAULT_EXPERIMENT, " ".join(str(raw.get("description") or "").split()))
+    unknown = set(raw) - set(GRID_FILE_KEYS)
+    if unknown: raise GridSpecError(f"Grid file {path}: unknown keys {sorted(unknown)} (expected {', '.join(GRID_FILE_KEYS)}).")
+    method = raw.get("method") or "grid"
+    if method == "grid" and not raw.get("grid"): raise GridSpecError(f"Grid file {path} has no 'grid:' section of value lists.")
+    return GridSpec(raw.get("name") or path.stem, dict(raw.get("grid") or {}), dict(raw.get("fixed") or {}),
+                    raw.get("experiment") or config.DEFAULT_EXPERIMENT, " ".join(str(raw.get("description") or "").split()),
+                    method, raw.get("trials") or 0, raw.get("search_seed") or 0, dict(raw.get("space") or {}))
 
 def grid_from_params(params: dict, base: GridSpec | None = None, name: str | None = None) -> GridSpec:
-    "Add command-line values to `base`: `'320,416'` or a list is a dimension, a single value is fixed."
-    grid, fixed = dict(base.grid) if base else {}, dict(base.fixed) if base else {}
+    """Add command-line values to `base`: `'320,416'` or a list is a dimension (a `choice` in a search's space),
+    a single value is fixed."""
+    from dataclasses import replace
+    base = base or GridSpec(name or "cli", {}, {}, method="grid")
+    grid, fixed, space = dict(base.grid), dict(base.fixed), dict(base.space)
     for k, v in params.items():
         values = [yaml.safe_load(x) for x in v.split(",")] if isinstance(v, str) and "," in v else v
-        grid.pop(k, None); fixed.pop(k, None)
-        if isinstance(values, list): grid[k] = values
-        else: fixed[k] = values
-    return GridSpec(name or (base.name if base else "cli"), grid, fixed, base.experiment if base else config.DEFAULT_EXPERIMENT,
-                    base.description if base else "")
+        for d in (grid, fixed, space): d.pop(k, None)
+        if not isinstance(values, list): fixed[k] = values
+        elif base.method == "grid": grid[k] = values
+        else: space[k] = {"choice": values}
+    return replace(base, name=name or base.name, grid=grid, fixed=fixed, space=space)
 
 # %% ../nbs/03_grid.ipynb #c013
 def notebook_code_hash(path: str | os.PathLike | None = None) -> str:
@@ -108,6 +177,7 @@ class CellOutcome:
     error: str = ""
     log: str = ""
     metrics: dict = field(default_factory=dict)
+    trained_by: str = ""  # "another launcher" when a launcher beside this one trained it
 
 @dataclass
 class GridResult:
@@ -122,7 +192,7 @@ class GridResult:
     def table(self):
         "One row per cell: its parameters, status, run and main metrics."
         import pandas as pd
-        rows = [{"cell": o.index, **o.params, "status": o.status, "run_id": o.run_id, "seconds": round(o.seconds, 1),
+        rows = [{"cell": o.index, **o.params, "status": o.status, "trained_by": o.trained_by or ("earlier" if o.status == "SKIPPED" else "here"), "run_id": o.run_id, "seconds": round(o.seconds, 1),
                  "test_mAP50": o.metrics.get("final_test_mAP50"), "gain_test_mAP50": o.metrics.get("gain_test_mAP50"),
                  "error": o.error[:80]} for o in self.outcomes]
         return pd.DataFrame(rows)
@@ -134,14 +204,31 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+def stale_after_seconds() -> float:
+    "How old a cell run's heartbeat may be before its launcher counts as gone."
+    return config.heartbeat_seconds() * config.STALE_HEARTBEATS
+
+def launcher_alive(run, now: float | None = None) -> bool:
+    """Whether the launcher training a RUNNING cell run is alive: its heartbeat tag is recent, and (on this host) its
+    process exists. Works across machines: a launcher sets `grid_heartbeat` on each of its runs every few seconds."""
+    if run.info.status != "RUNNING": return False
+    tags = run.data.tags
+    if tags.get("grid_host") == socket.gethostname() and not _pid_alive(int(tags.get("grid_pid", "0") or 0)): return False
+    beat = float(tags.get("grid_heartbeat") or run.info.start_time / 1000)
+    return (now or time.time()) - beat < stale_after_seconds()
+
+def fail_for_retry(client, run_id: str, reason: str):
+    "Close a cell run FAILED for a reason that is not the cell's (its launcher died or was stopped): it is trained again."
+    client.set_tag(run_id, "error", reason)
+    client.set_tag(run_id, "grid_retry", "true")
+    client.set_terminated(run_id, "FAILED")
+
 def repair_interrupted_runs(client, experiment_id: str) -> list[str]:
-    "Mark FAILED every grid cell run left RUNNING by a grid process of this host that no longer exists."
+    "Mark FAILED (to be trained again) every grid cell run left RUNNING by a launcher that is gone."
     repaired = []
     for run in config.search_all_runs(client, [experiment_id], "tags.grid_cell_key != '' and attributes.status = 'RUNNING'"):
-        tags = run.data.tags
-        if tags.get("grid_host") == socket.gethostname() and not _pid_alive(int(tags.get("grid_pid", "0") or 0)):
-            client.set_tag(run.info.run_id, "error", "interrupted: the grid process ended before this cell did")
-            client.set_terminated(run.info.run_id, "FAILED")
+        if not launcher_alive(run):
+            fail_for_retry(client, run.info.run_id, "interrupted: its grid launcher stopped before this cell did")
             repaired.append(run.info.run_id)
     return repaired
 
@@ -156,13 +243,62 @@ def finished_runs_by_key(client, experiment_id: str, outcomes: list, out_dir: Pa
         if run.data.tags.get("notebook", "missing") == "missing":
             local = out_dir / f"{_cell_stem(wanted[key])}.ipynb"
             if not local.exists():
-                client.set_tag(run.info.run_id, "error", "finished without its executed notebook, which is lost: the cell runs again")
-                client.set_terminated(run.info.run_id, "FAILED")
+                fail_for_retry(client, run.info.run_id, "finished without its executed notebook, which is lost: the cell runs again")
                 continue
             client.log_artifact(run.info.run_id, str(local), "notebook")
             client.set_tag(run.info.run_id, "notebook", f"notebook/{local.name}")
         found[key] = run
     return found
+
+# %% ../nbs/03_grid.ipynb #c017b
+def cell_claims(client, parent: str, key: str) -> list[str]:
+    "The runs that claimed cell `key` of grid run `parent`, oldest first (its params `claim.<key>.<n>`)."
+    params, runs = client.get_run(parent).data.params, []
+    while f"claim.{key}.{len(runs)}" in params: runs.append(params[f"claim.{key}.{len(runs)}"])
+    return runs
+
+def claim_cell(client, parent: str, key: str, n: int, run_id: str) -> str:
+    """Write `run_id` as claim `n` of cell `key` on the parent run; return the run that holds that claim (`run_id`
+    itself, or the run of a launcher that wrote it first: a param never changes value, so the store keeps one)."""
+    from mlflow.exceptions import MlflowException
+    try:
+        client.log_param(parent, f"claim.{key}.{n}", run_id)
+        return run_id
+    except MlflowException:
+        holder = client.get_run(parent).data.params.get(f"claim.{key}.{n}")
+        if holder is None: raise
+        return holder
+
+def cell_state(client, parent: str, key: str, since_ms: int, rerun: bool = False) -> tuple[str, object, int]:
+    """Where cell `key` stands for a launcher started at `since_ms`: `(state, run of the latest claim, claims so far)`.
+    States: free (claim it), done (FINISHED), elsewhere (a live launcher trains it), failed (it failed in this session)."""
+    claims = cell_claims(client, parent, key)
+    if not claims: return "free", None, 0
+    run = client.get_run(claims[-1])
+    if run.info.lifecycle_stage == "deleted": return "free", run, len(claims)  # deleted by hand: train it again
+    this_session = run.info.start_time >= since_ms
+    if run.info.status == "FINISHED" and (this_session or not rerun): return "done", run, len(claims)
+    if run.info.status == "RUNNING":
+        if launcher_alive(run): return "elsewhere", run, len(claims)
+        fail_for_retry(client, run.info.run_id, "its grid launcher stopped sending heartbeats: the cell was taken over")
+    elif run.info.status != "FINISHED" and this_session and run.data.tags.get("grid_retry") != "true":
+        return "failed", run, len(claims)  # the cell itself failed: another launcher would fail the same way
+    return "free", run, len(claims)
+
+class Heartbeat:
+    "A launcher's pulse: every `interval` seconds, it sets the tag `grid_heartbeat` of each run in `runs` to now."
+    def __init__(self, client, interval: float | None = None):
+        self.client, self.interval, self.runs = client, interval or config.heartbeat_seconds(), set()
+        self._stop = threading.Event()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def _beat(self):
+        while not self._stop.wait(self.interval):
+            for run_id in list(self.runs):
+                try: self.client.set_tag(run_id, "grid_heartbeat", f"{time.time():.1f}")
+                except Exception: pass  # the store is away for a moment: the next beat tries again
+
+    def stop(self): self._stop.set()
 
 # %% ../nbs/03_grid.ipynb #c018
 def _die_with_parent():
@@ -196,6 +332,7 @@ class _Progress:
             eta = (time.time() - self.t0) / self.done * left
             print(f"[grid] {self.done}/{todo} run: {self.done - self.failed} finished, {self.failed} failed, {left} remaining"
                   f"{f', ETA {eta:.0f}s' if left else ''} | cell {outcome.index} {outcome.status} in {outcome.seconds:.0f}s"
+                  + (f" (trained by {outcome.trained_by})" if outcome.trained_by else "")
                   + (f": {outcome.error[:100]}" if outcome.error else ""), file=self.out, flush=True)
 
 # %% ../nbs/03_grid.ipynb #c020
@@ -212,6 +349,7 @@ class CellJob:
     grid: str = ""
     slot: int = 0         # the worker slot (the local backend maps slots to devices)
     timeout: float | None = None  # seconds the cell may take before it is stopped and FAILED
+    gate: threading.Event | None = None  # if given, the cell's process starts at once but trains only once it is set
 
     @property
     def notebook(self) -> Path: return self.out_dir / f"{self.stem}.ipynb"
@@ -227,14 +365,19 @@ class CellRun:
 STOP_GRACE_SECONDS = 30  # how long a stopped cell may take to close its run and kernel before it is killed
 
 def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
-                     cwd: str | os.PathLike | None = None, timeout: float | None = None) -> int:
+                     cwd: str | os.PathLike | None = None, timeout: float | None = None,
+                     gate: threading.Event | None = None) -> int:
     """Execute one cell in its own process (`yolo-mlops train --run-id`), output to `log`; return its exit status.
+    With a `gate`, the process starts its kernel at once and trains once the gate is set (it reads "go" on stdin).
     Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after `STOP_GRACE_SECONDS`."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    command = _cell_command(params, run_id, notebook, timeout) + (["--wait-for-go"] if gate else [])
     with open(log, "w") as f:
-        proc = subprocess.Popen(_cell_command(params, run_id, notebook, timeout), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+        proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                stdin=subprocess.PIPE if gate else None, text=True,
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                                 start_new_session=sys.platform != "linux")
+        if gate: threading.Thread(target=_say_go, args=(proc, gate), daemon=True).start()
         if procs is not None: procs[run_id] = proc
         try:
             while True:  # a timed wait: a cancelled Ray task's interrupt only lands between Python steps
@@ -248,13 +391,24 @@ def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threa
         finally:
             if procs is not None: procs.pop(run_id, None)
 
+def _say_go(proc, gate: threading.Event):
+    "Tell a waiting cell process to train once `gate` is set (or, if it ends first, let it be)."
+    while not gate.wait(1):
+        if proc.poll() is not None: return
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+    except (BrokenPipeError, OSError, ValueError): pass  # it has ended already
+
 class LocalBackend:
-    "Cells run as processes of this machine, `workers` at once; worker slot i uses `devices[i % len(devices)]`."
+    """Cells run as processes of this machine, `workers` at once; worker slot i uses `devices[i % len(devices)]`.
+    On CPUs, one more cell process starts ahead (`prestart`): its kernel and imports overlap the cells before it."""
     name = "local"
     def __init__(self, workers: int = 1, devices: list[str] | None = None):
         self.workers, self.devices, self.procs = max(1, workers), devices or [""], {}
         cpu_only = self.devices in ([""], ["cpu"])  # CPU cells share the cores; GPU cells need few threads
         self.threads = max(1, (os.cpu_count() or 1) // self.workers) if cpu_only else 2
+        self.prestart = cpu_only  # on GPUs a slot is a device share: no extra process on it
 
     def start(self, uri: str) -> int:
         "Any store this machine reaches will do; return how many cells run at once."
@@ -263,7 +417,8 @@ class LocalBackend:
     def run(self, job: CellJob) -> CellRun:
         device = self.devices[job.slot % len(self.devices)]
         params = {**job.params, **job.run_params, **({"device": device} if device and "device" not in job.params else {})}
-        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs, timeout=job.timeout)
+        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs, timeout=job.timeout,
+                              gate=job.gate)
         return CellRun(rc)
 
     def stop(self):
@@ -291,9 +446,17 @@ def close_cell_run(client, outcome: CellOutcome, job: CellJob, cell: CellRun, se
     return outcome
 
 # %% ../nbs/03_grid.ipynb #c022
+PARENT_SETTLE_S = 1.0  # launchers started together each create a parent; after this long they all see them all
+
+def _grid_parents(client, experiment_id: str, grid_key: str) -> list:
+    "The parent runs of grid `grid_key`, the first created first."
+    runs = client.search_runs([experiment_id], f"tags.grid_key = '{grid_key}' and tags.grid_parent = 'true'", max_results=50)
+    return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
+
 def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total: int) -> str:
-    "The grid's parent run: the one from an earlier invocation of the same grid, or a new one."
-    old = client.search_runs([experiment_id], f"tags.grid_key = '{grid_key}' and tags.grid_parent = 'true'", max_results=1)
+    """The grid's parent run: the one from an earlier invocation of the same grid, or a new one. Of two launchers
+    that create one at the same instant, both keep the first created and the other is deleted."""
+    old = _grid_parents(client, experiment_id, grid_key)
     note = {"mlflow.note.content": spec.description} if spec.description else {}
     if old:
         client.update_run(old[0].info.run_id, status="RUNNING")
@@ -302,110 +465,308 @@ def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total
     run = client.create_run(experiment_id, run_name=f"grid-{spec.name}",
                             tags={"grid_parent": "true", "grid_key": grid_key, "grid_name": spec.name, **note})
     rid = run.info.run_id
+    threading.Event().wait(PARENT_SETTLE_S)  # let a launcher started at the same instant create its own, then agree
+    first = _grid_parents(client, experiment_id, grid_key)[0].info.run_id
+    if first != rid:
+        client.delete_run(rid)
+        return first
     from mlflow.entities import Param
-    client.log_batch(rid, params=[Param("grid_cells", str(total)), Param("grid_name", spec.name),
+    client.log_batch(rid, params=[Param("grid_cells", str(total)), Param("grid_name", spec.name), Param("grid_method", spec.method),
                                   *[Param(f"grid.{k}", json.dumps(v)) for k, v in spec.grid.items()],
+                                  *[Param(f"space.{k}", json.dumps(v)) for k, v in spec.space.items()],
                                   *[Param(f"fixed.{k}", json.dumps(v)) for k, v in spec.fixed.items()]])
     return rid
 
 # %% ../nbs/03_grid.ipynb #c023
+class CellPlan:
+    "The cells a launcher still has to start, in order; a cell taken over from a dead launcher goes back in front."
+    def __init__(self, outcomes: list): self.queue = list(outcomes)
+    def next(self) -> CellOutcome | None: return self.queue.pop(0) if self.queue else None
+    def retry(self, outcome: CellOutcome): self.queue.insert(0, outcome)
+    def finished(self, outcome: CellOutcome): pass  # a search that learns from results (tpe) listens here
+    def __len__(self): return len(self.queue)
+
+TPE_METRIC = "final_val_mAP50_95"  # what tpe maximises: validation, so that the test split stays for the decision
+
+def import_optuna():
+    "Optuna, or a clear error that says how to install it (it is an optional extra, like Ray)."
+    try:
+        import optuna
+    except ImportError:
+        raise GridSpecError("method: tpe needs Optuna: pip install -e '.[search]' (or pip install optuna)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+def optuna_distributions(space: dict) -> dict:
+    "The grid file's `space` as Optuna distributions."
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    make = {"uniform": lambda a: FloatDistribution(a[0], a[1]), "loguniform": lambda a: FloatDistribution(a[0], a[1], log=True),
+            "int": lambda a: IntDistribution(a[0], a[1]), "choice": lambda a: CategoricalDistribution(a)}
+    return {name: make[kind](args) for name, (kind, args) in ((n, check_distribution(n, d)) for n, d in space.items())}
+
+class TpePlan(CellPlan):
+    """Cells proposed one at a time by Optuna's TPE sampler, told the result of each finished cell. Its state is
+    rebuilt from `history` (the `(params, value)` of the cells the store already holds), so no study file is kept."""
+    def __init__(self, spec: GridSpec, make_outcome, history: list):
+        super().__init__([])
+        optuna = import_optuna()
+        self.spec, self.make_outcome, self.dists, self.trials = spec, make_outcome, optuna_distributions(spec.space), {}
+        # seeded by the seed and how far the search is: a resumed search goes on rather than proposing its start again
+        sampler = optuna.samplers.TPESampler(seed=spec.search_seed + len(history))
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.known = {}  # cell key -> its value: a proposal the store already holds is told at once, not trained again
+        for params, value in history:
+            self.study.add_trial(optuna.trial.create_trial(params={n: params[n] for n in self.dists}, distributions=self.dists,
+                                                           value=value))
+            self.known[make_outcome(-1, {**spec.fixed, **params}).key] = value
+        self.asked = len(history)
+
+    def next(self) -> CellOutcome | None:
+        if self.queue or self.asked >= self.spec.trials: return super().next()
+        for _ in range(100):  # a small space runs out of new cells: then the search ends early
+            trial = self.study.ask(self.dists)
+            params = {**self.spec.fixed, **{n: float(f"{v:.6g}") if isinstance(v, float) else v for n, v in trial.params.items()}}
+            outcome = self.make_outcome(self.asked, params)
+            if outcome.key not in self.known and outcome.key not in self.trials: break
+            self.study.tell(trial, self.known.get(outcome.key), state=None if outcome.key in self.known else
+                            import_optuna().trial.TrialState.PRUNED)
+        else: return None
+        self.asked += 1
+        self.trials[outcome.key] = trial
+        return outcome
+
+    def finished(self, outcome: CellOutcome):
+        trial = self.trials.pop(outcome.key, None)
+        if trial is None: return
+        value = outcome.metrics.get(TPE_METRIC)
+        if outcome.status in ("FINISHED", "SKIPPED") and value is not None:
+            self.study.tell(trial, value)
+            self.known[outcome.key] = value
+        else: self.study.tell(trial, state=import_optuna().trial.TrialState.FAIL)
+
+    def __len__(self): return len(self.queue) + self.spec.trials - self.asked
+
+def search_history(client, parent: str, space: dict) -> list:
+    "`(params, value)` of every FINISHED cell of grid run `parent` that reached `TPE_METRIC`: what a resumed tpe knows."
+    runs = config.search_all_runs(client, [client.get_run(parent).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'FINISHED'")
+    return [({n: yaml.safe_load(r.data.params[n]) for n in space}, r.data.metrics[TPE_METRIC]) for r in runs
+            if TPE_METRIC in r.data.metrics and all(n in r.data.params for n in space)]
+
+# %% ../nbs/03_grid.ipynb #c023a
 def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None, rerun: bool = False,
              tracking_uri: str | None = None, out_dir: str | os.PathLike | None = None, progress=sys.stderr,
              backend=None, timeout: float | None = None) -> GridResult:
     """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
     Cells run on `backend` (default: `LocalBackend(workers, devices)` on this machine); a cell still running after
-    `timeout` seconds is stopped and FAILED."""
+    `timeout` seconds is stopped and FAILED. Other launchers of the same grid on the same store share the work."""
     from mlflow import MlflowClient
     t0 = time.time()
     backend = backend or LocalBackend(workers, devices)
     uri = config.check_tracking_store(config.tracking_uri(tracking_uri))
-    nb_hash = notebook_code_hash()
-    cells = spec.cells()
-    digests = {}
-    outcomes = []
-    for i, params in enumerate(cells):
+    nb_hash, digests = notebook_code_hash(), {}
+    def make_outcome(index: int, params: dict) -> CellOutcome:
         data = params.get("data") or ""
         digests.setdefault(data, dataset_digest_of(params))
-        outcomes.append(CellOutcome(i, params, cell_key(params, digests[data], nb_hash), "PENDING"))
+        return CellOutcome(index, params, cell_key(params, digests[data], nb_hash), "PENDING")
+    outcomes = [make_outcome(i, params) for i, params in enumerate(spec.cells())]
+    if spec.method == "tpe": make_outcome(0, dict(spec.fixed))  # no cells yet: the digest of the data they will use
     if all(d == "missing" for d in digests.values()):
         raise DatasetError(f"No dataset at {config.dataset_yaml()}: build it first with `yolo-mlops data`.")
     experiment_id = config.get_or_create_experiment(spec.experiment, uri)  # created once, before any worker starts
     client = MlflowClient(uri)
-    grid_key = hashlib.sha256(json.dumps([o.key for o in outcomes]).encode()).hexdigest()[:20]
+    keys = [o.key for o in outcomes] if spec.method != "tpe" else [spec.key_material(), digests, nb_hash]
+    grid_key = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:20]
     repair_interrupted_runs(client, experiment_id)
     out_dir = Path(out_dir or config.home_dir() / "outputs" / "grids" / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {} if rerun else finished_runs_by_key(client, experiment_id, outcomes, out_dir)
+    parent = _parent_run(client, experiment_id, spec, grid_key, spec.trials if spec.method == "tpe" else len(outcomes))
+    plan = _plan(client, spec, parent, outcomes, done, make_outcome, rerun)
     # connect the backend only when there is something to run (a Ray connection takes seconds); it refuses a
     # store its workers cannot reach before any run is created
-    slots_total = backend.start(uri) if any(o.key not in done for o in outcomes) else 1
+    slots_total = backend.start(uri) if len(plan) else 1
     try:
-        parent = _parent_run(client, experiment_id, spec, grid_key, len(cells))
         client.set_tag(parent, "grid_backend", backend.name)
-        return _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
-                          timeout)
+        return _run_cells(client, backend, spec, outcomes, plan, parent, uri, out_dir, slots_total, digests, nb_hash, progress,
+                          t0, timeout, rerun)
     finally:
         backend.close()
 
-def _run_cells(client, backend, spec, outcomes, done, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
-               timeout=None) -> GridResult:
+def _plan(client, spec: GridSpec, parent: str, outcomes: list, done: dict, make_outcome, rerun: bool) -> CellPlan:
+    "Mark the cells the store already has SKIPPED (adding a resumed search's earlier cells); return the plan of the rest."
     for o in outcomes:
-        if o.key in done:
-            o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
-    todo = [o for o in outcomes if o.status == "PENDING"]
-    print(f"[grid] {spec.name}: {len(outcomes)} cells, {len(outcomes) - len(todo)} already done, {len(todo)} to run "
+        if o.key in done: o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
+    if spec.method != "tpe": return CellPlan([o for o in outcomes if o.status == "PENDING"])
+    runs = [] if rerun else finished_cells(client, parent)
+    for i, run in enumerate(runs):
+        o = make_outcome(i, {**spec.fixed, **{n: yaml.safe_load(run.data.params[n]) for n in spec.space}})
+        o.status, o.run_id, o.metrics = "SKIPPED", run.info.run_id, dict(run.data.metrics)
+        outcomes.append(o)
+    return TpePlan(spec, make_outcome, [({n: o.params[n] for n in spec.space}, o.metrics[TPE_METRIC])
+                                        for o in outcomes if TPE_METRIC in o.metrics])
+
+def finished_cells(client, parent: str) -> list:
+    "The FINISHED cell runs of grid run `parent`, oldest first: what a resumed tpe search already knows."
+    runs = config.search_all_runs(client, [client.get_run(parent).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'FINISHED'")
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+# %% ../nbs/03_grid.ipynb #c023b
+def _run_cells(client, backend, spec, outcomes, plan, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
+               timeout=None, rerun=False) -> GridResult:
+    skipped = sum(o.status == "SKIPPED" for o in outcomes)
+    print(f"[grid] {spec.name}: {len(plan) + skipped} cells, {skipped} already done, {len(plan)} to run "
           f"with {slots_total} worker(s) on the {backend.name} backend; parent run {parent}; logs in {out_dir}",
           file=progress, flush=True)
-    bar, slots = _Progress(len(outcomes), len(outcomes) - len(todo), progress), list(range(slots_total))
-    slot_lock, stopping = threading.Lock(), threading.Event()
-
-    def work(o: CellOutcome) -> CellOutcome:
-        if stopping.is_set(): return o  # the grid is being stopped: start nothing new
-        with slot_lock: slot = slots.pop(0)
-        try:
-            tags = {"grid_cell_key": o.key, "grid_name": spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
-                    "grid_pid": str(os.getpid()), "grid_backend": backend.name, "mlflow.parentRunId": parent}
-            from yolo_mlops.runner import start_training_run
-            digest = digests[o.params.get("data") or ""]
-            run_params = {"experiment": spec.experiment, "tracking_uri": uri,
-                          **({"expected_digest": digest} if digest != "missing" else {})}
-            run_id, _ = start_training_run({**o.params, **run_params, "run_name": f"{spec.name}-{o.index:03d}"}, parent, tags)
-            o.run_id = run_id
-            if stopping.is_set(): raise KeyboardInterrupt("the grid was stopped")
-            job = CellJob(o.index, o.params, run_params, run_id, _cell_stem(o), out_dir, nb_hash, spec.name, slot, timeout)
-            t_cell = time.time()
-            return close_cell_run(client, o, job, backend.run(job), time.time() - t_cell)
-        except Exception as e:
-            o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
-            return o
-        finally:
-            with slot_lock: slots.append(slot)
-            bar.update(o)
-
-    def stop(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
-    old_term = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    launcher = _Launcher(client, backend, spec, parent, uri, out_dir, digests, nb_hash, timeout, int(t0 * 1000), rerun,
+                         _Progress(len(plan) + skipped, skipped, progress), slots_total)
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
     status = "FINISHED"
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, slots_total)) as pool:
-            futures = [pool.submit(work, o) for o in todo]
-            try:
-                for f in as_completed(futures): f.result()
-            except BaseException:
-                stopping.set()
-                for f in futures: f.cancel()
-                backend.stop()
-                raise
+    try: launcher.run(plan, outcomes)
     except BaseException:
         status = "KILLED"
-        for o in todo:
+        for o in outcomes:
             if o.run_id == "" and o.status == "PENDING": o.status = "NOT RUN"
-        repair_interrupted_runs_of(client, [o.run_id for o in outcomes if o.run_id], "interrupted: the grid was stopped")
+        repair_interrupted_runs_of(client, launcher.mine, "interrupted: the grid was stopped")
         raise
     finally:
+        launcher.heartbeat.stop()
         if old_term is not None: signal.signal(signal.SIGTERM, old_term)
         result = GridResult(parent, outcomes, time.time() - t0)
         _close_parent(client, parent, spec, result, "FAILED" if status == "FINISHED" and result.failed else status, out_dir)
     return result
+
+def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+
+# %% ../nbs/03_grid.ipynb #c023c
+class _Launcher:
+    "One launcher's loop: claim the next cell, train it on a free slot, and follow the cells other launchers train."
+    def __init__(self, client, backend, spec, parent, uri, out_dir, digests, nb_hash, timeout, since_ms, rerun, bar, slots):
+        self.client, self.backend, self.spec, self.parent, self.uri, self.out_dir = client, backend, spec, parent, uri, out_dir
+        self.digests, self.nb_hash, self.timeout, self.since_ms, self.rerun, self.bar = digests, nb_hash, timeout, since_ms, rerun, bar
+        # a backend that can prestart (local CPU cells) gets one more cell process than it trains at once: that cell's
+        # kernel starts and imports while the cells before it finish, and it trains when one of them has ended
+        self.extra = 1 if getattr(backend, "prestart", False) else 0
+        self.capacity, self.slots, self.slot_lock, self.mine = slots, list(range(slots + self.extra)), threading.Lock(), []
+        self.heartbeat = Heartbeat(client)
+
+    def run(self, plan: CellPlan, outcomes: list):
+        "Until every cell of `plan` is done here or elsewhere; a cell whose launcher dies is taken over."
+        running, elsewhere, said = {}, {}, False  # running: future -> (the gate that lets its cell train, its marker)
+        with ThreadPoolExecutor(max_workers=self.capacity + self.extra) as pool:
+            try:
+                while True:
+                    while len(running) < self.capacity + self.extra and (o := plan.next()) is not None:
+                        if o not in outcomes: outcomes.append(o)
+                        state = self.claim(o)
+                        if state == "mine":
+                            gate, marker = threading.Event(), trained_marker(self.out_dir / f"{_cell_stem(o)}.console.txt")
+                            marker.unlink(missing_ok=True)
+                            running[pool.submit(self.train, o, gate)] = gate, marker
+                            self.open_gates(running)
+                        elif state == "elsewhere": elsewhere[o.key] = o
+                        else: self.bar.update(o); plan.finished(o)
+                    if not running and not elsewhere: return
+                    if elsewhere and not running and not said:
+                        said = self.say(f"waiting for {len(elsewhere)} cell(s) trained by other launchers "
+                                        f"({', '.join(str(o.index) for o in elsewhere.values())}); checking every {self.heartbeat.interval:g}s")
+                    waiting = any(not gate.is_set() for gate, _ in running.values())  # then look for markers twice a second
+                    finished, _ = wait(list(running), timeout=0.5 if waiting else self.heartbeat.interval if elsewhere else None,
+                                       return_when=FIRST_COMPLETED)
+                    for f in finished: plan.finished(f.result()); running.pop(f)
+                    self.open_gates(running)
+                    self.follow(elsewhere, plan)
+            except BaseException:
+                for f in running: f.cancel()
+                self.backend.stop()
+                raise
+
+    def open_gates(self, running: dict):
+        """Let the oldest waiting cells train while fewer than `capacity` train (a dict keeps the order they were
+        started). A cell that has left its marker (`trained_marker`) is done training: it evaluates and records."""
+        jobs = list(running.values())
+        for gate, _ in jobs:
+            if sum(g.is_set() and not m.exists() for g, m in jobs) >= self.capacity: return
+            if not gate.is_set():
+                gate.opened_at = time.time()  # a cell's seconds count from its turn, not from its early start
+                gate.set()
+
+    def say(self, line: str) -> bool:
+        print(f"[grid] {line}", file=self.bar.out, flush=True)
+        return True
+
+    def claim(self, o: CellOutcome) -> str:
+        "Claim cell `o` (creating its run) and return 'mine', or say where it stands: elsewhere, done, failed."
+        while True:
+            state, run, n = cell_state(self.client, self.parent, o.key, self.since_ms, self.rerun)
+            if state != "free":
+                self.adopt(o, run, state)
+                if state == "elsewhere": self.say(f"cell {o.index} is being trained by another launcher "
+                                                  f"({run.data.tags.get('grid_host', '?')}, run {run.info.run_id})")
+                return state
+            run_id = self.create_run(o)
+            holder = claim_cell(self.client, self.parent, o.key, n, run_id)
+            if holder == run_id:
+                o.run_id = run_id
+                self.mine.append(run_id)
+                self.heartbeat.runs.add(run_id)
+                return "mine"
+            self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
+            self.say(f"cell {o.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
+
+    def adopt(self, o: CellOutcome, run, state: str):
+        "Fill `o` from a run of another launcher."
+        o.run_id, o.trained_by = run.info.run_id, "another launcher"
+        if state != "elsewhere":
+            o.status, o.metrics = run.info.status, dict(run.data.metrics)
+            o.error = run.data.tags.get("error", "")
+            o.seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
+
+    def follow(self, elsewhere: dict, plan: CellPlan):
+        "Take in the cells other launchers have finished; put back in the plan those whose launcher died."
+        for key, o in list(elsewhere.items()):
+            run = self.client.get_run(o.run_id)
+            if run.info.status == "RUNNING" and launcher_alive(run): continue
+            del elsewhere[key]
+            if run.info.status == "RUNNING" or run.data.tags.get("grid_retry") == "true":
+                self.say(f"cell {o.index}: its launcher stopped (no heartbeat); this launcher takes it over")
+                o.status, o.run_id, o.trained_by = "PENDING", "", ""
+                plan.retry(o)
+            else:
+                self.adopt(o, run, "done")
+                self.bar.update(o)
+                plan.finished(o)
+
+    def create_run(self, o: CellOutcome) -> str:
+        from yolo_mlops.runner import start_training_run
+        tags = {"grid_cell_key": o.key, "grid_name": self.spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
+                "grid_pid": str(os.getpid()), "grid_backend": self.backend.name, "grid_heartbeat": f"{time.time():.1f}"}
+        run_id, _ = start_training_run({**o.params, **self.run_params(o), "run_name": f"{self.spec.name}-{o.index:03d}"},
+                                       self.parent, tags)
+        return run_id
+
+    def run_params(self, o: CellOutcome) -> dict:
+        digest = self.digests[o.params.get("data") or ""]
+        return {"experiment": self.spec.experiment, "tracking_uri": self.uri, **({"expected_digest": digest} if digest != "missing" else {})}
+
+    def train(self, o: CellOutcome, gate: threading.Event) -> CellOutcome:
+        "Execute claimed cell `o` on a free slot of the backend (training once `gate` opens) and fill its outcome."
+        with self.slot_lock: slot = self.slots.pop(0)
+        try:
+            job = CellJob(o.index, o.params, self.run_params(o), o.run_id, _cell_stem(o), self.out_dir, self.nb_hash,
+                          self.spec.name, slot, self.timeout, gate if self.extra else None)
+            t_cell = time.time()
+            cell = self.backend.run(job)
+            return close_cell_run(self.client, o, job, cell, time.time() - max(t_cell, getattr(gate, "opened_at", t_cell)))
+        except Exception as e:
+            o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
+            return o
+        finally:
+            trained_marker(self.out_dir / f"{_cell_stem(o)}.console.txt").unlink(missing_ok=True)
+            self.heartbeat.runs.discard(o.run_id)
+            with self.slot_lock: self.slots.append(slot)
+            self.bar.update(o)
 
 # %% ../nbs/03_grid.ipynb #c024
 def _stop_cells(procs: dict, sig):
@@ -415,12 +776,10 @@ def _stop_cells(procs: dict, sig):
         except (ProcessLookupError, PermissionError): pass
 
 def repair_interrupted_runs_of(client, run_ids, reason: str):
-    "Mark FAILED those of `run_ids` that are still RUNNING."
+    "Mark FAILED (to be trained again) those of `run_ids` that are still RUNNING."
     for rid in run_ids:
         try:
-            if client.get_run(rid).info.status == "RUNNING":
-                client.set_tag(rid, "error", reason)
-                client.set_terminated(rid, "FAILED")
+            if client.get_run(rid).info.status == "RUNNING": fail_for_retry(client, rid, reason)
         except Exception: pass
 
 def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, status: str, out_dir: Path):
@@ -428,7 +787,9 @@ def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, statu
     summary = out_dir / "grid_summary.csv"
     table.to_csv(summary, index=False)
     spec_file = out_dir / "grid_spec.yaml"
-    spec_file.write_text(yaml.safe_dump({"name": spec.name, "experiment": spec.experiment, "fixed": spec.fixed, "grid": spec.grid}, sort_keys=False))
+    spec_file.write_text(yaml.safe_dump({k: v for k, v in {"name": spec.name, "experiment": spec.experiment, "method": spec.method, "trials": spec.trials,
+                                                       "search_seed": spec.search_seed, "fixed": spec.fixed, "grid": spec.grid,
+                                                       "space": spec.space}.items() if v or k == "grid"}, sort_keys=False))
     try:
         client.log_artifact(parent, str(summary))
         client.log_artifact(parent, str(spec_file))

@@ -14,12 +14,25 @@ def images_to_frame(paths) -> "pd.DataFrame":
     import pandas as pd
     return pd.DataFrame({"image": [base64.b64encode(open(p, "rb").read()).decode("ascii") for p in paths]})
 
+_loaded: dict = {}  # sha256 of a weights file -> the YOLO model this process already loaded from it (one at most)
+
+def _sha256(path) -> str:
+    import hashlib
+    with open(path, "rb") as f: return hashlib.sha256(f.read()).hexdigest()
+
+def share_loaded_model(weights, model):
+    """Let `Detector` use `model`, already loaded from `weights` in this process, instead of loading the file again:
+    MLflow loads every model it logs to check its input example, 0.3 s of a training run. `None` forgets it."""
+    _loaded.clear()
+    if model is not None: _loaded[_sha256(weights)] = model
+
 class Detector(mlflow.pyfunc.PythonModel):
     """An MLflow pyfunc around YOLO weights: base64 images in, one row per detected object out, with its class name.
     `model_config`: `imgsz`, and `classes`, the class ids to report (default: every class the weights know)."""
     def load_context(self, context):
         from ultralytics import YOLO
-        self.model = YOLO(context.artifacts["weights"])
+        weights = context.artifacts["weights"]
+        self.model = (_loaded.get(_sha256(weights)) if _loaded else None) or YOLO(weights)
         config = context.model_config or {}
         self.imgsz, self.classes = int(config.get("imgsz", 640)), config.get("classes")
 
@@ -38,4 +51,4 @@ class Detector(mlflow.pyfunc.PythonModel):
 PersonDetector = Detector  # the name models logged before datasets had classes refer to
 
 # %% auto #0
-__all__ = ['BOX_COLUMNS', 'PersonDetector', 'images_to_frame', 'Detector']
+__all__ = ['BOX_COLUMNS', 'PersonDetector', 'images_to_frame', 'share_loaded_model', 'Detector']

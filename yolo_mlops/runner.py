@@ -11,12 +11,18 @@ from . import config
 from .train import stage_tags, training_notebook
 
 # %% auto #0
-__all__ = ['REPORT_TAG', 'chapter_module', 'chapter_names', 'report_notebook', 'render_html', 'kill_kernels', 'import_papermill',
-           'execute_report', 'finish_run', 'NotebookRun', 'start_training_run', 'run_training_notebook',
-           'run_stage_notebook']
+__all__ = ['REPORT_TAG', 'HEAVY_IMPORTS', 'KERNEL_ARGUMENTS', 'SAVE_EVERY_S', 'skip_rfc3987_checker', 'chapter_module',
+           'chapter_names', 'report_notebook', 'html_exporter', 'warm_html_exporter', 'render_html', 'kill_kernels',
+           'import_papermill', 'WarmKernel', 'start_warm_kernel', 'papermill_engine', 'execute_report', 'finish_run',
+           'NotebookRun', 'start_training_run', 'run_training_notebook', 'run_stage_notebook']
 
 # %% ../nbs/02c_runner.ipynb #a37f0918
 REPORT_TAG = "report"
+
+def skip_rfc3987_checker():
+    """Have jsonschema (imported by nbformat and papermill) skip its optional RFC 3987 format checker: building its
+    grammar costs 0.7 s per process, a tenth of a short run's overhead, and notebook validation never uses it."""
+    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)
 
 def chapter_module(nb) -> str:
     "The module a chapter exports (`#| default_exp train` -> `yolo_mlops.train`)."
@@ -42,25 +48,45 @@ def chapter_names(module: str) -> dict:
 
 def report_notebook(chapter: str | os.PathLike):
     "The notebook papermill executes for `chapter`: an import of its module, then its cells tagged `report`."
+    skip_rfc3987_checker()
     import nbformat
     nb = nbformat.read(str(chapter), as_version=4)
     cells = [_without_directives(c) for c in nb.cells if REPORT_TAG in c.metadata.get("tags", [])]
     if not cells: raise ValueError(f"{chapter} has no cell tagged '{REPORT_TAG}': nothing to execute")
+    module = chapter_module(nb)
     setup = nbformat.v4.new_code_cell(f"from yolo_mlops.runner import chapter_names\n"
-                                      f"globals().update(chapter_names({chapter_module(nb)!r}))  # the chapter's names, as after Run All",
+                                      f"globals().update(chapter_names({module!r}))  # the chapter's names, as after Run All",
                                       metadata={"tags": ["setup"]})
     report = nbformat.v4.new_notebook(cells=[setup, *cells], metadata=nb.metadata)
-    report.metadata["yolo_mlops"] = {"chapter": Path(chapter).name}
+    report.metadata["yolo_mlops"] = {"chapter": Path(chapter).name, "module": module}
     return report
 
 # %% ../nbs/02c_runner.ipynb #4ab3ede6
+_exporter, _exporter_lock = None, threading.Lock()
+
+def html_exporter():
+    """nbconvert's HTML exporter, made once per process and kept: its first rendering compiles the templates (0.2 s),
+    which a launcher does while the kernel trains (`warm_html_exporter`) rather than after."""
+    global _exporter
+    with _exporter_lock:
+        if _exporter is None:
+            from nbconvert import HTMLExporter
+            _exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        return _exporter
+
+def warm_html_exporter():
+    "Import nbconvert and compile its templates by rendering an empty notebook (errors are left to `render_html`)."
+    try:
+        import nbformat
+        html_exporter().from_notebook_node(nbformat.v4.new_notebook())
+    except Exception: pass
+
 def render_html(ipynb: str | os.PathLike, html: str | os.PathLike | None = None) -> Path:
     "A self-contained HTML rendering of an executed notebook, beside it unless `html` says where."
-    from nbconvert import HTMLExporter
     import nbformat
     html = Path(html or Path(ipynb).with_suffix(".html"))
-    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(str(ipynb), as_version=4))
+    exporter = html_exporter()
+    with _exporter_lock: body, _ = exporter.from_notebook_node(nbformat.read(str(ipynb), as_version=4))
     html.write_text(body, encoding="utf-8")
     return html
 
@@ -81,16 +107,86 @@ def _cmdline(p) -> list:
 
 # %% ../nbs/02c_runner.ipynb #e58f77e7
 def import_papermill():
-    """papermill, imported without jsonschema's optional RFC 3987 format checker: building its grammar costs
-    0.7 s per process (a tenth of a short run's overhead), and notebook validation never uses it."""
-    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)
+    "papermill, imported without the format checker it never uses (see `skip_rfc3987_checker`)."
+    skip_rfc3987_checker()
     import papermill
     return papermill
 
-def _import_nbconvert():
-    try: from nbconvert import HTMLExporter
-    except Exception: pass  # render_html reports it, if it persists
+# What a chapter's report needs besides its own module, imported while the launcher is still busy
+HEAVY_IMPORTS = {"yolo_mlops.train": ("mlflow", "ultralytics", "yolo_mlops.pyfunc")}
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",  # not its TCP notice on every run
+                    "--HistoryManager.hist_file=:memory:"]  # as nbclient starts a kernel: no history database
 
+@dataclass
+class WarmKernel:
+    "A report's kernel, started before papermill and already importing what the report uses."
+    manager: object  # jupyter_client's AsyncKernelManager, handed to papermill
+    client: object   # the client that sent the imports
+
+    def shutdown(self):
+        "Stop the kernel now (the run is closed by then: no need to wait for a graceful exit)."
+        from jupyter_core.utils import run_sync
+        self.client.stop_channels()
+        try: run_sync(self.manager.shutdown_kernel)(now=True)
+        except Exception: pass  # already gone: killed for a timeout, or crashed
+
+def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri: str | None = None) -> WarmKernel:
+    """Start the kernel that will execute a report of chapter `module`, and have it import the module and its heavy
+    libraries at once, and open the store at `tracking_uri` (0.6 s for SQLite; MLflow keeps it): the kernel's start-up
+    then overlaps with the launcher's own (papermill, MLflow) instead of following it. Papermill waits for this
+    before the first cell; its output is nobody's."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    manager = AsyncKernelManager(kernel_name=config.notebook_kernel(kernel_name))
+    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS)
+    client = BlockingKernelClient()
+    client.load_connection_info(manager.get_connection_info())
+    client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+    modules = (module, *HEAVY_IMPORTS.get(module, ("mlflow",)))
+    code = [f"import {m}" for m in modules]
+    if tracking_uri:  # under the schema lock: the launcher may be creating a new SQLite store at this very moment
+        code += ["try:", "    from yolo_mlops.config import schema_lock", "    from mlflow import MlflowClient",
+                 f"    with schema_lock({tracking_uri!r}): MlflowClient({tracking_uri!r}).search_experiments(max_results=1)",
+                 "except Exception: pass  # the run itself reports a store that does not answer"]
+    client.execute("\n".join(code), silent=True, store_history=False)
+    return WarmKernel(manager, client)
+
+# %% ../nbs/02c_runner.ipynb #c2e1a002
+SAVE_EVERY_S = 2.0  # the executed notebook on disk lags its kernel by at most this much while it runs
+
+def papermill_engine(pm) -> str:
+    """The name of papermill's nbclient engine with fewer saves: papermill writes the whole notebook before and after
+    every cell (10 ms each, half a second per run on the critical path); this one writes at most every
+    `SAVE_EVERY_S` seconds, and always when the notebook completes or fails."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+    class ThrottledSaves(NotebookExecutionManager):
+        _last, _force = 0.0, False
+        def save(self, **kwargs):
+            import time
+            if "nb" in kwargs: self.nb = kwargs.pop("nb")  # as papermill's own save does
+            if self._force or time.monotonic() - self._last >= SAVE_EVERY_S:
+                super().save(**kwargs)
+                self._last = time.monotonic()
+        def notebook_complete(self, **kwargs):
+            self._force = True
+            super().notebook_complete(**kwargs)
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):  # papermill's own, with ThrottledSaves
+            nb_man = ThrottledSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                    autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try: cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+    papermill_engines.register("yolo-mlops", Engine)
+    return "yolo-mlops"
+
+# %% ../nbs/02c_runner.ipynb #c2e1a004
 def _follow(path: Path, out, done: threading.Event):
     "Copy what is appended to `path` to `out` until `done` is set (the console log, shown live)."
     pos = 0
@@ -103,38 +199,42 @@ def _follow(path: Path, out, done: threading.Event):
         if finished: return
 
 def execute_report(chapter, output: Path, parameters: dict, timeout: float | None = None, log_output: bool = False,
-                   stdout_file=None, console_log: Path | None = None, kernel_name: str | None = None) -> tuple[str, BaseException | None]:
-    "Execute `chapter`'s report into `output`; return the error ('' if none) and a Ctrl-C / SIGTERM to re-raise."
-    pm = import_papermill()
-    # nbconvert (for the HTML) takes a second to import: do it while the kernel works, once papermill has imported
-    # what the two share (importing jupyter_client from two threads at once fails)
-    import pygments.style, pygments.token  # the only other modules both import (papermill lazily, while it runs)
-    threading.Thread(target=_import_nbconvert, daemon=True).start()
-    timed_out = threading.Event()
+                   stdout_file=None, console_log: Path | None = None, kernel_name: str | None = None,
+                   kernel: WarmKernel | None = None, go=None) -> tuple[str, BaseException | None]:
+    """Execute `chapter`'s report into `output` (in `kernel`, else a kernel started here; stopped either way), after
+    `go()` returns if given (a grid's cell waiting for its turn, its kernel warm); return the error ('' if none) and a
+    Ctrl-C / SIGTERM to re-raise."""
+    report = report_notebook(chapter)
+    kernel = kernel or start_warm_kernel(report.metadata["yolo_mlops"]["module"], kernel_name)
+    timed_out, done = threading.Event(), threading.Event()
     def time_out():
         timed_out.set()
         kill_kernels()
     timer = threading.Timer(timeout, time_out) if timeout else None
-    done = threading.Event()
     follower = threading.Thread(target=_follow, args=(console_log, stdout_file or sys.stdout, done), daemon=True) \
                if (console_log and log_output) else None
     error, interrupted = "", None
     try:
+        pm = import_papermill()
+        # nbconvert (for the HTML) takes a second to import and its templates to compile: do both while the kernel
+        # works, once papermill has imported what the two share (importing jupyter_client from two threads at once fails)
+        import pygments.style, pygments.token  # the only other modules both import (papermill lazily, while it runs)
+        threading.Thread(target=warm_html_exporter, daemon=True).start()
+        if go: go()  # the time limit counts from here
         if timer: timer.daemon = True; timer.start()
         if follower: follower.start()
-        pm.execute_notebook(report_notebook(chapter), str(output), parameters=parameters,
-                            kernel_name=kernel_name or config.notebook_kernel(), progress_bar=False, log_output=log_output,
-                            stdout_file=stdout_file, stderr_file=stdout_file,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not its TCP notice on every run
-                            shutdown_kernel="immediate")  # the run is closed by then: no need to wait for a graceful exit
-    except pm.PapermillExecutionError as e: error = f"{e.ename}: {e.evalue}"
+        pm.execute_notebook(report, str(output), parameters=parameters, engine_name=papermill_engine(pm),
+                            km=kernel.manager, kernel_name=kernel.manager.kernel_name, progress_bar=False,
+                            log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file,
+                            start_timeout=600)  # the kernel answers once its imports are done: a cold disk is slow
     except BaseException as e:
-        error = f"{type(e).__name__}: {e}"
+        error = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"  # papermill's, or any
         if not isinstance(e, Exception): interrupted = e
     finally:
         if timer: timer.cancel()
         done.set()
-        if follower: follower.join()
+        if follower and follower.is_alive(): follower.join()
+        kernel.shutdown()
     if timed_out.is_set(): error = f"TimeoutError: timed out after {timeout:g} s (the kernel and its processes were stopped)"
     return error, interrupted
 
@@ -190,10 +290,12 @@ def _find_launched_run(client, experiment: str, launch_id: str) -> str:
     return runs[0].info.run_id if runs else ""
 
 def run_training_notebook(params: dict, output: str | os.PathLike | None = None, run_id: str = "", log_output: bool = True,
-                          stdout_file=None, kernel_name: str | None = None, timeout: float | None = None) -> NotebookRun:
-    """Execute the training chapter's report with papermill into an MLflow run (within `timeout` seconds), attach the
-    executed notebook, its HTML and the console log, and return the outcome."""
+                          stdout_file=None, kernel_name: str | None = None, timeout: float | None = None,
+                          go=None) -> NotebookRun:
+    """Execute the training chapter's report with papermill into an MLflow run (within `timeout` seconds, from when
+    `go()` returns if given), attach the executed notebook, its HTML and the console log, and return the outcome."""
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
+    kernel = start_warm_kernel("yolo_mlops.train", kernel_name, uri)  # first: it starts while this process goes on
     experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
     launch_id = "" if run_id else uuid.uuid4().hex
     store = {}
@@ -213,7 +315,7 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
     console_log.unlink(missing_ok=True)
     error, interrupted = execute_report(training_notebook(), output, {**params, "run_id": run_id, "tracking_uri": uri,
                                         "launch_id": launch_id, "console_log": str(console_log)},
-                                        timeout, log_output, stdout_file, console_log, kernel_name)
+                                        timeout, log_output, stdout_file, console_log, kernel_name, kernel, go)
     connecting.join()
     client = store["client"]
     if not run_id: run_id = _find_launched_run(client, experiment, launch_id)

@@ -21,9 +21,9 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_R
            'by_name', 'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions',
            'pip_requirements', 'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags',
            'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'per_class_metrics',
-           'read_test_matches', 'console_to_log', 'ArtifactUploadError', 'train_run', 'stop_with_launcher',
-           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table', 'dataset_table',
-           'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
+           'read_test_matches', 'console_to_log', 'ArtifactUploadError', 'train_run', 'trained_marker',
+           'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table',
+           'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
            'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
@@ -254,8 +254,8 @@ def _remap_predictions(model, class_map: dict) -> callable:
         def remap(preds):
             out = []
             for p in postprocess(preds):
-                cls = p["cls"].long()
-                new = torch.where(cls < len(lut), lut[cls.clamp(max=len(lut) - 1)], torch.full_like(cls, -1))
+                cls, table = p["cls"].long(), lut.to(p["cls"].device)  # predictions are where the model is (a GPU)
+                new = torch.where(cls < len(table), table[cls.clamp(max=len(table) - 1)], torch.full_like(cls, -1))
                 keep = new >= 0
                 out.append({**{k: v[keep] for k, v in p.items()}, "cls": new[keep].to(p["cls"].dtype)})
             return out
@@ -425,14 +425,21 @@ def test_images(data: str, split: str = "test") -> list[Path]:
     "The image files of `split` in the dataset a YAML points at."
     return sorted((dataset_folder(data) / "images" / split).iterdir())
 
-def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: int = 2) -> float:
-    "Median milliseconds to predict one image, over `images`, after `warmup` predictions."
+def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: int = 2, threads: int | None = None) -> float:
+    """Median milliseconds to predict one image, over `images`, after `warmup` predictions, with `threads` CPU threads
+    (default: the process' budget, `config.cpu_threads()`). Ultralytics gives a CPU predictor min(8, cores - 1) threads
+    whatever the budget: eight cells packed on one GPU machine then measured 3 s per image instead of 15 ms."""
+    import torch
     for img in images[:warmup]: model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or config.cpu_threads() or before)
     times = []
-    for img in images:
-        t0 = time.perf_counter()
-        model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
-        times.append((time.perf_counter() - t0) * 1000)
+    try:
+        for img in images:
+            t0 = time.perf_counter()
+            model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally: torch.set_num_threads(before)
     return statistics.median(times)
 
 def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float = 0.25, device: str = "cpu",
@@ -466,21 +473,25 @@ def pip_requirements() -> list[str]:
     return [f"mlflow=={version('mlflow')}", f"ultralytics=={version('ultralytics')}",
             f"torch=={version('torch').split('+')[0]}", f"pandas=={version('pandas')}", f"pillow=={version('pillow')}"]
 
-def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model"):
-    "Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example."
+def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model", loaded=None):
+    """Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example;
+    `loaded`, the model already loaded from `weights`, spares MLflow's check of the example a second load."""
     import mlflow, yolo_mlops
     from mlflow.models import infer_signature
-    from yolo_mlops.pyfunc import Detector, images_to_frame, BOX_COLUMNS
+    from yolo_mlops.pyfunc import Detector, images_to_frame, share_loaded_model, BOX_COLUMNS
     import pandas as pd
     example = images_to_frame([example_image])
     output = pd.DataFrame([[0, 1.0, 2.0, 3.0, 4.0, 0.9, "person"]], columns=BOX_COLUMNS).astype({"image": "int64"})
     with warnings.catch_warnings():  # hints about integer columns and type hints that do not apply here
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params={"conf": 0.25})
-        return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
-                                       model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                                       pip_requirements=pip_requirements(),
-                                       code_paths=[str(Path(yolo_mlops.__file__).parent)])
+        share_loaded_model(weights, loaded)
+        try:
+            return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
+                                           model_config={"imgsz": imgsz}, signature=signature, input_example=example,
+                                           pip_requirements=pip_requirements(),
+                                           code_paths=[str(Path(yolo_mlops.__file__).parent)])
+        finally: share_loaded_model(weights, None)
 
 # %% ../nbs/02_train.ipynb #c024
 def training_notebook() -> Path:
@@ -679,12 +690,17 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
         mlflow.log_artifact(str(best), "weights")
         _log_matches(run_test, baseline_test, save_dir / "eval")
         clock.lap("artifacts")
-        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz)
+        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz, loaded=trained)
     except Exception as e:
         raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
                                   "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
+
+def trained_marker(console_log: str | os.PathLike) -> Path:
+    """The file a launched run creates beside its console log once its training is over. A grid launcher then lets
+    the next cell train while this one evaluates, packages and records (each still closes its own run)."""
+    return Path(console_log).with_suffix(".trained")
 
 def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     "The body of `train_run`, inside its MLflow run and console log."
@@ -714,7 +730,11 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     best = save_dir / "weights" / "best.pt"
     if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
-    trained = YOLO(str(best))  # loaded once: test evaluation, latency, predictions
+    trained = YOLO(str(best))  # loaded once: latency, test evaluation, predictions
+    metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
+    clock.lap("latency")
+    # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
+    if cfg.console_log: trained_marker(cfg.console_log).touch()
     final, run_test = _final_evaluation(trained, cfg, save_dir / "eval", logger.final_val)
     metrics.update(final)
     metrics.update(logger.cadence())
@@ -723,10 +743,8 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     metrics.update({**per_class_metrics(run_test, names, "final_test"), **per_class_metrics(baseline_test, names, "baseline_test")})
     metrics.update(_class_gains(metrics))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
-    clock.lap("bootstrap")
-    metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
     mlflow.log_metrics(metrics)
-    clock.lap("latency")
+    clock.lap("bootstrap")
 
     _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)  # MLflow links the run's metrics to it
     clock.lap("model")

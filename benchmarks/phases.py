@@ -1,0 +1,30 @@
+"""Where the seconds of logged runs go, read back from their MLflow store: shared by the benchmark scripts."""
+import statistics
+from pathlib import Path
+
+PHASES = ("setup", "baseline", "train", "evaluate", "bootstrap", "latency", "artifacts", "model")
+
+def training_runs(store: Path) -> list:
+    "The FINISHED training runs in the SQLite store `store`, oldest first."
+    from mlflow import MlflowClient
+    client = MlflowClient(f"sqlite:///{store}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "attributes.status = 'FINISHED'",
+                              max_results=1000)
+    return sorted((r for r in runs if "time_train_s" in r.data.metrics), key=lambda r: r.info.start_time)
+
+def phase_split(runs: list, walls: list | None = None) -> dict:
+    """Median seconds per phase over `runs` (the `time_<phase>_s` metrics each run logs); with `walls`, the wall time of
+    each run's process or cell, also what was spent outside the run: before it opened and after it closed."""
+    split = {p: statistics.median(r.data.metrics.get(f"time_{p}_s", 0.0) for r in runs) for p in PHASES}
+    if walls:  # what the phases do not cover: launcher, kernel start and imports, opening the run, report cells, HTML
+        inside = [sum(r.data.metrics.get(f"time_{p}_s", 0.0) for p in PHASES) for r in runs]
+        split["outside the phases (launcher, kernel start, imports, report, HTML, attach)"] = \
+            statistics.median(w - i for w, i in zip(walls, inside))
+    return split
+
+def print_split(title: str, split: dict, bare: float | None = None):
+    print(f"\n{title}")
+    for name, seconds in split.items(): print(f"  {name:<72} {seconds:6.2f} s")
+    total = sum(split.values())
+    print(f"  {'total':<72} {total:6.2f} s")
+    if bare is not None: print(f"  {'overhead over the bare run (total - bare)':<72} {total - bare:6.2f} s")
