@@ -20,8 +20,8 @@ __all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS
            'grid_from_params', 'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
            'stale_after_seconds', 'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key',
            'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'CellRun', 'run_cell_command',
-           'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions', 'TpePlan',
-           'search_history', 'run_grid', 'finished_cells', 'repair_interrupted_runs_of']
+           'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions', 'TpePlan', 'run_grid',
+           'finished_cells', 'repair_interrupted_runs_of']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
@@ -545,13 +545,6 @@ class TpePlan(CellPlan):
         else: self.study.tell(trial, state=import_optuna().trial.TrialState.FAIL)
 
     def __len__(self): return len(self.queue) + self.spec.trials - self.asked
-
-def search_history(client, parent: str, space: dict) -> list:
-    "`(params, value)` of every FINISHED cell of grid run `parent` that reached `TPE_METRIC`: what a resumed tpe knows."
-    runs = config.search_all_runs(client, [client.get_run(parent).info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'FINISHED'")
-    return [({n: yaml.safe_load(r.data.params[n]) for n in space}, r.data.metrics[TPE_METRIC]) for r in runs
-            if TPE_METRIC in r.data.metrics and all(n in r.data.params for n in space)]
 
 # %% ../nbs/03_grid.ipynb #c023a
 def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None, rerun: bool = False,
