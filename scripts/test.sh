@@ -18,6 +18,17 @@ if [ "$before" != "$after" ]; then
   exit 1
 fi
 
+echo "[test] the committed notebooks must be clean (nbdev_clean must not change them)"
+before=$(sha256sum nbs/*.ipynb)
+$PY/nbdev_clean
+after=$(sha256sum nbs/*.ipynb)
+if [ "$before" != "$after" ]; then
+  echo "[test] FAILED: these notebooks carry execution counts or metadata that nbdev_clean removes:" >&2
+  diff <(echo "$before") <(echo "$after") | grep '^<' | awk '{print "       " $3}' >&2 || true
+  echo "       Run nbdev_clean (outputs of cells tagged keep-output stay: scripts/refresh_outputs.py) and commit." >&2
+  exit 1
+fi
+
 echo "[test] notebooks (nbdev_test)"
 $PY/nbdev_test --n_workers 2
 

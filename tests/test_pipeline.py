@@ -134,10 +134,10 @@ def test_champion_loads_and_serves_over_http(pipeline, dataset):
     import mlflow
     from yolo_mlops.promotion import promote, PromotionCriteria
     from yolo_mlops.pyfunc import images_to_frame
-    from yolo_mlops.train import test_images
+    from yolo_mlops.train import split_images
     _, _, uri = pipeline
     promote(_table(uri), PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1), "served", tracking_uri=uri)
-    image = test_images(str(dataset))[0]
+    image = split_images(str(dataset))[0]
     mlflow.set_tracking_uri(uri)
     local = mlflow.pyfunc.load_model("models:/served@champion").predict(images_to_frame([image]), params={"conf": 0.001})
     assert len(local) > 0

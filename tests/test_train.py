@@ -80,10 +80,10 @@ def test_train_command_logs_everything(workdir, dataset):
     # the pyfunc model predicts person boxes
     import mlflow
     from yolo_mlops.pyfunc import images_to_frame, BOX_COLUMNS
-    from yolo_mlops.train import test_images
+    from yolo_mlops.train import split_images
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
-    boxes = model.predict(images_to_frame(test_images(str(dataset))[:2]), params={"conf": 0.001})
+    boxes = model.predict(images_to_frame(split_images(str(dataset))[:2]), params={"conf": 0.001})
     assert list(boxes.columns) == BOX_COLUMNS and len(boxes) > 0
     assert set(boxes["image"]) <= {0, 1} and (boxes.x2 > boxes.x1).all() and boxes.confidence.between(0, 1).all()
 

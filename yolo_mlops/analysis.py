@@ -38,9 +38,7 @@ def run_link(uri: str, experiment_id: str, run_id: str) -> str:
 
 def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
     "One row per training run of `experiment` (or of one `grid`): parameters, effective values, metrics, status, link."
-    from mlflow import MlflowClient
-    uri = config.tracking_uri(tracking_uri)
-    client = MlflowClient(uri)
+    uri, client = config.open_store(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None: raise ValueError(f"No experiment named {experiment!r} in {uri}. Run a training or a grid first.")
     flt = "tags.stage = 'train'" + (f" and tags.grid_name = '{grid}'" if grid else "")
@@ -66,11 +64,10 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
 # %% ../nbs/04_analysis.ipynb #c011b
 def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
     "run id -> `{'run': images, 'baseline': images}`: the per-image test matches of every FINISHED run that logged them."
-    import mlflow
     from concurrent.futures import ThreadPoolExecutor
     from yolo_mlops.train import read_test_matches
-    mlflow.set_tracking_uri(config.tracking_uri(tracking_uri))
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run would bury the analysis' own output
+    config.open_store(tracking_uri, check=False, fluent=True)
+    config.quiet_artifact_downloads()
     done = table[table.status == "FINISHED"].run_id.tolist()
     with ThreadPoolExecutor(8) as pool: return {rid: m for rid, m in zip(done, pool.map(read_test_matches, done)) if m is not None}
 
@@ -240,8 +237,7 @@ def plot_epoch_curves(table: pd.DataFrame, path, metric: str = "val_mAP50", trac
     "The per-epoch history of `metric` for every FINISHED run, read from MLflow; hollow dots: epochs without an optimizer step."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from mlflow import MlflowClient
-    client = MlflowClient(config.tracking_uri(tracking_uri))
+    client = config.open_store(tracking_uri, check=False).client
     fig, ax = plt.subplots(figsize=(7, 4))
     for _, run in table[table.status == "FINISHED"].iterrows():
         hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)

@@ -10,7 +10,8 @@ from . import config
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_params', 'cmd_data', 'wait_for_go', 'cmd_train', 'grid_backend', 'cmd_grid', 'cmd_analyze',
-           'cmd_promote', 'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main']
+           'cmd_promote', 'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main',
+           'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -116,13 +117,12 @@ def cmd_analyze(args) -> int:
 
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
-    from mlflow import MlflowClient
     params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name or "",
                   metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
                   max_latency_ms=args.max_latency_ms or -1.0, rule=args.rule, reports=str(config.reports_dir()))
     result = _run_stage("promotion", "05_promotion.ipynb", params, args)
     if result is None: return 1
-    tags = MlflowClient(config.tracking_uri()).get_run(result.run_id).data.tags
+    tags = config.open_store(check=False).client.get_run(result.run_id).data.tags
     print(tags.get("decision_summary", ""))
     print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
     return 0
@@ -263,3 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolo-mlops {args.command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
               "Start it again and re-run the command (a grid resumes where it stopped).", file=sys.stderr)
         return 3
+
+# %% ../nbs/09_cli.ipynb #c011b
+def console_main():
+    "The `yolo-mlops` console script: `main` on the command line's arguments, then exit at once with its status."
+    import atexit, os
+    code = main()
+    atexit._run_exitfuncs()  # what the libraries registered (logging, Ray, MLflow) still runs
+    for stream in (sys.stdout, sys.stderr): stream.flush()
+    os._exit(code)

@@ -6,14 +6,16 @@
 from __future__ import annotations
 import configparser, os, time, urllib.request, urllib.error
 from pathlib import Path
+from typing import NamedTuple
 
 # %% auto #0
 __all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'STALE_HEARTBEATS',
            'project_root', 'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root',
-           'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'use_tracking',
-           'schema_lock', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds', 'search_all_runs',
-           'coco128_source', 'data_dir', 'dataset_yaml', 'pretrained_weights', 'reports_dir', 'runs_dir',
-           'notebooks_dir', 'cpu_threads', 'notebook_kernel', 'settings']
+           'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'schema_lock',
+           'TrackingStore', 'open_store', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds',
+           'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir', 'dataset_yaml',
+           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'cpu_threads', 'cell_environment',
+           'ray_address', 'quiet_artifact_downloads', 'notebook_kernel', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -113,14 +115,7 @@ def is_unreachable_error(error) -> bool:
     return any(s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
                                    "RemoteDisconnected", "Connection aborted", "TrackingUnreachable"))
 
-# %% ../nbs/00_config.ipynb #c018
-def use_tracking(uri: str | None = None, home: str | os.PathLike | None = None) -> str:
-    "Point MLflow at the resolved store and return its URI."
-    import mlflow
-    uri = tracking_uri(uri, home)
-    mlflow.set_tracking_uri(uri)
-    return uri
-
+# %% ../nbs/00_config.ipynb #c019b
 def schema_lock(uri: str):
     """For a SQLite store, a lock (`<file>.lock`) held while MLflow first opens it: MLflow creates and upgrades the
     schema on first access, and two processes doing so at once (two grid launchers) collide."""
@@ -129,14 +124,29 @@ def schema_lock(uri: str):
     from filelock import FileLock
     return FileLock(uri[len("sqlite:///"):] + ".lock")
 
+class TrackingStore(NamedTuple):
+    "A tracking store, opened: its resolved URI and an `MlflowClient` for it."
+    uri: str
+    client: object
+
+def open_store(uri: str | None = None, home: str | os.PathLike | None = None, check: bool = True,
+               fluent: bool = False) -> TrackingStore:
+    """The store `uri` names, else the configured one (`tracking_uri`): checked to answer unless `check` is False,
+    with a client, and with `fluent`, also the store of MLflow's fluent API in this process."""
+    from mlflow import MlflowClient
+    resolved = tracking_uri(uri, home)
+    if check: check_tracking_store(resolved)
+    if fluent:
+        import mlflow
+        mlflow.set_tracking_uri(resolved)
+    with schema_lock(resolved): return TrackingStore(resolved, MlflowClient(resolved))  # its first client makes the schema
+
+# %% ../nbs/00_config.ipynb #c018
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None,
                              home: str | os.PathLike | None = None) -> str:
     "The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded) if missing."
-    from mlflow import MlflowClient
-    uri = tracking_uri(uri, home)
-    with schema_lock(uri):  # the first client of a SQLite store creates its schema
-        client = MlflowClient(uri)
-        exp = client.get_experiment_by_name(name)
+    uri, client = open_store(uri, home, check=False)
+    exp = client.get_experiment_by_name(name)
     if exp is not None: return exp.experiment_id
     location = artifact_root(home) if is_embedded_store(uri) else None
     try: return client.create_experiment(name, artifact_location=location)
@@ -170,9 +180,17 @@ def coco128_source(source: str | os.PathLike | None = None) -> str:
     "Where COCO128 comes from: `source`, else `YOLO_MLOPS_COCO128`, else Ultralytics' download URL."
     return str(source or _env("YOLO_MLOPS_COCO128") or COCO128_URL)
 
+def coco128_here() -> str | None:
+    "This machine's own copy of COCO128, `YOLO_MLOPS_COCO128`, if set: a worker rebuilding a grid's dataset prefers it."
+    return _env("YOLO_MLOPS_COCO128")
+
 def data_dir(path: str | os.PathLike | None = None, home: str | os.PathLike | None = None) -> Path:
     "The folder that holds built datasets and their YAML: `path`, else `YOLO_MLOPS_DATA`, else `<home>/data`."
     return Path(path or _env("YOLO_MLOPS_DATA") or home_dir(home) / "data").expanduser().resolve()
+
+def node_data_dir() -> Path:
+    "Where a worker (a Ray node) keeps datasets built by digest: `YOLO_MLOPS_DATA`, else `~/.cache/yolo-mlops/data`."
+    return Path(_env("YOLO_MLOPS_DATA") or Path.home() / ".cache" / "yolo-mlops" / "data").expanduser()
 
 def dataset_yaml(path: str | os.PathLike | None = None, home: str | os.PathLike | None = None) -> Path:
     "The Ultralytics dataset YAML that training reads: `path`, else `<data_dir>/tiny_coco.yaml`."
@@ -200,15 +218,28 @@ def cpu_threads() -> int | None:
     value = _env("OMP_NUM_THREADS")
     return int(value) if value and value.isdigit() else None
 
+def cell_environment(threads: int) -> dict:
+    "The environment of a grid cell's process: this one's, with a budget of `threads` CPU threads (`cpu_threads`)."
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+def ray_address() -> str | None:
+    "The Ray cluster `ray.init()` joins when no address is given: `RAY_ADDRESS`, else None (a new local instance)."
+    return _env("RAY_ADDRESS")
+
+def quiet_artifact_downloads():
+    "Turn off MLflow's progress bar for artifact downloads: one per run would bury a report's own output."
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+
 def notebook_kernel(kernel: str | None = None) -> str:
     "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
     return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
 
 # %% ../nbs/00_config.ipynb #c024
 def settings(home: str | os.PathLike | None = None) -> dict:
-    "The resolved configuration of this session, for display."
+    "The resolved configuration of this session, for display: every environment variable the project reads, applied."
     folder, home_from = find_home(home)
     return dict(home=str(folder), home_from=home_from, tracking_uri=tracking_uri(home=folder), coco128=coco128_source(),
                 data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
-                weights=pretrained_weights(), notebooks=str(notebooks_dir()), kernel=notebook_kernel(), page_size=page_size(),
-                heartbeat_s=heartbeat_seconds())
+                node_data=str(node_data_dir()), weights=pretrained_weights(), notebooks=str(notebooks_dir()),
+                kernel=notebook_kernel(), page_size=page_size(), heartbeat_s=heartbeat_seconds(),
+                cpu_threads=cpu_threads() or "(no budget)", ray_address=ray_address() or "(a new local instance)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 import yaml
 from filelock import FileLock
+from . import config
 from .config import coco128_source, data_dir, dataset_yaml
 
 # %% auto #0
@@ -19,8 +20,8 @@ __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'CLASS
            'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile', 'plan_dataset',
            'plan_tiny_person_dataset', 'dataset_digest', 'DatasetBuild', 'read_manifest', 'write_dataset_yaml',
            'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder', 'dataset_recipe',
-           'node_data_dir', 'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary',
-           'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
+           'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary', 'plot_image_boxes',
+           'yolo_to_xyxy', 'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -571,10 +572,6 @@ def dataset_recipe(yaml_path: str | os.PathLike | None = None) -> dict:
                 yaml=str(dataset_yaml(yaml_path)), name=DEFAULT_NAME if name == DEFAULT_TITLE else name,
                 classes=[c["name"] for c in manifest.get("classes", [dict(name="person")])])
 
-def node_data_dir() -> Path:
-    "Where a worker keeps datasets built by digest: `YOLO_MLOPS_DATA`, else `~/.cache/yolo-mlops/data`."
-    return Path(os.environ.get("YOLO_MLOPS_DATA") or Path.home() / ".cache" / "yolo-mlops" / "data").expanduser()
-
 def _holds(folder: Path, digest: str) -> bool:
     m = read_manifest(folder) if folder.is_dir() else None
     return bool(m and m.get("digest") == digest and verify_dataset(folder, raise_on_error=False))
@@ -582,7 +579,7 @@ def _holds(folder: Path, digest: str) -> bool:
 def _source_here(source: str) -> str:
     "The recipe's source if it is a path this machine has, else this machine's own COCO128 (`YOLO_MLOPS_COCO128`), else the URL."
     if not source.startswith(("http://", "https://")) and Path(source).exists(): return source
-    return os.environ.get("YOLO_MLOPS_COCO128") or source
+    return config.coco128_here() or source
 
 def _build_copy(recipe: dict, folder: Path, cache: Path):
     "Build the recipe's dataset into `folder` (through a temporary folder); refuse it if its digest differs."
@@ -611,7 +608,7 @@ def dataset_by_digest(recipe: dict, cache: str | os.PathLike | None = None) -> P
         try:
             if _holds(dataset_folder(own), digest): return own
         except DatasetError: pass
-    cache = Path(cache or node_data_dir())
+    cache = Path(cache or config.node_data_dir())
     stem = f"{recipe.get('name') or DEFAULT_NAME}-{digest[:16]}"
     folder, yaml_path = cache / stem, cache / f"{stem}.yaml"
     cache.mkdir(parents=True, exist_ok=True)

@@ -370,7 +370,7 @@ def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threa
     """Execute one cell in its own process (`yolo-mlops train --run-id`), output to `log`; return its exit status.
     With a `gate`, the process starts its kernel at once and trains once the gate is set (it reads "go" on stdin).
     Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after `STOP_GRACE_SECONDS`."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = config.cell_environment(threads)
     command = _cell_command(params, run_id, notebook, timeout) + (["--wait-for-go"] if gate else [])
     with open(log, "w") as f:
         proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,

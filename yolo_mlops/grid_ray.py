@@ -49,11 +49,11 @@ def node_work_dir(grid: str) -> Path:
 def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) -> dict:
     "The Ray task of one cell: get the dataset by digest, check the notebook, execute the cell; return its outcome."
     import ray
-    from mlflow import MlflowClient
     from mlflow.entities import RunTag
     node_id = ray.get_runtime_context().get_node_id()
     node = f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, Ray node {node_id[:8]})"
-    MlflowClient(job["run_params"]["tracking_uri"]).log_batch(job["run_id"], tags=[RunTag("grid_node", node), RunTag("ray_node_id", node_id)])
+    client = config.open_store(job["run_params"]["tracking_uri"], check=False).client
+    client.log_batch(job["run_id"], tags=[RunTag("grid_node", node), RunTag("ray_node_id", node_id)])
     work = node_work_dir(job["grid"])
     notebook, log = work / f"{job['stem']}.ipynb", work / f"{job['stem']}.log"
     params = {**job["params"], **job["run_params"]}
@@ -89,7 +89,7 @@ class RayBackend:
         if not ray.is_initialized():
             try: ray.init(address=self.address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise GridBackendError(f"Could not connect to the Ray cluster at {self.address or os.environ.get('RAY_ADDRESS') or 'a new local instance'}: "
+                raise GridBackendError(f"Could not connect to the Ray cluster at {self.address or config.ray_address() or 'a new local instance'}: "
                                        f"{e}. Start it with `ray start --head` (README, 'Scaling out') or check --address.") from None
             self._connected = True
         nodes = [n for n in ray.nodes() if n.get("Alive")]

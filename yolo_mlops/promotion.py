@@ -111,11 +111,8 @@ def register_run(run_id: str, model_name: str | None = None, tracking_uri: str |
     """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset);
     the existing version if already registered."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-    uri = config.tracking_uri(tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
+    uri, client = config.open_store(tracking_uri, fluent=True)
     run = client.get_run(run_id)  # an unknown run id fails here, before anything is created
     model_name = model_name or model_name_for(run.data.params.get("dataset_name"))
     try: client.get_registered_model(model_name)
@@ -171,10 +168,9 @@ def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> lis
 def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_test_mAP50", tracking_uri: str | None = None) -> dict:
     """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
     `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
-    from mlflow import MlflowClient
     from yolo_mlops.train import paired_bootstrap_gain, image_matches_map, read_test_matches
-    config.use_tracking(tracking_uri)
-    client, k = MlflowClient(config.tracking_uri(tracking_uri)), "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
+    client = config.open_store(tracking_uri, check=False, fluent=True).client
+    k = "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
     mine = read_test_matches(candidate["run_id"])
     if mine is None: return {"error": "the candidate logged no per-image matches"}
     try:
@@ -191,9 +187,8 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
             run_id: str | None = None, tracking_uri: str | None = None) -> PromotionDecision:
     """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name` (default:
     named after the candidate's dataset) and make it the champion."""
-    from mlflow import MlflowClient
     criteria = criteria or PromotionCriteria()
-    client = MlflowClient(config.tracking_uri(tracking_uri))
+    client = config.open_store(tracking_uri).client
     done = table[(table.status == "FINISHED") & table[criteria.metric].notna()]
     if run_id: candidate = _row(table, run_id)
     else: candidate = done.sort_values(criteria.metric, ascending=False).iloc[0].to_dict() if len(done) else None
@@ -309,12 +304,9 @@ def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effe
 def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
     "Log the per-epoch metrics of `results.csv` that run `run_id` lacks; return how many points were added."
     import mlflow, time
-    from mlflow import MlflowClient
     from mlflow.entities import Metric
     from yolo_mlops.train import metric_name
-    uri = config.tracking_uri(tracking_uri)
-    client = MlflowClient(uri)
-    mlflow.set_tracking_uri(uri)
+    uri, client = config.open_store(tracking_uri, fluent=True)
     csv = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="ultralytics/results.csv")
     results = pd.read_csv(csv)
     results.columns = [c.strip() for c in results.columns]

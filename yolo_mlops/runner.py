@@ -146,8 +146,8 @@ def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri:
     modules = (module, *HEAVY_IMPORTS.get(module, ("mlflow",)))
     code = [f"import {m}" for m in modules]
     if tracking_uri:  # under the schema lock: the launcher may be creating a new SQLite store at this very moment
-        code += ["try:", "    from yolo_mlops.config import schema_lock", "    from mlflow import MlflowClient",
-                 f"    with schema_lock({tracking_uri!r}): MlflowClient({tracking_uri!r}).search_experiments(max_results=1)",
+        code += ["try:", "    from yolo_mlops.config import open_store",
+                 f"    open_store({tracking_uri!r}, check=False).client.search_experiments(max_results=1)",
                  "except Exception: pass  # the run itself reports a store that does not answer"]
     client.execute("\n".join(code), silent=True, store_history=False)
     return WarmKernel(manager, client)
@@ -276,12 +276,11 @@ class NotebookRun:
 
 def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None = None) -> tuple[str, str]:
     "Create the MLflow run a training notebook will fill; return `(run_id, tracking_uri)`."
-    from mlflow import MlflowClient
-    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
+    uri, client = config.open_store(params.get("tracking_uri") or None)
     exp_id = config.get_or_create_experiment(str(params.get("experiment") or config.DEFAULT_EXPERIMENT), uri)
     all_tags = {**stage_tags(), **(tags or {})}
     if parent_run_id: all_tags["mlflow.parentRunId"] = parent_run_id
-    run = MlflowClient(uri).create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
+    run = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
 
 def _find_launched_run(client, experiment: str, launch_id: str) -> str:
@@ -300,8 +299,7 @@ def run_training_notebook(params: dict, output: str | os.PathLike | None = None,
     launch_id = "" if run_id else uuid.uuid4().hex
     store = {}
     def connect():
-        from mlflow import MlflowClient
-        store["client"] = MlflowClient(uri)
+        store["client"] = config.open_store(uri, check=False).client
         try: store["client"].search_experiments(max_results=1)  # opens the store now rather than after the run
         except Exception: pass  # reported, if it persists, when the run is attached
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
@@ -335,10 +333,8 @@ def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, ex
                        run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False,
                        timeout: float | None = None) -> NotebookRun:
     "Execute a stage chapter's report with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
-    from mlflow import MlflowClient
     notebook = Path(notebook)
-    uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    client = MlflowClient(uri)
+    uri, client = config.open_store(params.get("tracking_uri") or None)
     run_id = client.create_run(config.get_or_create_experiment(experiment, uri), run_name=run_name or None,
                                tags=stage_tags(stage, notebook)).info.run_id
     output = Path(output or config.home_dir() / "outputs" / stage / run_id / notebook.name)

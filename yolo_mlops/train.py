@@ -12,19 +12,19 @@ from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'MATCHES_ARTIFACT',
+__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'PINNED_PACKAGES', 'MATCHES_ARTIFACT',
            'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
            'Evaluation', 'evaluate_split', 'evaluate_weights', 'dataset_class_names', 'pretrained_class_map',
            'baseline_note', 'matches_to_json', 'matches_from_json', 'Baseline', 'baseline_evaluation',
            'baseline_metrics', 'ap_by_class', 'image_matches_map', 'resample_images', 'align_images', 'score_draws',
-           'by_name', 'paired_bootstrap_gain', 'test_images', 'median_latency_ms', 'plot_predictions',
-           'pip_requirements', 'log_pyfunc_model', 'training_notebook', 'stage_tags', 'git_commit', 'run_tags',
-           'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics', 'per_class_metrics',
-           'read_test_matches', 'console_to_log', 'ArtifactUploadError', 'train_run', 'trained_marker',
-           'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table',
-           'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
-           'plot_run_curves']
+           'by_name', 'paired_bootstrap_gain', 'split_images', 'median_latency_ms', 'plot_predictions',
+           'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
+           'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races',
+           'gain_metrics', 'per_class_metrics', 'read_test_matches', 'console_to_log', 'ArtifactUploadError',
+           'train_run', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
+           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'class_metrics_table',
+           'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -421,7 +421,7 @@ def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: in
     return {"mAP50": (float(low[0]), float(high[0])), "mAP50_95": (float(low[1]), float(high[1]))}
 
 # %% ../nbs/02_train.ipynb #c020
-def test_images(data: str, split: str = "test") -> list[Path]:
+def split_images(data: str, split: str = "test") -> list[Path]:
     "The image files of `split` in the dataset a YAML points at."
     return sorted((dataset_folder(data) / "images" / split).iterdir())
 
@@ -447,7 +447,7 @@ def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float
     "Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence."
     import cv2, numpy as np
     folder, tiles = dataset_folder(data), []
-    for img in test_images(data)[:n]:
+    for img in split_images(data)[:n]:
         im = cv2.imread(str(img))
         h, w = im.shape[:2]
         for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels((folder / "labels" / "test" / f"{img.stem}.txt").read_text()), w, h):
@@ -467,11 +467,27 @@ def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float
     return Path(path)
 
 # %% ../nbs/02_train.ipynb #c022
+PINNED_PACKAGES = {"mlflow": "mlflow", "ultralytics": "ultralytics", "torch": "torch", "pandas": "pandas", "pillow": "PIL"}
+
 def pip_requirements() -> list[str]:
-    "The explicit requirements of the pyfunc model: the versions this run used."
+    "The explicit requirements of the pyfunc model: the versions of `PINNED_PACKAGES` this run used."
     from importlib.metadata import version
-    return [f"mlflow=={version('mlflow')}", f"ultralytics=={version('ultralytics')}",
-            f"torch=={version('torch').split('+')[0]}", f"pandas=={version('pandas')}", f"pillow=={version('pillow')}"]
+    return [f"{package}=={version(package).split('+')[0]}" for package in PINNED_PACKAGES]  # torch: no local '+cpu'
+
+@contextmanager
+def pinned_packages_only():
+    """While a model is logged, MLflow checks its pinned requirements against the installed packages, and to do so first
+    maps every file of every installed distribution to its module (34 000 files, half a second in every run). Our pins
+    are read from the installed packages (`pip_requirements`): that check cannot fail. Give it the map of the pinned
+    packages only, for this call, and leave MLflow's own to be built as usual afterwards. An MLflow without this
+    (private) map is left alone."""
+    from mlflow.utils import requirements_utils as ru
+    if getattr(ru, "_MODULES_TO_PACKAGES", "changed") is not None:
+        yield  # already built in this process (nothing to save), or an MLflow that works differently
+        return
+    ru._MODULES_TO_PACKAGES = {module: [package] for package, module in PINNED_PACKAGES.items()}
+    try: yield
+    finally: ru._MODULES_TO_PACKAGES, ru._PACKAGES_TO_MODULES = None, None
 
 def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model", loaded=None):
     """Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example;
@@ -487,10 +503,11 @@ def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model", lo
         signature = infer_signature(example, output, params={"conf": 0.25})
         share_loaded_model(weights, loaded)
         try:
-            return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
-                                           model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                                           pip_requirements=pip_requirements(),
-                                           code_paths=[str(Path(yolo_mlops.__file__).parent)])
+            with pinned_packages_only():
+                return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
+                                               model_config={"imgsz": imgsz}, signature=signature, input_example=example,
+                                               pip_requirements=pip_requirements(),
+                                               code_paths=[str(Path(yolo_mlops.__file__).parent)])
         finally: share_loaded_model(weights, None)
 
 # %% ../nbs/02_train.ipynb #c024
@@ -690,7 +707,7 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
         mlflow.log_artifact(str(best), "weights")
         _log_matches(run_test, baseline_test, save_dir / "eval")
         clock.lap("artifacts")
-        info = log_pyfunc_model(best, test_images(cfg.data)[0], cfg.imgsz, loaded=trained)
+        info = log_pyfunc_model(best, split_images(cfg.data)[0], cfg.imgsz, loaded=trained)
     except Exception as e:
         raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
                                   "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
@@ -731,7 +748,7 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
     trained = YOLO(str(best))  # loaded once: latency, test evaluation, predictions
-    metrics["latency_ms_median"] = median_latency_ms(trained, test_images(cfg.data), cfg.imgsz, "cpu")
+    metrics["latency_ms_median"] = median_latency_ms(trained, split_images(cfg.data), cfg.imgsz, "cpu")
     clock.lap("latency")
     # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
     if cfg.console_log: trained_marker(cfg.console_log).touch()
@@ -768,8 +785,7 @@ def config_from_namespace(namespace: dict, names_before: set) -> TrainConfig:
 # %% ../nbs/02_train.ipynb #c034b
 def get_run(run_id: str, tracking_uri: str | None = None):
     "Run `run_id` as MLflow stores it (params, metrics, tags): what the report shows."
-    from mlflow import MlflowClient
-    return MlflowClient(config.tracking_uri(tracking_uri or None)).get_run(run_id)
+    return config.open_store(tracking_uri or None, check=False).client.get_run(run_id)
 
 def show_table(table):
     "Display a table without cutting long values (URIs, paths)."
@@ -856,8 +872,7 @@ def plot_run_curves(run, path, tracking_uri: str | None = None):
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    from mlflow import MlflowClient
-    client, rid, m = MlflowClient(config.tracking_uri(tracking_uri)), run.info.run_id, run.data.metrics
+    client, rid, m = config.open_store(tracking_uri, check=False).client, run.info.run_id, run.data.metrics
     hist = lambda key: sorted(((h.step, h.value) for h in client.get_metric_history(rid, key)))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for key in ("train_box_loss", "train_cls_loss", "train_dfl_loss"):
