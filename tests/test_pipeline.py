@@ -101,12 +101,12 @@ def test_gain_over_the_champion_is_paired_on_the_same_images(pipeline):
 
 def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
     "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."
-    from yolo_mlops.grid import GridSpec, run_grid
+    from yolo_mlops.grid import GridSpec, LocalBackend, run_grid
     from yolo_mlops.analysis import runs_table, dimension_effects
     (workdir / "data").mkdir()
     (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
     spec = GridSpec("auto", {"lr0": [0.002, 0.02]}, {"optimizer": "auto", "epochs": 1, "imgsz": 64, "workers": 0})
-    result = run_grid(spec, workers=2)
+    result = run_grid(spec, backend=LocalBackend(workers=2))
     assert not result.failed
     effects = dimension_effects(runs_table(grid="auto"))
     assert effects.set_index("dimension").loc["lr0", "verdict"] == "no effect at all"

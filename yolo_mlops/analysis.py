@@ -14,13 +14,14 @@ from .train import BOOKKEEPING_PARAMETERS, BOOTSTRAP_RESAMPLES, TrainConfig
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
            'pooled_interval', 'varying_parameters', 'continuous_parameters', 'dimension_effects', 'configurations',
-           'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_gain_intervals', 'plot_precision_recall', 'analyze']
+           'plot_gain_intervals', 'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_precision_recall', 'analyze']
 
 # %% ../nbs/04_analysis.ipynb #c006
+# The columns of the runs table: what a run was asked for, what it really used, and what it got
 PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
-EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters", "effective_imgsz",
-             "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest", "dataset_test_images",
-             "bootstrap_resamples", "baseline"]
+EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters",
+             "effective_imgsz", "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest",
+             "dataset_test_images", "bootstrap_resamples", "baseline"]
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \
@@ -28,15 +29,22 @@ METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in 
           ["optimizer_steps", "first_step_epoch", "epochs_trained", "best_epoch", "best_is_pretrained",
            "latency_ms_median", "train_seconds", "run_seconds"]
 
+# %% ../nbs/04_analysis.ipynb #c006a
 def _number(value):
+    "A parameter or tag read back from MLflow (a string) as the number it was; anything else as it is."
     try: return float(value) if "." in value or "e" in value.lower() else int(value)
     except (TypeError, ValueError, AttributeError): return value
 
 def run_link(uri: str, experiment_id: str, run_id: str) -> str:
     "Where to look at a run: the tracking server's UI, or a `runs:/` URI for the embedded store."
-    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if uri.startswith("http") else f"runs:/{run_id}"
+    return (f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if uri.startswith("http")
+            else f"runs:/{run_id}")
 
-def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
+# %% ../nbs/04_analysis.ipynb #c006b
+def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experiment's name
+               grid: str | None = None,                       # only the runs of this grid (tag `grid_name`)
+               tracking_uri: str | None = None,               # default: `MLFLOW_TRACKING_URI`, else the home's store
+               ) -> pd.DataFrame:
     "One row per training run of `experiment` (or of one `grid`): parameters, effective values, metrics, status, link."
     uri, client = config.open_store(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
@@ -57,20 +65,23 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = N
                                         *PARAMETERS, *EFFECTIVE, *METRICS, "error", "link"])
     for p in PARAMETERS:  # whole numbers stay whole when a FAILED run left a parameter empty (5, not 5.0)
         values = table[p].dropna()
-        if table[p].dtype == float and len(values) and (values == values.round()).all(): table[p] = table[p].astype("Int64")
+        if table[p].dtype == float and len(values) and (values == values.round()).all():
+            table[p] = table[p].astype("Int64")
     table["beats_baseline"] = table["gain_test_mAP50"] > 0
     return table.sort_values("start_time").reset_index(drop=True)
 
 # %% ../nbs/04_analysis.ipynb #c011b
 def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
-    "run id -> `{'run': images, 'baseline': images}`: the per-image test matches of every FINISHED run that logged them."
+    "run id -> `{'run': images, 'baseline': images}`: the test matches of every FINISHED run that logged them."
     from concurrent.futures import ThreadPoolExecutor
     from yolo_mlops.train import read_test_matches
     config.open_store(tracking_uri, check=False, fluent=True)
     config.quiet_artifact_downloads()
     done = table[table.status == "FINISHED"].run_id.tolist()
-    with ThreadPoolExecutor(8) as pool: return {rid: m for rid, m in zip(done, pool.map(read_test_matches, done)) if m is not None}
+    with ThreadPoolExecutor(8) as pool:  # one download per run: they wait on the store, not on the CPU
+        return {rid: m for rid, m in zip(done, pool.map(read_test_matches, done)) if m is not None}
 
+# %% ../nbs/04_analysis.ipynb #c011d
 def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
     """run id -> `{'run': array, 'baseline': array}`, each (resamples, 2): mAP50 and mAP50-95 on the same draws of
     test images for every run. Runs scored on another set of test images than the first are left out."""
@@ -90,6 +101,7 @@ def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed:
         out[rid] = {"run": score(run), "baseline": score(base)}
     return out
 
+# %% ../nbs/04_analysis.ipynb #c011e
 def pooled_interval(diffs, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
     """The interval of the mean over units (seeds, or pairs of runs) of `diffs` (units x image draws): replicate b takes
     image draw b and a draw of the units with replacement."""
@@ -107,6 +119,7 @@ def varying_parameters(table: pd.DataFrame) -> list[str]:
     done = table[table.status == "FINISHED"]
     return [p for p in PARAMETERS if p in done and done[p].astype(str).nunique() > 1]
 
+# %% ../nbs/04_analysis.ipynb #c008a
 def continuous_parameters(table: pd.DataFrame) -> list[str]:
     """The varying parameters drawn from a continuous range (a random or tpe search): numeric, with more than four
     values, or a value of their own for nearly every run. They are shown against the metric, not value by value."""
@@ -118,6 +131,7 @@ def continuous_parameters(table: pd.DataFrame) -> list[str]:
         if p != "seed" and values.notna().all() and (n > 4 or (n >= 3 and n >= 0.8 * len(done))): out.append(p)
     return out
 
+# %% ../nbs/04_analysis.ipynb #c008b
 def _image_draw_scores(draws: dict, run_ids, metric: str):
     "The mean over `run_ids` of `metric` on each image draw (None if a run has no draws)."
     import numpy as np
@@ -133,8 +147,13 @@ def _verdict(diffs: list, mean: float, intervals: list) -> str:
     if any(not (low > 0 or high < 0) for low, high in intervals): return "no measurable effect"
     return "better" if mean > 0 else "worse"
 
-def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dims: list[str] | None = None,
-                      confidence: float = 0.95, draws: dict | None = None) -> pd.DataFrame:
+# %% ../nbs/04_analysis.ipynb #c008c
+def dimension_effects(table: pd.DataFrame,              # the runs table (`runs_table`)
+                      metric: str = "final_test_mAP50",  # the metric whose paired differences are compared
+                      dims: list[str] | None = None,     # default: every varying, non-continuous parameter but the seed
+                      confidence: float = 0.95,          # the level of every interval
+                      draws: dict | None = None,         # `score_image_draws`, for the intervals with test images
+                      ) -> pd.DataFrame:
     """For each grid dimension and each non-reference value: mean paired difference of `metric`, its interval over the
     pairs, and (given `draws` from `score_image_draws`) its interval over the pairs and the test images; a verdict.
     Continuous parameters (a search's draws) have no values to pair: `plot_metric_by_dimension` shows them instead."""
@@ -153,7 +172,8 @@ def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dim
                 a, b = group[group[dim] == ref], group[group[dim] == value]
                 if len(a) and len(b):
                     diffs.append(b[metric].mean() - a[metric].mean())
-                    sa, sb = (_image_draw_scores(draws or {}, g.run_id, metric) if "run_id" in g else None for g in (a, b))
+                    sa, sb = (_image_draw_scores(draws or {}, g.run_id, metric) if "run_id" in g else None
+                              for g in (a, b))
                     image_diffs.append(None if sa is None or sb is None else sb - sa)
             n = len(diffs)
             mean = sum(diffs) / n if n else math.nan
@@ -161,8 +181,8 @@ def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dim
                 sd = pd.Series(diffs).std(ddof=1)
                 half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
             else: half = math.nan
-            with_images = pooled_interval(image_diffs, confidence=confidence) if n and all(d is not None for d in image_diffs) \
-                          else (math.nan, math.nan)
+            with_images = (pooled_interval(image_diffs, confidence=confidence)
+                           if n and all(d is not None for d in image_diffs) else (math.nan, math.nan))
             intervals = [(mean - half, mean + half)] + ([with_images] if not math.isnan(with_images[0]) else [])
             rows.append(dict(dimension=dim, reference=ref, value=value, metric=metric, pairs=n, mean_difference=mean,
                              ci_low=mean - half, ci_high=mean + half, ci_low_images=with_images[0],
@@ -170,20 +190,29 @@ def dimension_effects(table: pd.DataFrame, metric: str = "final_test_mAP50", dim
     return pd.DataFrame(rows, columns=["dimension", "reference", "value", "metric", "pairs", "mean_difference",
                                        "ci_low", "ci_high", "ci_low_images", "ci_high_images", "verdict"])
 
-# %% ../nbs/04_analysis.ipynb #c013
+# %% ../nbs/04_analysis.ipynb #c013a
 def _gain_verdict(low: float, high: float) -> str:
+    "What the interval of a gain over the baseline allows one to say."
     if math.isnan(low): return "no interval (no per-image matches)"
     if low > 0: return "beats the baseline"
     if high < 0: return "worse than the baseline"
     return "within the noise"
 
+def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tuple[float, float]:
+    "The interval of the mean gain of `runs` (one configuration's seeds) over seeds and test images; NaN without draws."
+    k = 1 if metric.endswith("mAP50_95") else 0
+    if "run_id" not in runs or not all(r in draws for r in runs.run_id): return math.nan, math.nan
+    return pooled_interval([draws[r]["run"][:, k] - draws[r]["baseline"][:, k] for r in runs.run_id])
+
+# %% ../nbs/04_analysis.ipynb #c013
 def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws: dict | None = None) -> pd.DataFrame:
     """Mean and spread of `metric` and of the gain over the baseline per configuration (seeds pooled); given `draws`,
     the interval of the mean gain over seeds and test images, and its verdict."""
     done = table[table.status == "FINISHED"]
     dims = [d for d in varying_parameters(table) if d != "seed"]
     gain = metric.replace("final_", "gain_")
-    agg = {"runs": ("run_id" if "run_id" in done else metric, "count"), "mean": (metric, "mean"), "std": (metric, "std")}
+    agg = {"runs": ("run_id" if "run_id" in done else metric, "count"), "mean": (metric, "mean"),
+           "std": (metric, "std")}
     if gain in done: agg["mean_gain"] = (gain, "mean")
     for col, how in (("optimizer_steps", "mean"), ("best_is_pretrained", "sum")):
         if col in done: agg[col] = (col, how)
@@ -195,69 +224,17 @@ def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws:
         out["gain_ci_low"], out["gain_ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
         out["verdict"] = [_gain_verdict(*i) for i in intervals]
         if "best_is_pretrained" in out:  # every seed's best checkpoint came before any optimizer step
-            out.loc[out.best_is_pretrained == out.runs, "verdict"] = "is the pretrained model (no step before its best epoch)"
+            out.loc[out.best_is_pretrained == out.runs, "verdict"] = (
+                "is the pretrained model (no step before its best epoch)")
     return out.sort_values("mean", ascending=False).reset_index(drop=True)
 
-def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tuple[float, float]:
-    k = 1 if metric.endswith("mAP50_95") else 0
-    if "run_id" not in runs or not all(r in draws for r in runs.run_id): return math.nan, math.nan
-    return pooled_interval([draws[r]["run"][:, k] - draws[r]["baseline"][:, k] for r in runs.run_id])
-
 # %% ../nbs/04_analysis.ipynb #c016
-def plot_metric_by_dimension(table: pd.DataFrame, path, metric: str = "final_test_mAP50"):
-    """One panel per varying parameter: `metric` per value, a dot per run, and the baseline as a line; a continuous
-    parameter (a search's draws) is a scatter of `metric` against it, on a log scale when it spans a decade."""
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt, seaborn as sns
-    done = table[table.status == "FINISHED"]
-    if "seed" in done: done = done.assign(seed=done["seed"].astype(str))  # seeds are categories, not a scale
-    dims = [d for d in varying_parameters(table) if d != "seed"] or ["seed"]
-    fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False, sharey=True)
-    baseline = done[metric.replace("final_", "baseline_")].mean() if metric.replace("final_", "baseline_") in done else None
-    continuous = continuous_parameters(table)
-    for ax, dim in zip(axes.flat, dims):
-        hue = "seed" if "seed" in done and dim != "seed" and done["seed"].nunique() > 1 else None
-        if dim in continuous:
-            x = pd.to_numeric(done[dim])
-            sns.scatterplot(data=done.assign(**{dim: x}), x=dim, y=metric, hue=hue, ax=ax, s=45, alpha=.85,
-                            legend=ax is axes.flat[0], palette="tab10" if hue else None)
-            if x.min() > 0 and x.max() / x.min() >= 10: ax.set_xscale("log")
-        else:
-            sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, legend=ax is axes.flat[0],
-                          palette="tab10" if hue else None)
-            sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_", linestyle="none")
-        if baseline is not None and not math.isnan(baseline):
-            ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
-        ax.set_title(f"{metric} by {dim}")
-    axes.flat[0].legend(fontsize=7, title="seed" if "seed" in done else None)
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
-    return Path(path)
-
-def plot_epoch_curves(table: pd.DataFrame, path, metric: str = "val_mAP50", tracking_uri: str | None = None):
-    "The per-epoch history of `metric` for every FINISHED run, read from MLflow; hollow dots: epochs without an optimizer step."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    client = config.open_store(tracking_uri, check=False).client
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for _, run in table[table.status == "FINISHED"].iterrows():
-        hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)
-        stepped = {h.step: h.value > 0 for h in client.get_metric_history(run.run_id, "epoch_optimizer_steps")}
-        label = run.run_name + (" (best = pretrained)" if run.get("best_is_pretrained") == 1 else "")
-        line, = ax.plot([h.step for h in hist], [h.value for h in hist], lw=1, label=label,
-                        ls="--" if run.get("best_is_pretrained") == 1 else "-")
-        for h in hist:
-            ax.plot(h.step, h.value, "o", ms=4, color=line.get_color(), mfc=line.get_color() if stepped.get(h.step, True) else "white")
-    base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
-    if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
-    from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch (hollow dot: no optimizer step in that epoch)"); ax.set_ylabel(metric); ax.set_title(f"{metric} per epoch")
-    if len(table) <= 16: ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
-    return Path(path)
-
-def plot_gain_intervals(table: pd.DataFrame, configs: pd.DataFrame, path, metric: str = "final_test_mAP50"):
-    "Every run's test gain over the pretrained model with its paired interval, and each configuration's pooled interval."
+def plot_gain_intervals(table: pd.DataFrame,              # the runs table, with each run's `gain_*_ci_*` interval
+                        configs: pd.DataFrame,             # `configurations(table, metric, draws)`
+                        path,                              # the PNG file to write
+                        metric: str = "final_test_mAP50",  # the metric whose gain over the baseline is shown
+                        ):
+    "Every run's test gain over the pretrained model with its paired interval; each configuration's pooled interval."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     gain = metric.replace("final_", "gain_")
@@ -275,23 +252,96 @@ def plot_gain_intervals(table: pd.DataFrame, configs: pd.DataFrame, path, metric
         for _, r in runs.iterrows():
             low, high = r.get(f"{gain}_ci_low", math.nan), r.get(f"{gain}_ci_high", math.nan)
             pre = r.get("best_is_pretrained") == 1
-            if not math.isnan(low): ax.errorbar(r[gain], y, xerr=[[r[gain] - low], [high - r[gain]]], fmt="none", ecolor="gray", capsize=3)
+            if not math.isnan(low):
+                ax.errorbar(r[gain], y, xerr=[[r[gain] - low], [high - r[gain]]], fmt="none", ecolor="gray", capsize=3)
             ax.plot(r[gain], y, "o", color="black", mfc="white" if pre else "black")
             ticks.append(y); labels.append(f"  seed {r.get('seed')}" + (" (best = pretrained)" if pre else "")); y += 1
     ax.axvline(0, color="tab:red", ls="--", label="pretrained baseline (gain 0)")
     ax.set_yticks(ticks, labels, fontsize=7); ax.invert_yaxis()
-    ax.set_xlabel(f"{gain}, 95 % intervals: thin = one run (test images), thick = its seeds and test images", fontsize=8)
+    ax.set_xlabel(f"{gain}, 95 % intervals: thin = one run (test images), thick = its seeds and test images",
+                  fontsize=8)
     ax.set_title("Gain over the pretrained model on the test split"); ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
     return Path(path)
 
-def plot_precision_recall(table: pd.DataFrame, path, split: str = "test"):
+# %% ../nbs/04_analysis.ipynb #c016a
+def plot_metric_by_dimension(table: pd.DataFrame,              # the runs table
+                             path,                              # the PNG file to write
+                             metric: str = "final_test_mAP50",  # the metric on the y axis
+                             ):
+    """One panel per varying parameter: `metric` per value, a dot per run, and the baseline as a line; a continuous
+    parameter (a search's draws) is a scatter of `metric` against it, on a log scale when it spans a decade."""
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt, seaborn as sns
+    done = table[table.status == "FINISHED"]
+    if "seed" in done: done = done.assign(seed=done["seed"].astype(str))  # seeds are categories, not a scale
+    dims = [d for d in varying_parameters(table) if d != "seed"] or ["seed"]
+    fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False, sharey=True)
+    baseline = (done[metric.replace("final_", "baseline_")].mean() if metric.replace("final_", "baseline_") in done
+                else None)
+    continuous = continuous_parameters(table)
+    for ax, dim in zip(axes.flat, dims):
+        hue = "seed" if "seed" in done and dim != "seed" and done["seed"].nunique() > 1 else None
+        if dim in continuous:
+            x = pd.to_numeric(done[dim])
+            sns.scatterplot(data=done.assign(**{dim: x}), x=dim, y=metric, hue=hue, ax=ax, s=45, alpha=.85,
+                            legend=ax is axes.flat[0], palette="tab10" if hue else None)
+            if x.min() > 0 and x.max() / x.min() >= 10: ax.set_xscale("log")
+        else:
+            sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15,
+                          legend=ax is axes.flat[0], palette="tab10" if hue else None)
+            sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_",
+                          linestyle="none")
+        if baseline is not None and not math.isnan(baseline):
+            ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
+        ax.set_title(f"{metric} by {dim}")
+    axes.flat[0].legend(fontsize=7, title="seed" if "seed" in done else None)
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    return Path(path)
+
+# %% ../nbs/04_analysis.ipynb #c016b
+def plot_epoch_curves(table: pd.DataFrame,              # the runs table
+                      path,                              # the PNG file to write
+                      metric: str = "val_mAP50",         # a per-epoch metric of the runs' history
+                      tracking_uri: str | None = None,   # the tracking server the histories are read from
+                      ):
+    """The per-epoch history of `metric` for every FINISHED run, read from MLflow; hollow dots: epochs without an
+    optimizer step."""
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    client = config.open_store(tracking_uri, check=False).client
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for _, run in table[table.status == "FINISHED"].iterrows():
+        hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)
+        stepped = {h.step: h.value > 0 for h in client.get_metric_history(run.run_id, "epoch_optimizer_steps")}
+        label = run.run_name + (" (best = pretrained)" if run.get("best_is_pretrained") == 1 else "")
+        line, = ax.plot([h.step for h in hist], [h.value for h in hist], lw=1, label=label,
+                        ls="--" if run.get("best_is_pretrained") == 1 else "-")
+        for h in hist:
+            ax.plot(h.step, h.value, "o", ms=4, color=line.get_color(),
+                    mfc=line.get_color() if stepped.get(h.step, True) else "white")
+    base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
+    if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (hollow dot: no optimizer step in that epoch)"); ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per epoch")
+    if len(table) <= 16: ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    return Path(path)
+
+# %% ../nbs/04_analysis.ipynb #c016c
+def plot_precision_recall(table: pd.DataFrame,  # the runs table
+                          path,                  # the PNG file to write
+                          split: str = "test",   # the split whose final and baseline metrics are shown
+                          ):
     "Precision against recall of every FINISHED run on `split`, the baseline as a star."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     done = table[table.status == "FINISHED"]
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    sc = ax.scatter(done[f"final_{split}_recall"], done[f"final_{split}_precision"], c=done[f"final_{split}_mAP50"], cmap="viridis")
+    sc = ax.scatter(done[f"final_{split}_recall"], done[f"final_{split}_precision"], c=done[f"final_{split}_mAP50"],
+                    cmap="viridis")
     fig.colorbar(sc, label=f"{split} mAP50")
     ax.scatter(done[f"baseline_{split}_recall"].mean(), done[f"baseline_{split}_precision"].mean(), marker="*", s=250,
                color="tab:red", label="pretrained baseline")
@@ -300,15 +350,20 @@ def plot_precision_recall(table: pd.DataFrame, path, split: str = "test"):
     return Path(path)
 
 # %% ../nbs/04_analysis.ipynb #c019
-def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = None, tracking_uri: str | None = None,
-            reports: str | os.PathLike | None = None, metric: str = "final_test_mAP50") -> dict:
+def analyze(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experiment's name
+            grid: str | None = None,                       # only the runs of this grid
+            tracking_uri: str | None = None,               # default: `MLFLOW_TRACKING_URI`, else the home's store
+            reports: str | os.PathLike | None = None,      # where tables and figures go (`config.reports_dir()`)
+            metric: str = "final_test_mAP50",              # the primary metric of the effects and configurations
+            ) -> dict:
     "Table, effects, configurations and figures for the runs of `experiment` (or `grid`); written under `reports`."
     import mlflow
     reports = Path(reports or config.reports_dir())
     figures = reports / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     table = runs_table(experiment, grid, tracking_uri)
-    if not (table.status == "FINISHED").any(): raise ValueError(f"No FINISHED training run in {experiment!r}" + (f" grid {grid!r}" if grid else ""))
+    if not (table.status == "FINISHED").any():
+        raise ValueError(f"No FINISHED training run in {experiment!r}" + (f" grid {grid!r}" if grid else ""))
     draws = score_image_draws(load_test_matches(table, tracking_uri))  # the test-image level of every interval
     effects, configs = dimension_effects(table, metric, draws=draws), configurations(table, metric, draws)
     table.to_csv(reports / "runs_analysis.csv", index=False)
@@ -323,6 +378,8 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str | None = None
         for p in paths: mlflow.log_artifact(str(p), "figures")
         done = table[table.status == "FINISHED"]
         sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
-        mlflow.log_metrics({"runs": len(table), "runs_finished": len(done), "runs_beating_baseline": int(done.beats_baseline.sum()),
-                            "runs_surely_beating_baseline": sure, "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
+        mlflow.log_metrics({"runs": len(table), "runs_finished": len(done),
+                            "runs_beating_baseline": int(done.beats_baseline.sum()),
+                            "runs_surely_beating_baseline": sure,
+                            "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
     return dict(table=table, effects=effects, configurations=configs, figures=paths)

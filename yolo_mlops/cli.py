@@ -5,13 +5,18 @@
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
 import argparse, json, signal, sys
+from dataclasses import dataclass
+from typing import Callable
 import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_params', 'cmd_data', 'wait_for_go', 'cmd_train', 'grid_backend', 'cmd_grid', 'cmd_analyze',
-           'cmd_promote', 'cmd_register', 'cmd_relog', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'main',
-           'console_main']
+__all__ = ['COMMANDS', 'PIPELINE_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
+           'add_model_name_option', 'data_options', 'make_dataset', 'cmd_data', 'train_options', 'print_train_result',
+           'cmd_train', 'wait_for_go', 'train_cell', 'grid_options', 'grid_backend', 'run_and_show_grid', 'cmd_grid',
+           'run_stage', 'experiment_options', 'analyze', 'cmd_analyze', 'promote_options', 'decide_promotion',
+           'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline',
+           'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process', 'console_main', 'cell_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -26,15 +31,52 @@ def parse_params(pairs: list[str] | None) -> dict:
         out[name.strip()] = yaml.safe_load(value) if value.strip() else ""
     return out
 
+# %% ../nbs/09_cli.ipynb #c008a
+@dataclass
+class Command:
+    "A sub-command: what `yolo-mlops --help` says of it, what declares its options, what runs it."
+    help: str
+    options: Callable  # options(parser) adds the command's options
+    run: Callable      # run(args) -> exit status
+
+COMMANDS: dict[str, Command] = {}  # in the order `yolo-mlops --help` lists them
+
+def command(name: str, help: str, options: Callable | None = None):
+    "Register the decorated `cmd_*(args) -> int` as `yolo-mlops <name>`, with the options `options(parser)` declares."
+    def register(run):
+        COMMANDS[name] = Command(help, options or (lambda parser: None), run)
+        return run
+    return register
+
+def add_model_name_option(p):
+    "`--model-name`, the same for every command that registers a model."
+    p.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
+
 # %% ../nbs/09_cli.ipynb #c009
-def cmd_data(args) -> int:
-    "Build a dataset (default: COCO128's persons, 40/10/10, in data/tiny_coco) and print what it holds."
+def data_options(p):
+    "Options of `yolo-mlops data`; the defaults are `build_dataset`'s."
+    from yolo_mlops.data import DEFAULT_NAME, DEFAULT_SEED, DEFAULT_SPLIT
+    train, val, test = DEFAULT_SPLIT
+    p.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL "
+                                    "(default: YOLO_MLOPS_COCO128, else the COCO128 download)")
+    p.add_argument("--classes", default="person",
+                   help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order (default: person)")
+    p.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen "
+                                   f"class (0.7/0.15/0.15); default {train}/{val}/{test}")
+    p.add_argument("--name", default=DEFAULT_NAME,
+                   help=f"the dataset's name: it is built in data/NAME/ with data/NAME.yaml (default: {DEFAULT_NAME})")
+    p.add_argument("--out", help="dataset folder (default: data/NAME)")
+    p.add_argument("--yaml", help="Ultralytics dataset YAML to write (default: data/NAME.yaml)")
+    p.add_argument("--train", type=int, help=f"training images (default {train}; or use --split)")
+    p.add_argument("--val", type=int, help=f"validation images (default {val})")
+    p.add_argument("--test", type=int, help=f"test images (default {test})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})")
+    p.add_argument("--force", action="store_true", help="replace an existing, different dataset")
+
+def make_dataset(source: str | None = None, **build) -> int:
+    "The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons) and print what it holds."
     from yolo_mlops.data import build_dataset, dataset_summary, class_summary
-    sizes = (args.train, args.val, args.test)
-    if args.split and any(v is not None for v in sizes):
-        raise UsageError("--split replaces --train/--val/--test: give one or the other")
-    split = args.split or tuple(default if v is None else v for v, default in zip(sizes, (40, 10, 10)))
-    built = build_dataset(args.source, args.classes, split, args.name, args.out, args.yaml, args.seed, args.force)
+    built = build_dataset(source, **build)
     says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)", "unchanged": "Unchanged, nothing written:"}
     print(f"{says[built.status]} {built.path} (dataset {built.name})")
     print(dataset_summary(built.path).to_string() + "\n")
@@ -42,19 +84,29 @@ def cmd_data(args) -> int:
     print(f"digest: {built.digest}\nyaml:   {built.yaml}")
     return 0
 
-def wait_for_go():
-    "Block until the grid launcher says 'go' on stdin (its turn to train); a launcher gone before that stops the cell."
-    if sys.stdin.readline().strip() != "go": raise KeyboardInterrupt("the grid launcher ended before this cell's turn")
+@command("data", "build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)",
+         data_options)
+def cmd_data(args) -> int:
+    "Build a dataset and print what it holds."
+    from yolo_mlops.data import DEFAULT_SPLIT
+    sizes = (args.train, args.val, args.test)
+    if args.split and any(v is not None for v in sizes):
+        raise UsageError("--split replaces --train/--val/--test: give one or the other")
+    split = args.split or tuple(d if v is None else v for v, d in zip(sizes, DEFAULT_SPLIT))
+    return make_dataset(args.source, classes=args.classes, split=split, name=args.name, out=args.out,
+                        yaml_path=args.yaml, seed=args.seed, force=args.force)
 
-def cmd_train(args) -> int:
-    "Execute the training notebook with papermill into a new MLflow run, and report it."
-    from yolo_mlops.train import make_train_config, check_train_config
-    from yolo_mlops.runner import run_training_notebook
-    params = parse_params(args.param)
-    if not args.run_id:  # obvious mistakes fail before a kernel starts; a grid's cell records them in its run instead
-        check_train_config(make_train_config(**params), check_files=False)
-    result = run_training_notebook(params, output=args.output, run_id=args.run_id or "", log_output=not args.quiet,
-                                   timeout=args.timeout, go=wait_for_go if args.wait_for_go else None)
+# %% ../nbs/09_cli.ipynb #c009t
+def train_options(p):
+    "Options of `yolo-mlops train`; every training parameter is a `-p`, with `TrainConfig`'s defaults."
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="a training parameter (repeatable), e.g. -p epochs=3")
+    p.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
+    p.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
+    p.add_argument("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
+
+def print_train_result(result) -> int:
+    "Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it finished."
     print(f"run {result.run_id}: {result.status}")
     print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
     if result.error:
@@ -64,6 +116,47 @@ def cmd_train(args) -> int:
              if k.startswith(("final_test", "baseline_test", "gain_test", "latency", "best_epoch", "run_seconds"))}
     print(json.dumps(shown, indent=1))
     return 0
+
+@command("train", "one training run: the training notebook executed by papermill, logged to MLflow", train_options)
+def cmd_train(args) -> int:
+    "Execute the training notebook with papermill into a new MLflow run, and report it."
+    from yolo_mlops.train import make_train_config, check_train_config
+    from yolo_mlops.runner import run_training_notebook
+    params = parse_params(args.param)
+    check_train_config(make_train_config(**params), check_files=False)
+    result = run_training_notebook(params, output=args.output, log_output=not args.quiet, timeout=args.timeout)
+    return print_train_result(result)
+
+# %% ../nbs/09_cli.ipynb #c009c
+def wait_for_go():
+    "Block until the grid launcher says 'go' on stdin (its turn to train); a launcher gone before that stops the cell."
+    if sys.stdin.readline().strip() != "go": raise KeyboardInterrupt("the grid launcher ended before this cell's turn")
+
+def train_cell(request: dict) -> int:
+    """One grid cell, described by its launcher: `{"params": {...}, "run_id": the run to fill, "output": the executed
+    notebook, "timeout": seconds or null, "wait_for_go": bool}`; 0 if its run FINISHED."""
+    from yolo_mlops.runner import run_training_notebook
+    result = run_training_notebook(request["params"], output=request["output"], run_id=request["run_id"],
+                                   timeout=request.get("timeout"), go=wait_for_go if request.get("wait_for_go") else None)
+    return print_train_result(result)
+
+# %% ../nbs/09_cli.ipynb #c009g
+def grid_options(p):
+    "Options of `yolo-mlops grid`."
+    p.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2",
+                   help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
+    p.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
+    p.add_argument("--workers", type=int, help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
+    p.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
+    p.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where cells run: this machine (default) or a Ray cluster")
+    p.add_argument("--address", help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
+    p.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
+    p.add_argument("--gpus-per-cell", type=float, help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
+    p.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
+    p.add_argument("--timeout", type=float, help="stop a cell after this many seconds: it ends FAILED, the others go on")
 
 def grid_backend(args):
     "The backend the grid's options ask for: this machine (default) or a Ray cluster."
@@ -79,54 +172,104 @@ def grid_backend(args):
     workers = args.per_device * len(devices) if (args.per_device and devices) else (args.workers or 1)
     return LocalBackend(workers, devices)
 
-def cmd_grid(args) -> int:
-    "Run a grid of training runs; exit 1 if any cell failed."
-    from yolo_mlops.grid import load_grid, grid_from_params, run_grid
-    params = parse_params(args.param)
-    if not args.grid and not params: raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
-    spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
-    result = run_grid(spec, rerun=args.rerun, backend=grid_backend(args), timeout=args.timeout)
+# %% ../nbs/09_cli.ipynb #c009g2
+def run_and_show_grid(spec, backend, rerun: bool = False, timeout: float | None = None):
+    "Run grid `spec` on `backend` and print its table and a summary (failed cells on stderr); return its `GridResult`."
+    from yolo_mlops.grid import run_grid
     import pandas as pd
+    result = run_grid(spec, rerun=rerun, backend=backend, timeout=timeout)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.table().drop(columns=["error"]).to_string(index=False))
     print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.outcomes)} cells, "
           f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
     for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
+    return result
+
+@command("grid", "run a grid of training runs: parallel, resumable, failure-isolated", grid_options)
+def cmd_grid(args) -> int:
+    "Run a grid of training runs; exit 1 if any cell failed."
+    from yolo_mlops.grid import load_grid, grid_from_params
+    params = parse_params(args.param)
+    if not args.grid and not params:
+        raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
+    spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
+    result = run_and_show_grid(spec, grid_backend(args), args.rerun, args.timeout)
     return 1 if result.failed else 0
 
-def _run_stage(stage: str, notebook: str, params: dict, args):
+# %% ../nbs/09_cli.ipynb #c009a
+def run_stage(stage: str, notebook: str, params: dict, experiment: str, grid: str = ""):
     "Execute a stage notebook into a run of its own and say how it went; the result, or None if it failed."
     from yolo_mlops.runner import run_stage_notebook
-    result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, args.experiment,
-                                run_name=f"{stage}-{args.grid or args.experiment}")
+    result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, experiment,
+                                run_name=f"{stage}-{grid or experiment}")
     print(f"{stage} run {result.run_id}: {result.status}; executed notebook {result.notebook}")
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
         return None
     return result
 
-def cmd_analyze(args) -> int:
-    "Execute the analysis notebook into an analysis run; write reports/."
-    params = dict(experiment=args.experiment, grid=args.grid or "", reports=str(config.reports_dir()))
-    if _run_stage("analysis", "04_analysis.ipynb", params, args) is None: return 1
+def experiment_options(p):
+    "`--experiment` and `--grid`: which runs a stage reads."
+    p.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT, help=f"default {config.DEFAULT_EXPERIMENT}")
+    p.add_argument("--grid", help="only the runs of this grid")
+
+def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "") -> int:
+    "The analysis stage: execute the analysis notebook into an analysis run, write reports/, print the effects."
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()))
+    if run_stage("analysis", "04_analysis.ipynb", params, experiment, grid) is None: return 1
     import pandas as pd
-    effects = pd.read_csv(config.reports_dir() / "effects.csv")
-    print(effects.to_string(index=False))
+    print(pd.read_csv(config.reports_dir() / "effects.csv").to_string(index=False))
     print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
     return 0
 
-def cmd_promote(args) -> int:
-    "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
-    params = dict(experiment=args.experiment, grid=args.grid or "", candidate_run_id=args.run_id or "", model_name=args.model_name or "",
-                  metric=args.metric, min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
-                  max_latency_ms=args.max_latency_ms or -1.0, rule=args.rule, reports=str(config.reports_dir()))
-    result = _run_stage("promotion", "05_promotion.ipynb", params, args)
+@command("analyze", "runs table, effects and figures from MLflow (executes 04_analysis.ipynb)", experiment_options)
+def cmd_analyze(args) -> int:
+    "Execute the analysis notebook into an analysis run; write reports/."
+    return analyze(args.experiment, args.grid or "")
+
+# %% ../nbs/09_cli.ipynb #c009p
+def promote_options(p):
+    "Options of `yolo-mlops promote`; the defaults are `PromotionCriteria`'s."
+    from yolo_mlops.promotion import PromotionCriteria, RULES
+    d = PromotionCriteria()
+    experiment_options(p)
+    p.add_argument("--run-id", help=f"the candidate (default: the best FINISHED run by --metric)")
+    add_model_name_option(p)
+    p.add_argument("--metric", default=d.metric, help=f"primary metric (default {d.metric})")
+    p.add_argument("--min-gain-baseline", type=float, default=d.min_gain_over_baseline,
+                   help=f"required gain over the pretrained model (default {d.min_gain_over_baseline:g})")
+    p.add_argument("--min-gain-champion", type=float, default=d.min_gain_over_champion,
+                   help=f"required gain over the current champion (default {d.min_gain_over_champion:g})")
+    p.add_argument("--rule", choices=RULES, default=d.rule, help=f"{RULES[0]}: a gain's 95 %% lower bound must pass; "
+                   f"{RULES[1]}: the gain itself, for teaching (default {d.rule})")
+    p.add_argument("--max-latency-ms", type=float, default=d.max_latency_ms,
+                   help="latency budget, median CPU ms per image (default: none)")
+
+def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "", **criteria) -> int:
+    """The promotion stage: execute the promotion notebook into a promotion run (`criteria`: `run_id`, `model_name` and
+    `PromotionCriteria`'s fields, as the notebook's parameters name them); 0 whether or not it promotes."""
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)
+    result = run_stage("promotion", "05_promotion.ipynb", params, experiment, grid)
     if result is None: return 1
-    tags = config.open_store(check=False).client.get_run(result.run_id).data.tags
-    print(tags.get("decision_summary", ""))
+    print(config.open_store(check=False).client.get_run(result.run_id).data.tags.get("decision_summary", ""))
     print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
     return 0
 
+@command("promote", "promote the best run if it meets the criteria (executes 05_promotion.ipynb)", promote_options)
+def cmd_promote(args) -> int:
+    "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
+    return decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
+                            model_name=args.model_name or "", metric=args.metric,
+                            min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
+                            max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule)
+
+# %% ../nbs/09_cli.ipynb #c009r
+def run_id_options(p):
+    "`--run-id`, required: the run a recovery tool works on."
+    p.add_argument("--run-id", required=True)
+
+@command("register", "register one run's model in the Model Registry (idempotent)",
+         lambda p: (run_id_options(p), add_model_name_option(p)))
 def cmd_register(args) -> int:
     "Register one run's model (idempotent)."
     from yolo_mlops.promotion import register_run
@@ -134,141 +277,112 @@ def cmd_register(args) -> int:
     print(f"run {args.run_id} is version {mv.version} of {mv.name}")
     return 0
 
+@command("relog", "re-log a run's per-epoch metrics from its results.csv artifact (idempotent)", run_id_options)
 def cmd_relog(args) -> int:
     "Re-log a run's per-epoch metrics from its results.csv artifact (idempotent)."
     from yolo_mlops.promotion import relog_metrics
     print(f"run {args.run_id}: {relog_metrics(args.run_id)} metric points added")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009pl
+PIPELINE_GRID = "grids/cpu.yaml"  # relative to the checkout
+PIPELINE_WORKERS = 2
+
+def pipeline_options(p):
+    "Options of `yolo-mlops pipeline`."
+    p.add_argument("--grid", default=str(config.notebooks_dir().parent / PIPELINE_GRID),
+                   help=f"the grid (default {PIPELINE_GRID})")
+    p.add_argument("--workers", type=int, default=PIPELINE_WORKERS, help=f"cells at once (default {PIPELINE_WORKERS})")
+    p.add_argument("--source", help="COCO128 source for the data stage")
+    add_model_name_option(p)
+
+@command("pipeline", "data -> grid -> analysis -> promotion", pipeline_options)
 def cmd_pipeline(args) -> int:
-    "data -> grid -> analysis -> promotion, on the configured store."
-    from yolo_mlops.grid import load_grid, run_grid
-    steps = [("data", ["data"] + (["--source", args.source] if args.source else []))]
+    "data -> grid -> analysis -> promotion, on the configured store: each stage's own function, in turn."
+    from yolo_mlops.grid import load_grid, LocalBackend
     print("[pipeline] 1/4 data", flush=True)
-    if (rc := main(steps[0][1])) != 0: return rc
+    if (rc := make_dataset(args.source)) != 0: return rc
     spec = load_grid(args.grid)
     print(f"[pipeline] 2/4 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
-    result = run_grid(spec, workers=args.workers)
+    result = run_and_show_grid(spec, LocalBackend(args.workers))
     finished = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED")]
     print(f"[pipeline] grid: {len(finished)} of {len(result.outcomes)} cells finished", flush=True)
     if not finished: return 1
     print("[pipeline] 3/4 analysis", flush=True)
-    if (rc := main(["analyze", "--experiment", spec.experiment, "--grid", spec.name])) != 0: return rc
+    if (rc := analyze(spec.experiment, spec.name)) != 0: return rc
     print("[pipeline] 4/4 promotion", flush=True)
-    rc = main(["promote", "--experiment", spec.experiment, "--grid", spec.name, *(["--model-name", args.model_name] if args.model_name else [])])
+    rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
     return rc or (1 if result.failed else 0)
 
+@command("settings", "show the resolved configuration")
 def cmd_settings(args) -> int:
     "Print the resolved configuration."
     for k, v in config.settings().items(): print(f"{k:13} {v}")
     return 0
 
 # %% ../nbs/09_cli.ipynb #c010
-def build_parser() -> argparse.ArgumentParser:
-    "The `yolo-mlops` argument parser."
-    p = argparse.ArgumentParser(prog="yolo-mlops", description="Train, track, compare and promote tiny YOLOv8 person detectors with MLflow.")
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    "The `yolo-mlops` parser; with `command`, only that command's options are declared (each imports its defaults)."
+    p = argparse.ArgumentParser(prog="yolo-mlops",
+                                description="Train, track, compare and promote tiny YOLOv8 person detectors with MLflow.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
-    d = sub.add_parser("data", help="build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)")
-    d.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL (default: YOLO_MLOPS_COCO128, else the COCO128 download)")
-    d.add_argument("--classes", default="person", help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order (default: person)")
-    d.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen class (0.7/0.15/0.15); default 40/10/10")
-    d.add_argument("--name", default="tiny_coco", help="the dataset's name: it is built in data/NAME/ with data/NAME.yaml (default: tiny_coco)")
-    d.add_argument("--out", help="dataset folder (default: data/NAME)")
-    d.add_argument("--yaml", help="Ultralytics dataset YAML to write (default: data/NAME.yaml)")
-    d.add_argument("--train", type=int, help="training images (default 40; or use --split)")
-    d.add_argument("--val", type=int, help="validation images (default 10)")
-    d.add_argument("--test", type=int, help="test images (default 10)")
-    d.add_argument("--seed", type=int, default=42, help="seed of the split (default 42)")
-    d.add_argument("--force", action="store_true", help="replace an existing, different dataset")
-    d.set_defaults(func=cmd_data)
-    t = sub.add_parser("train", help="one training run: the training notebook executed by papermill, logged to MLflow")
-    t.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a training parameter (repeatable), e.g. -p epochs=3")
-    t.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
-    t.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
-    t.add_argument("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
-    t.add_argument("--run-id", help=argparse.SUPPRESS)  # an existing run to fill: set by the grid
-    t.add_argument("--wait-for-go", action="store_true", help=argparse.SUPPRESS)  # start the kernel, train on "go" (stdin)
-    t.set_defaults(func=cmd_train)
-    g = sub.add_parser("grid", help="run a grid of training runs: parallel, resumable, failure-isolated")
-    g.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
-    g.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2", help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
-    g.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
-    g.add_argument("--workers", type=int, help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
-    g.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
-    g.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
-    g.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run: this machine (default) or a Ray cluster")
-    g.add_argument("--address", help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
-    g.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
-    g.add_argument("--gpus-per-cell", type=float, help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
-    g.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
-    g.add_argument("--timeout", type=float, help="stop a cell after this many seconds: it ends FAILED, the others go on")
-    g.set_defaults(func=cmd_grid)
-    a = sub.add_parser("analyze", help="runs table, effects and figures from MLflow (executes 04_analysis.ipynb)")
-    a.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
-    a.add_argument("--grid", help="only the runs of this grid")
-    a.set_defaults(func=cmd_analyze)
-    pr = sub.add_parser("promote", help="promote the best run if it meets the criteria (executes 05_promotion.ipynb)")
-    pr.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT)
-    pr.add_argument("--grid", help="only the runs of this grid")
-    pr.add_argument("--run-id", help="the candidate (default: the best FINISHED run by --metric)")
-    pr.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
-    pr.add_argument("--metric", default="final_test_mAP50", help="primary metric (default final_test_mAP50)")
-    pr.add_argument("--min-gain-baseline", type=float, default=0.0, help="required gain over the pretrained model (default 0)")
-    pr.add_argument("--min-gain-champion", type=float, default=0.0, help="required gain over the current champion (default 0)")
-    pr.add_argument("--rule", choices=["interval", "point"], default="interval",
-                    help="interval (default): a gain's 95 %% lower bound must pass; point: the gain itself (for teaching)")
-    pr.add_argument("--max-latency-ms", type=float, help="latency budget, median CPU ms per image")
-    pr.set_defaults(func=cmd_promote)
-    rg = sub.add_parser("register", help="register one run's model in the Model Registry (idempotent)")
-    rg.add_argument("--run-id", required=True)
-    rg.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
-    rg.set_defaults(func=cmd_register)
-    rl = sub.add_parser("relog", help="re-log a run's per-epoch metrics from its results.csv artifact (idempotent)")
-    rl.add_argument("--run-id", required=True)
-    rl.set_defaults(func=cmd_relog)
-    pl = sub.add_parser("pipeline", help="data -> grid -> analysis -> promotion")
-    pl.add_argument("--grid", default=str(config.notebooks_dir().parent / "grids" / "cpu.yaml"), help="the grid (default grids/cpu.yaml)")
-    pl.add_argument("--workers", type=int, default=2)
-    pl.add_argument("--source", help="COCO128 source for the data stage")
-    pl.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
-    pl.set_defaults(func=cmd_pipeline)
-    s = sub.add_parser("settings", help="show the resolved configuration")
-    s.set_defaults(func=cmd_settings)
+    for name, c in COMMANDS.items():
+        parser = sub.add_parser(name, help=c.help, description=c.help)
+        if command in (None, name): c.options(parser)
+        parser.set_defaults(func=c.run)
     return p
 
 # %% ../nbs/09_cli.ipynb #c011
-def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `yolo-mlops` console script."
+def _error_line(command: str, e: BaseException) -> tuple[str, int]:
+    "The one line an error becomes, and the exit status."
     from yolo_mlops.data import DatasetError
     from yolo_mlops.train import TrainParameterError
     from yolo_mlops.grid import GridSpecError
-    args = build_parser().parse_args(argv)
+    if isinstance(e, (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable)):
+        return f"yolo-mlops {command}: error: {e}", 2
+    if config.is_unreachable_error(e):
+        return (f"yolo-mlops {command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
+                "Start it again and re-run the command (a grid resumes where it stopped)."), 3
+    if type(e).__name__ == "MlflowException":  # the store answered with an error: an unknown run id, a missing artifact
+        return f"yolo-mlops {command}: error: {str(e).splitlines()[0][:500]}", 2
+    return (f"yolo-mlops {command}: error: {type(e).__name__}: {str(e).splitlines()[0][:500] if str(e) else ''} "
+            "(unexpected: YOLO_MLOPS_TRACEBACK=1 shows where it came from)"), 1
+
+def run_command(command: str, action: Callable[[], int]) -> int:
+    "Run `action()` as command `command`: SIGTERM unwinds like Ctrl-C, HTTP retries are bounded, an error is one line."
     def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
-    # SIGTERM (a stopped grid, `kill`) unwinds like Ctrl-C: the kernel is shut down and the run closed as FAILED
     signal.signal(signal.SIGTERM, terminate)
-    config.bound_http_retries()  # a stopped server fails in seconds, not minutes (also in the kernels started from here)
-    try: return args.func(args)
-    except (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable) as e:
-        print(f"yolo-mlops {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    config.bound_http_retries()  # also in the kernels started from here
+    try: return action()
     except KeyboardInterrupt:
-        print(f"yolo-mlops {args.command}: interrupted", file=sys.stderr)
+        print(f"yolo-mlops {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        if not config.is_unreachable_error(e):
-            if type(e).__name__ != "MlflowException": raise
-            # the store answered with an error (an unknown run id, a missing artifact): its message, not a traceback
-            print(f"yolo-mlops {args.command}: error: {str(e).splitlines()[0][:500]}", file=sys.stderr)
-            return 2
-        print(f"yolo-mlops {args.command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
-              "Start it again and re-run the command (a grid resumes where it stopped).", file=sys.stderr)
-        return 3
+        if config.show_tracebacks(): raise
+        line, status = _error_line(command, e)
+        print(line, file=sys.stderr)
+        return status
+
+# %% ../nbs/09_cli.ipynb #c011m
+def main(argv: list[str] | None = None) -> int:
+    "`yolo-mlops` on `argv` (default: the command line's arguments); return the exit status."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    return run_command(args.command, lambda: args.func(args))
 
 # %% ../nbs/09_cli.ipynb #c011b
-def console_main():
-    "The `yolo-mlops` console script: `main` on the command line's arguments, then exit at once with its status."
+def end_process(status: int):
+    "End this process now with `status`, after the exit handlers the libraries registered (logging, Ray, MLflow)."
     import atexit, os
-    code = main()
-    atexit._run_exitfuncs()  # what the libraries registered (logging, Ray, MLflow) still runs
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr): stream.flush()
-    os._exit(code)
+    os._exit(status)
+
+def console_main():
+    "The `yolo-mlops` console script."
+    end_process(main())
+
+def cell_main():
+    "A grid cell's process: `python -c 'from yolo_mlops.cli import cell_main; cell_main()' REQUEST` (`train_cell`'s JSON)."
+    request = json.loads(sys.argv[1])
+    end_process(run_command("train", lambda: train_cell(request)))

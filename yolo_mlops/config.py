@@ -14,8 +14,8 @@ __all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', '
            'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'schema_lock',
            'TrackingStore', 'open_store', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds',
            'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir', 'dataset_yaml',
-           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'cpu_threads', 'cell_environment',
-           'ray_address', 'quiet_artifact_downloads', 'notebook_kernel', 'settings']
+           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'cpu_threads',
+           'cell_environment', 'ray_address', 'quiet_artifact_downloads', 'show_tracebacks', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -37,7 +37,8 @@ def _lib_name(ini: Path) -> str | None:
     return parser.defaults().get("lib_name")
 
 def project_root(start: str | os.PathLike | None = None) -> Path | None:
-    "The nearest folder at or above `start` (default: the current directory) with this project's `settings.ini`, else None."
+    """The nearest folder at or above `start` (default: the current directory) with this project's `settings.ini`,
+    else None."""
     here = Path(start or Path.cwd()).expanduser().resolve()
     for folder in (here, *here.parents):
         ini = folder / "settings.ini"
@@ -54,7 +55,8 @@ def find_home(path: str | os.PathLike | None = None) -> tuple[Path, str]:
     return Path.cwd().resolve(), "current directory"
 
 def home_dir(path: str | os.PathLike | None = None) -> Path:
-    "The project's home folder: `path`, else `YOLO_MLOPS_HOME`, else the checkout we are in, else the current directory."
+    """The project's home folder: `path`, else `YOLO_MLOPS_HOME`, else the checkout we are in, else the current
+    directory."""
     return find_home(path)[0]
 
 # %% ../nbs/00_config.ipynb #c009
@@ -76,7 +78,11 @@ def artifact_root(home: str | os.PathLike | None = None) -> str:
 class TrackingUnreachable(RuntimeError):
     "The MLflow tracking store cannot be reached."
 
-def check_tracking_store(uri: str, retries: int = 3, timeout: float = 3.0, backoff: float = 0.5) -> str:
+def check_tracking_store(uri: str,             # the tracking URI, resolved (`tracking_uri`)
+                         retries: int = 3,      # requests to a server's `/health` before giving up
+                         timeout: float = 3.0,  # seconds each request may take
+                         backoff: float = 0.5,  # seconds to wait after a failed request, times the requests so far
+                        ) -> str:
     "Fail fast with `TrackingUnreachable` unless the store at `uri` answers; return `uri`."
     if is_embedded_store(uri):
         if uri.startswith("sqlite:///"):
@@ -110,7 +116,8 @@ def bound_http_retries():
 def is_unreachable_error(error) -> bool:
     "True when `error` (an exception or its text) says the tracking server could not be reached."
     text = str(error)
-    if any(s in text for s in ("error code", "Response body", "error responses", "ResponseError", "ArtifactUploadError")):
+    answered = ("error code", "Response body", "error responses", "ResponseError", "ArtifactUploadError")
+    if any(s in text for s in answered):
         return False  # the server answered: something behind it (the artifact store) failed
     return any(s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
                                    "RemoteDisconnected", "Connection aborted", "TrackingUnreachable"))
@@ -129,8 +136,11 @@ class TrackingStore(NamedTuple):
     uri: str
     client: object
 
-def open_store(uri: str | None = None, home: str | os.PathLike | None = None, check: bool = True,
-               fluent: bool = False) -> TrackingStore:
+def open_store(uri: str | None = None,                  # the store; None: the configured one (`tracking_uri`)
+               home: str | os.PathLike | None = None,   # the home folder of the embedded store (`home_dir`)
+               check: bool = True,                      # fail fast unless the store answers (`check_tracking_store`)
+               fluent: bool = False,                    # also the store of MLflow's fluent API in this process
+              ) -> TrackingStore:
     """The store `uri` names, else the configured one (`tracking_uri`): checked to answer unless `check` is False,
     with a client, and with `fluent`, also the store of MLflow's fluent API in this process."""
     from mlflow import MlflowClient
@@ -139,12 +149,14 @@ def open_store(uri: str | None = None, home: str | os.PathLike | None = None, ch
     if fluent:
         import mlflow
         mlflow.set_tracking_uri(resolved)
-    with schema_lock(resolved): return TrackingStore(resolved, MlflowClient(resolved))  # its first client makes the schema
+    with schema_lock(resolved):  # its first client makes the schema
+        return TrackingStore(resolved, MlflowClient(resolved))
 
 # %% ../nbs/00_config.ipynb #c018
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None,
                              home: str | os.PathLike | None = None) -> str:
-    "The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded) if missing."
+    """The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded) if
+    missing."""
     uri, client = open_store(uri, home, check=False)
     exp = client.get_experiment_by_name(name)
     if exp is not None: return exp.experiment_id
@@ -155,8 +167,10 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = N
         if exp is None: raise
         return exp.experiment_id
 
+# %% ../nbs/00_config.ipynb #c019f
 def page_size() -> int:
-    "Runs fetched per page when reading the store: `YOLO_MLOPS_PAGE_SIZE`, else 1,000 (MLflow's largest page is 50,000)."
+    """Runs fetched per page when reading the store: `YOLO_MLOPS_PAGE_SIZE`, else 1,000 (MLflow's largest page is
+    50,000)."""
     return int(_env("YOLO_MLOPS_PAGE_SIZE") or 1000)
 
 def heartbeat_seconds() -> float:
@@ -166,11 +180,17 @@ def heartbeat_seconds() -> float:
 
 STALE_HEARTBEATS = 4
 
-def search_all_runs(client, experiment_ids: list[str], filter_string: str = "", per_page: int | None = None) -> list:
+# %% ../nbs/00_config.ipynb #c019g
+def search_all_runs(client,                   # an `MlflowClient`
+                    experiment_ids: list[str],  # the experiments to search
+                    filter_string: str = "",    # MLflow's search filter, e.g. "tags.grid = 'g'"
+                    per_page: int | None = None, # runs per page; None: `page_size()`
+                   ) -> list:
     "Every run matching `filter_string`, page by page: resume, repair, analysis and promotion see any number of runs."
     runs, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, filter_string, max_results=per_page or page_size(), page_token=token)
+        page = client.search_runs(experiment_ids, filter_string, max_results=per_page or page_size(),
+                                  page_token=token)
         runs += list(page)
         token = page.token
         if not token: return runs
@@ -200,6 +220,7 @@ def pretrained_weights(weights: str | os.PathLike | None = None) -> str:
     "The starting weights: `weights`, else `YOLO_MLOPS_WEIGHTS`, else `yolov8n.pt`, which Ultralytics downloads."
     return str(weights or _env("YOLO_MLOPS_WEIGHTS") or DEFAULT_WEIGHTS)
 
+# %% ../nbs/00_config.ipynb #c022d
 def reports_dir(home: str | os.PathLike | None = None) -> Path:
     "Where analysis tables, figures and decision reports go."
     return home_dir(home) / "reports"
@@ -213,6 +234,11 @@ def notebooks_dir(path: str | os.PathLike | None = None) -> Path:
     import yolo_mlops
     return Path(path or _env("YOLO_MLOPS_NBS") or Path(yolo_mlops.__file__).resolve().parent.parent / "nbs").resolve()
 
+def notebook_kernel(kernel: str | None = None) -> str:
+    "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
+    return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
+
+# %% ../nbs/00_config.ipynb #c022g
 def cpu_threads() -> int | None:
     "The CPU threads this process may use: `OMP_NUM_THREADS` (a grid sets it for each cell), else None (no budget)."
     value = _env("OMP_NUM_THREADS")
@@ -230,9 +256,9 @@ def quiet_artifact_downloads():
     "Turn off MLflow's progress bar for artifact downloads: one per run would bury a report's own output."
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
-def notebook_kernel(kernel: str | None = None) -> str:
-    "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
-    return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
+def show_tracebacks() -> bool:
+    "Whether a command shows the traceback of an unexpected error instead of one line: `YOLO_MLOPS_TRACEBACK=1`."
+    return (_env("YOLO_MLOPS_TRACEBACK") or "0").lower() not in ("0", "false", "no")
 
 # %% ../nbs/00_config.ipynb #c024
 def settings(home: str | os.PathLike | None = None) -> dict:
@@ -242,4 +268,5 @@ def settings(home: str | os.PathLike | None = None) -> dict:
                 data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
                 node_data=str(node_data_dir()), weights=pretrained_weights(), notebooks=str(notebooks_dir()),
                 kernel=notebook_kernel(), page_size=page_size(), heartbeat_s=heartbeat_seconds(),
-                cpu_threads=cpu_threads() or "(no budget)", ray_address=ray_address() or "(a new local instance)")
+                cpu_threads=cpu_threads() or "(no budget)", ray_address=ray_address() or "(a new local instance)",
+                tracebacks=show_tracebacks())

@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_data.ipynb #c003
 from __future__ import annotations
-import collections, functools, hashlib, importlib.util, io, json, math, os, random, re, shutil, urllib.request, zipfile, zlib
+import collections, functools, hashlib, importlib.util, io, json, math, os, random, re, shutil
+import urllib.request, zipfile, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,14 +15,14 @@ from . import config
 from .config import coco128_source, data_dir, dataset_yaml
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'CLASS_NAMES', 'MANIFEST', 'DEFAULT_NAME',
-           'DEFAULT_TITLE', 'DatasetError', 'SourceImage', 'DatasetSource', 'download_zip', 'label_path', 'read_source',
-           'read_coco128', 'make_fake_coco128', 'make_shapes_dataset', 'parse_yolo_labels', 'coco80_names',
-           'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile', 'plan_dataset',
-           'plan_tiny_person_dataset', 'dataset_digest', 'DatasetBuild', 'read_manifest', 'write_dataset_yaml',
-           'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder', 'dataset_recipe',
-           'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary', 'plot_image_boxes',
-           'yolo_to_xyxy', 'show_dataset_samples']
+__all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAULT_SPLIT', 'DEFAULT_SEED', 'CLASS_NAMES',
+           'MANIFEST', 'DEFAULT_NAME', 'DEFAULT_TITLE', 'DatasetError', 'SourceImage', 'DatasetSource', 'download_zip',
+           'label_path', 'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset', 'parse_yolo_labels',
+           'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile',
+           'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild', 'read_manifest',
+           'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder',
+           'dataset_recipe', 'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary',
+           'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -29,7 +30,8 @@ class DatasetError(ValueError):
 
 @dataclass
 class SourceImage:
-    "One image of the source: its file name, its bytes (or a function that reads them), its label text (None: no label file)."
+    """One image of the source: its file name, its bytes (or a function that reads them), its label text (None: no
+    label file)."""
     name: str
     load: bytes | Callable[[], bytes]
     label_text: str | None
@@ -64,8 +66,9 @@ def download_zip(url: str, dest_dir: str | os.PathLike) -> Path:
         with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f: shutil.copyfileobj(r, f)
     except OSError as e:
         part.unlink(missing_ok=True)
-        raise DatasetError(f"Could not download {url} ({e}). Without internet, pass --source with a local dataset folder, "
-                           "zip or YAML (COCO128: a coco128 folder or coco128.zip), or set YOLO_MLOPS_COCO128.") from e
+        raise DatasetError(f"Could not download {url} ({e}). Without internet, pass --source with a local dataset "
+                           "folder, zip or YAML (COCO128: a coco128 folder or coco128.zip), "
+                           "or set YOLO_MLOPS_COCO128.") from e
     os.replace(part, dest)
     return dest
 
@@ -73,7 +76,8 @@ download_coco128 = download_zip  # its former name
 
 # %% ../nbs/01_data.ipynb #c007b
 def label_path(image: str) -> str:
-    "The label file Ultralytics reads for an image ('/'-separated path): the last `images` folder becomes `labels`, the suffix `.txt`."
+    """The label file Ultralytics reads for an image ('/'-separated path): the last `images` folder becomes `labels`,
+    the suffix `.txt`."""
     parts = image.split("/")
     folders = [i for i, p in enumerate(parts[:-1]) if p == "images"]
     if folders: parts[folders[-1]] = "labels"
@@ -105,17 +109,21 @@ def _names_dict(names, where: str) -> dict[int, str]:
     raise DatasetError(f"`names` in {where} must be a list of class names or a mapping id: name, got {names!r:.80}.")
 
 def _load_yaml(text: str, where: str):
+    "The content of YAML `text`; a `DatasetError` naming the file `where` when it is not valid YAML."
     try: return yaml.safe_load(text)
     except yaml.YAMLError as e: raise DatasetError(f"{where} is not valid YAML ({e}). Fix it, or remove it.") from None
 
 def _find_names(files: list[str], read_text: Callable[[str], str], where: str) -> tuple[dict[int, str] | None, str]:
-    "The class names of the first dataset YAML among `files` (top level or one folder down) that has `names`, and its path."
+    """The class names of the first dataset YAML among `files` (top level or one folder down) that has `names`, and
+    its path."""
     yamls = [f for f in files if f.lower().endswith((".yaml", ".yml")) and f.count("/") <= 1 and not f.startswith(".")]
     for f in sorted(yamls, key=lambda f: (f.count("/"), f.rsplit("/", 1)[-1] not in ("data.yaml", "dataset.yaml"), f)):
         cfg = _load_yaml(read_text(f), f"{where}/{f}")
-        if isinstance(cfg, dict) and cfg.get("names") is not None: return _names_dict(cfg["names"], f"{where}/{f}"), f"{where}/{f}"
+        if isinstance(cfg, dict) and cfg.get("names") is not None:
+            return _names_dict(cfg["names"], f"{where}/{f}"), f"{where}/{f}"
     return None, ""
 
+# %% ../nbs/01_data.ipynb #c008f
 def _items_from_paths(images: list[Path], rels: list[str]) -> list[SourceImage]:
     "A `SourceImage` per image file, with its label as Ultralytics finds it; `rels` name them (made unique)."
     out = []
@@ -125,19 +133,25 @@ def _items_from_paths(images: list[Path], rels: list[str]) -> list[SourceImage]:
     return out
 
 def _images_from_folder(path: Path) -> DatasetSource:
+    "The source a dataset folder in Ultralytics' layout holds."
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     rels = [f for f in files if _is_image(f)]
-    if not rels: raise DatasetError(f"Folder {path} does not look like a dataset (no images in an images/ folder): {_LAYOUT_HELP}.")
+    if not rels:
+        raise DatasetError(f"Folder {path} does not look like a dataset (no images in an images/ folder): "
+                           f"{_LAYOUT_HELP}.")
     items = _items_from_paths([path / r for r in rels], rels)
-    if all(i.label_text is None for i in items): raise DatasetError(f"Folder {path} has images but no label files: {_LAYOUT_HELP}.")
+    if all(i.label_text is None for i in items):
+        raise DatasetError(f"Folder {path} has images but no label files: {_LAYOUT_HELP}.")
     names, names_from = _find_names(files, lambda f: (path / f).read_text(), str(path))
     return DatasetSource(str(path), items, names, names_from, _coco_layout(rels))
 
 # %% ../nbs/01_data.ipynb #c008a
 def _zip_entry(path: Path, entry: str) -> bytes:
+    "The bytes of `entry` in zip `path` (opened for each read: an image's bytes are read only when it is kept)."
     with zipfile.ZipFile(path) as zf: return zf.read(entry)
 
 def _images_from_zip(path: Path) -> DatasetSource:
+    "The source a zip in Ultralytics' layout holds, after checking that the zip is whole."
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"Source {path} is not a zip file (truncated download or wrong file?). "
                            "Delete it and download it again, or pass a dataset folder or YAML.")
@@ -163,35 +177,43 @@ def _yaml_images(root: Path, entry, where: str) -> list[Path]:
     if p.is_dir(): return [f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
     if p.is_file() and p.suffix == ".txt":
         lines = [l.strip() for l in p.read_text().splitlines() if l.strip()]
-        return [p.parent / l[2:] if l.startswith("./") else Path(l) if Path(l).is_absolute() else root / l for l in lines]
+        return [p.parent / l[2:] if l.startswith("./") else Path(l) if Path(l).is_absolute() else root / l
+                for l in lines]
     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES: return [p]
     raise DatasetError(f"{where}: {p} not found (entries are read relative to the dataset's `path`, {root}).")
 
 def _images_from_yaml(path: Path) -> DatasetSource:
+    "The source an Ultralytics dataset YAML names: every image of its `train`, `val` and `test`, once."
     cfg = _load_yaml(path.read_text(), f"Dataset YAML {path}")
     if not isinstance(cfg, dict) or cfg.get("names") is None:
-        raise DatasetError(f"Dataset YAML {path} has no `names`: add the class names (names: [cat, dog]), as Ultralytics expects.")
+        raise DatasetError(f"Dataset YAML {path} has no `names`: add the class names (names: [cat, dog]), "
+                           "as Ultralytics expects.")
     names = _names_dict(cfg["names"], str(path))
     root = Path(str(cfg.get("path") or ".")).expanduser()
     root = (root if root.is_absolute() else path.parent / root).resolve()
     if not root.is_dir():
-        raise DatasetError(f"Dataset folder {root} (the `path` of {path}) not found. A relative `path` is read from the "
-                           "YAML's folder: fix it, or pass the dataset folder itself as --source.")
+        raise DatasetError(f"Dataset folder {root} (the `path` of {path}) not found. A relative `path` is read from "
+                           "the YAML's folder: fix it, or pass the dataset folder itself as --source.")
     images = set()
     for key in ("train", "val", "test"):
         entries = cfg.get(key) or []
         for entry in entries if isinstance(entries, list) else [entries]:
             images.update(_yaml_images(root, entry, f"`{key}: {entry}` in {path}"))
     if missing := sorted(p for p in images if not p.is_file())[:1]:
-        raise DatasetError(f"{missing[0]}, listed by {path}, not found. Fix the list, or pass the dataset folder instead.")
-    if not images: raise DatasetError(f"Dataset YAML {path} names no images: give folders or .txt lists under train/val/test.")
+        raise DatasetError(f"{missing[0]}, listed by {path}, not found. Fix the list, or pass the dataset folder "
+                           "instead.")
+    if not images:
+        raise DatasetError(f"Dataset YAML {path} names no images: give folders or .txt lists under train/val/test.")
     images = sorted(images)
     rels = [p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix() for p in images]
     return DatasetSource(str(path), _items_from_paths(images, rels), names, str(path), _coco_layout(rels))
 
 # %% ../nbs/01_data.ipynb #c009
-def read_source(source: str | os.PathLike | None = None, download_dir: str | os.PathLike | None = None) -> DatasetSource:
-    "Read a dataset source: a folder, a zip, an Ultralytics dataset YAML, or a zip URL (default: COCO128, from `coco128_source`)."
+def read_source(source: str | os.PathLike | None = None,        # a folder, a zip, a dataset YAML or a zip URL
+                download_dir: str | os.PathLike | None = None,  # where a URL's zip goes (default: `data/downloads`)
+               ) -> DatasetSource:
+    """Read a dataset source: a folder, a zip, an Ultralytics dataset YAML, or a zip URL (default: COCO128, from
+    `coco128_source`)."""
     source = coco128_source(source)
     if source.startswith(("http://", "https://")):
         path = download_zip(source, download_dir or data_dir() / "downloads")
@@ -204,12 +226,17 @@ def read_source(source: str | os.PathLike | None = None, download_dir: str | os.
     if path.suffix.lower() in (".yaml", ".yml"): return _images_from_yaml(path)
     return _images_from_zip(path)
 
-def read_coco128(source: str | os.PathLike | None = None, download_dir: str | os.PathLike | None = None) -> list[SourceImage]:
+def read_coco128(source: str | os.PathLike | None = None,
+                 download_dir: str | os.PathLike | None = None) -> list[SourceImage]:
     "Every image of a source (COCO128 by default) with its label text: the `items` of `read_source`."
     return read_source(source, download_dir).items
 
 # %% ../nbs/01_data.ipynb #c011
-def make_fake_coco128(folder: str | os.PathLike, n_person: int = 8, n_other: int = 2, seed: int = 0) -> Path:
+def make_fake_coco128(folder: str | os.PathLike,  # where to write it: the source is `<folder>/coco128`
+                      n_person: int = 8,          # images with people (boxes of classes 0, 0 and 16)
+                      n_other: int = 2,           # images without (boxes of classes 16 and 2)
+                      seed: int = 0,              # the seed of the image sizes, colours and boxes
+                     ) -> Path:
     "Write a small synthetic source with COCO128's layout: `n_person` images with people, `n_other` without."
     from PIL import Image
     rng = random.Random(seed)
@@ -218,9 +245,11 @@ def make_fake_coco128(folder: str | os.PathLike, n_person: int = 8, n_other: int
     (root / "labels" / "train2017").mkdir(parents=True, exist_ok=True)
     for i in range(n_person + n_other):
         w, h = rng.choice([(64, 48), (48, 64), (80, 60)])
-        Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3))).save(root / "images" / "train2017" / f"{i:012d}.jpg")
+        Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3))) \
+             .save(root / "images" / "train2017" / f"{i:012d}.jpg")
         cls = [0, 0, 16] if i < n_person else [16, 2]
-        lines = [f"{c} {rng.uniform(.3, .7):.6f} {rng.uniform(.3, .7):.6f} {rng.uniform(.1, .4):.6f} {rng.uniform(.1, .4):.6f}" for c in cls]
+        lines = [f"{c} {rng.uniform(.3, .7):.6f} {rng.uniform(.3, .7):.6f} {rng.uniform(.1, .4):.6f} "
+                 f"{rng.uniform(.1, .4):.6f}" for c in cls]
         (root / "labels" / "train2017" / f"{i:012d}.txt").write_text("\n".join(lines) + "\n")
     return root
 
@@ -239,9 +268,14 @@ def _draw_shapes(draw, rng: random.Random, width: int, height: int, first: int) 
         lines.append(f"{cls} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}")
     return lines
 
-def make_shapes_dataset(folder: str | os.PathLike, n: int = 40, n_empty: int | None = None, seed: int = 0,
-                        size: tuple[int, int] = (160, 120)) -> Path:
-    "Write `n` images of rectangles and ellipses and `n_empty` (default n // 5) with neither, in Ultralytics' layout; return its data.yaml."
+def make_shapes_dataset(folder: str | os.PathLike,           # where to write it
+                        n: int = 40,                         # images with shapes
+                        n_empty: int | None = None,          # images with neither (default: n // 5)
+                        seed: int = 0,                       # the seed of the colours and shapes
+                        size: tuple[int, int] = (160, 120),  # width and height of every image
+                       ) -> Path:
+    """Write `n` images of rectangles and ellipses and `n_empty` (default n // 5) with neither, in Ultralytics'
+    layout; return its data.yaml."""
     from PIL import Image, ImageDraw
     rng, root = random.Random(seed), Path(folder).expanduser().resolve()
     n_empty = n // 5 if n_empty is None else n_empty
@@ -252,12 +286,14 @@ def make_shapes_dataset(folder: str | os.PathLike, n: int = 40, n_empty: int | N
         for sub in ("images", "labels"): (root / sub / split).mkdir(parents=True, exist_ok=True)
         img.save(root / "images" / split / f"shape_{i:04d}.jpg", quality=90)
         if lines or i % 2: (root / "labels" / split / f"shape_{i:04d}.txt").write_text("".join(l + "\n" for l in lines))
-    text = f"path: {root}\ntrain: images/train\nval: images/val\n" + yaml.safe_dump({"names": dict(enumerate(SHAPE_NAMES))})
+    text = (f"path: {root}\ntrain: images/train\nval: images/val\n"
+            + yaml.safe_dump({"names": dict(enumerate(SHAPE_NAMES))}))
     (root / "data.yaml").write_text(text)
     return root / "data.yaml"
 
 # %% ../nbs/01_data.ipynb #c014
-def parse_yolo_labels(text: str, where: str = "labels", names: dict | None = None) -> list[tuple[int, float, float, float, float]]:
+def parse_yolo_labels(text: str, where: str = "labels",
+                      names: dict | None = None) -> list[tuple[int, float, float, float, float]]:
     "The boxes of a YOLO label file, each `(class, x, y, w, h)`; `DatasetError` naming the line if one is malformed."
     boxes = []
     for no, line in enumerate(text.splitlines(), 1):
@@ -268,14 +304,16 @@ def parse_yolo_labels(text: str, where: str = "labels", names: dict | None = Non
                                f"got {len(fields)}: {line.strip()!r}")
         try: cls, coords = int(fields[0]), [float(v) for v in fields[1:]]
         except ValueError:
-            raise DatasetError(f"{where} line {no}: expected an integer class and 4 numbers: {line.strip()!r}") from None
+            raise DatasetError(f"{where} line {no}: expected an integer class and 4 numbers: "
+                               f"{line.strip()!r}") from None
         if not all(0.0 <= v <= 1.0 for v in coords):
             raise DatasetError(f"{where} line {no}: coordinates must be normalised to [0, 1]: {line.strip()!r}")
         if coords[2] <= 0 or coords[3] <= 0:
             raise DatasetError(f"{where} line {no}: empty box (width or height is 0): {line.strip()!r}")
         if names is not None and cls not in names:
             raise DatasetError(f"{where} line {no}: class id {cls} is not in the dataset's names (ids {min(names)} to "
-                               f"{max(names)}): {line.strip()!r}. Fix the label, or use a dataset YAML whose `names` cover it.")
+                               f"{max(names)}): {line.strip()!r}. Fix the label, or use a dataset YAML whose "
+                               "`names` cover it.")
         boxes.append((cls, *coords))
     return boxes
 
@@ -284,46 +322,57 @@ def coco80_names() -> dict[int, str]:
     "COCO's 80 class names {0: 'person', 1: 'bicycle', ...}, read from the coco128.yaml that Ultralytics ships."
     spec = importlib.util.find_spec("ultralytics")
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("Ultralytics is not installed, and COCO's class names come from it: pass a dataset YAML with `names`.")
+        raise DatasetError("Ultralytics is not installed, and COCO's class names come from it: pass a dataset YAML "
+                           "with `names`.")
     cfg = Path(list(spec.submodule_search_locations)[0]) / "cfg" / "datasets" / "coco128.yaml"
     return _names_dict(yaml.safe_load(cfg.read_text())["names"], str(cfg))
 
 def class_names(src: DatasetSource) -> tuple[dict[int, str], str]:
-    "The class names of a source and where they came from: its YAML's `names`, else COCO's 80 when it looks like COCO128."
+    """The class names of a source and where they came from: its YAML's `names`, else COCO's 80 when it looks like
+    COCO128."""
     if src.names is not None: return src.names, src.names_from
-    top = max((b[0] for i in src.items if i.label_text for b in parse_yolo_labels(i.label_text, i.label_where)), default=-1)
+    top = max((b[0] for i in src.items if i.label_text for b in parse_yolo_labels(i.label_text, i.label_where)),
+              default=-1)
     if src.coco_layout and top < 80: return coco80_names(), "COCO's 80 names (Ultralytics' coco128.yaml)"
     why = f"its labels use class id {top}" if src.coco_layout else "it has no images/train2017 folder"
-    raise DatasetError(f"{src.where} has no class names (no data.yaml, dataset.yaml or other *.yaml with `names` at its top) "
-                       f"and does not look like COCO128 ({why}). Pass --source with the dataset's YAML (with its `names`), "
-                       "or add a data.yaml with `names: [...]` to it.")
+    raise DatasetError(f"{src.where} has no class names (no data.yaml, dataset.yaml or other *.yaml with `names` at "
+                       f"its top) and does not look like COCO128 ({why}). Pass --source with the dataset's YAML (with "
+                       "its `names`), or add a data.yaml with `names: [...]` to it.")
 
+# %% ../nbs/01_data.ipynb #c012e
 def parse_classes(classes: str | list[str]) -> list[str]:
-    "The chosen class names in order: 'cat,dog' -> ['cat', 'dog'] (a list passes through); empty or repeated names are refused."
+    """The chosen class names in order: 'cat,dog' -> ['cat', 'dog'] (a list passes through); empty or repeated names
+    are refused."""
     names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else [str(c).strip() for c in classes]
     if not names or not all(names):
-        raise DatasetError(f"--classes needs class names separated by commas, e.g. --classes cat,dog (got {classes!r}).")
+        raise DatasetError(f"--classes needs class names separated by commas, e.g. --classes cat,dog "
+                           f"(got {classes!r}).")
     if repeated := sorted({c for c in names if names.count(c) > 1}):
-        raise DatasetError(f"--classes names {', '.join(repeated)} more than once (got {classes!r}): give each class once.")
+        raise DatasetError(f"--classes names {', '.join(repeated)} more than once (got {classes!r}): "
+                           "give each class once.")
     return names
 
 def class_map(names: dict[int, str], classes: list[str], names_from: str = "the source") -> dict[int, int]:
-    "Source class id -> id in the new dataset (0..n-1 in the order of `classes`); unknown names are refused with the list."
+    """Source class id -> id in the new dataset (0..n-1 in the order of `classes`); unknown names are refused with
+    the list."""
     by_name = {}
     for i, n in sorted(names.items()): by_name.setdefault(n, i)
     if unknown := [c for c in classes if c not in by_name]:
         import difflib
-        hints = [f"{c!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(c, by_name, 1)) else repr(c) for c in unknown]
-        raise DatasetError(f"Unknown class {', '.join(hints)}: the dataset's classes ({names_from}) are {', '.join(by_name)}. "
-                           "Pass --classes with names from this list, separated by commas.")
+        hints = [f"{c!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(c, by_name, 1)) else repr(c)
+                 for c in unknown]
+        raise DatasetError(f"Unknown class {', '.join(hints)}: the dataset's classes ({names_from}) are "
+                           f"{', '.join(by_name)}. Pass --classes with names from this list, separated by commas.")
     return {by_name[c]: k for k, c in enumerate(classes)}
 
 # %% ../nbs/01_data.ipynb #c016a
 def parse_split(split) -> tuple:
-    "The split as three counts (20, 5, 5) or three fractions (0.7, 0.15, 0.15), from '20/5/5', '0.7/0.15/0.15' or a tuple."
+    """The split as three counts (20, 5, 5) or three fractions (0.7, 0.15, 0.15), from '20/5/5', '0.7/0.15/0.15' or
+    a tuple."""
     parts = split.split("/") if isinstance(split, str) else list(split)
-    bad = DatasetError(f"--split must be three image counts train/val/test, each at least 1 (e.g. 20/5/5), or three fractions "
-                       f"of the images, each between 0 and 1 and adding up to at most 1 (e.g. 0.7/0.15/0.15); got {split!r}.")
+    bad = DatasetError(f"--split must be three image counts train/val/test, each at least 1 (e.g. 20/5/5), or three "
+                       f"fractions of the images, each between 0 and 1 and adding up to at most 1 "
+                       f"(e.g. 0.7/0.15/0.15); got {split!r}.")
     if len(parts) != 3: raise bad
     if all(isinstance(p, int) or (isinstance(p, str) and p.strip().isdigit()) for p in parts):
         counts = tuple(int(p) for p in parts)
@@ -334,24 +383,30 @@ def parse_split(split) -> tuple:
     if not all(0 < f < 1 for f in fractions) or sum(fractions) > 1 + 1e-9: raise bad
     return fractions
 
+# %% ../nbs/01_data.ipynb #c016d
 def split_sizes(split, available: int, what: str = "a person") -> tuple[int, int, int]:
-    "Train/val/test image counts: the split's counts, or its fractions of the `available` images; too few images are refused."
+    """Train/val/test image counts: the split's counts, or its fractions of the `available` images; too few images
+    are refused."""
     split = parse_split(split)
     if isinstance(split[0], int):
         if available < sum(split):
             raise DatasetError(f"The source has {available} images with {what}, but the split asks for {sum(split)} "
-                               f"(train {split[0]} + val {split[1]} + test {split[2]}). Ask for fewer images, or give the "
-                               "split as fractions (e.g. 0.7/0.15/0.15).")
+                               f"(train {split[0]} + val {split[1]} + test {split[2]}). Ask for fewer images, or "
+                               "give the split as fractions (e.g. 0.7/0.15/0.15).")
         return split
     val, test = (math.floor(f * available + 0.5) for f in split[1:])
-    train = available - val - test if sum(split) > 1 - 1e-9 else min(math.floor(split[0] * available + 0.5), available - val - test)
+    train = (available - val - test if sum(split) > 1 - 1e-9  # adding up to 1: train takes what val and test leave
+             else min(math.floor(split[0] * available + 0.5), available - val - test))
     if min(train, val, test) < 1:
-        raise DatasetError(f"The split {'/'.join(f'{f:g}' for f in split)} of the {available} images with {what} gives train "
-                           f"{train}, val {val}, test {test}: every split needs at least one image. Ask for larger fractions.")
+        raise DatasetError(f"The split {'/'.join(f'{f:g}' for f in split)} of the {available} images with {what} "
+                           f"gives train {train}, val {val}, test {test}: every split needs at least one image. "
+                           "Ask for larger fractions.")
     return train, val, test
 
 # %% ../nbs/01_data.ipynb #c017
 SPLITS = ("train", "val", "test")
+DEFAULT_SPLIT = (40, 10, 10)  # images in train/val/test of the default dataset
+DEFAULT_SEED = 42             # the seed of the shuffle that splits it
 CLASS_NAMES = {0: "person"}  # the default dataset's classes
 
 @dataclass
@@ -364,15 +419,27 @@ class PlannedFile:
     sha256: str = field(init=False)
     def __post_init__(self): self.sha256 = hashlib.sha256(self.data).hexdigest()
 
+def dataset_digest(files) -> str:
+    "The sha256 of the sorted `path sha256` lines of a dataset's files (`PlannedFile`s or manifest entries)."
+    entries = sorted((f["path"], f["sha256"]) if isinstance(f, dict) else (f.path, f.sha256) for f in files)
+    return hashlib.sha256("".join(f"{p} {s}\n" for p, s in entries).encode()).hexdigest()
+
+# %% ../nbs/01_data.ipynb #c017a
 def _kept_lines(item: SourceImage, cmap: dict[int, int], names: dict | None) -> list[str]:
     "The label lines of `item` for the chosen classes, their class id renumbered by `cmap` (the rest as written)."
     lines = [l.strip() for l in item.label_text.splitlines() if l.strip()]
     boxes = parse_yolo_labels(item.label_text, item.label_where, names)
     return [f"{cmap[box[0]]}{line[len(line.split()[0]):]}" for line, box in zip(lines, boxes) if box[0] in cmap]
 
-def plan_dataset(items: list[SourceImage], cmap: dict[int, int], split=(40, 10, 10), seed: int = 42,
-                 names: dict | None = None, what: str = "a person") -> list[PlannedFile]:
-    "The files of a dataset: the images with a class of `cmap` shuffled by `seed` and split, with those classes' boxes only."
+def plan_dataset(items: list[SourceImage],   # the source's images (`read_source(...).items`)
+                 cmap: dict[int, int],       # source class id -> new id (`class_map`): the classes kept
+                 split=DEFAULT_SPLIT,        # train/val/test as counts or fractions (`parse_split`)
+                 seed: int = DEFAULT_SEED,   # the seed of the shuffle
+                 names: dict | None = None,  # the source's class names: a label with another id is refused
+                 what: str = "a person",     # the images a split counts, in words, for messages
+                ) -> list[PlannedFile]:
+    """The files of a dataset: the images with a class of `cmap` shuffled by `seed` and split, with those classes'
+    boxes only."""
     chosen = {}
     for item in items:
         if item.label_text is None: continue
@@ -387,18 +454,19 @@ def plan_dataset(items: list[SourceImage], cmap: dict[int, int], split=(40, 10, 
         for name in sorted(cuts[part]):
             item, lines = chosen[name]
             plan.append(PlannedFile(f"images/{part}/{name}", item.data, part, len(lines)))
-            plan.append(PlannedFile(f"labels/{part}/{Path(name).stem}.txt", ("\n".join(lines) + "\n").encode(), part, len(lines)))
+            plan.append(PlannedFile(f"labels/{part}/{Path(name).stem}.txt", ("\n".join(lines) + "\n").encode(),
+                                    part, len(lines)))
     return plan
 
-def plan_tiny_person_dataset(items: list[SourceImage], n_train: int = 40, n_val: int = 10, n_test: int = 10,
-                             seed: int = 42) -> list[PlannedFile]:
+# %% ../nbs/01_data.ipynb #c017b
+def plan_tiny_person_dataset(items: list[SourceImage],         # the source's images (COCO128's)
+                             n_train: int = DEFAULT_SPLIT[0],  # train images
+                             n_val: int = DEFAULT_SPLIT[1],    # validation images
+                             n_test: int = DEFAULT_SPLIT[2],   # test images
+                             seed: int = DEFAULT_SEED,         # the seed of the shuffle
+                            ) -> list[PlannedFile]:
     "The files of the person dataset: person images shuffled by `seed` and split, with class-0 labels only."
     return plan_dataset(items, {0: 0}, (n_train, n_val, n_test), seed)
-
-def dataset_digest(files) -> str:
-    "The sha256 of the sorted `path sha256` lines of a dataset's files (`PlannedFile`s or manifest entries)."
-    entries = sorted((f["path"], f["sha256"]) if isinstance(f, dict) else (f.path, f.sha256) for f in files)
-    return hashlib.sha256("".join(f"{p} {s}\n" for p, s in entries).encode()).hexdigest()
 
 # %% ../nbs/01_data.ipynb #c020
 MANIFEST = "manifest.json"
@@ -417,12 +485,14 @@ class DatasetBuild:
     classes: list = field(default_factory=lambda: [dict(name="person", source_id=0)])
 
 def _manifest(plan: list[PlannedFile], source: str, seed: int, name: str = DEFAULT_NAME, classes: list | None = None,
-              names_from: str = "", split=(40, 10, 10)) -> dict:
+              names_from: str = "", split=DEFAULT_SPLIT) -> dict:
+    "The manifest of a planned dataset: what it is built from, its classes, and every file with its sha256."
     classes = classes or [dict(name="person", source_id=0)]
     counts = {s: sum(1 for f in plan if f.split == s and f.path.startswith("images/")) for s in SPLITS}
     title = DEFAULT_TITLE if (name, [c["name"] for c in classes]) == (DEFAULT_NAME, ["person"]) else name
-    return dict(name=title, digest=dataset_digest(plan), source=source, seed=seed, split="/".join(f"{v:g}" for v in split),
-                counts=counts, names={i: c["name"] for i, c in enumerate(classes)}, classes=classes, names_from=names_from,
+    return dict(name=title, digest=dataset_digest(plan), source=source, seed=seed,
+                split="/".join(f"{v:g}" for v in split), counts=counts,
+                names={i: c["name"] for i, c in enumerate(classes)}, classes=classes, names_from=names_from,
                 files=[dict(path=f.path, sha256=f.sha256, split=f.split, boxes=f.boxes) for f in plan])
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
@@ -430,7 +500,12 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
     path = Path(folder) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else None
 
-def write_dataset_yaml(yaml_path: str | os.PathLike, folder: str | os.PathLike, digest: str, names: dict | None = None) -> Path:
+# %% ../nbs/01_data.ipynb #c020a
+def write_dataset_yaml(yaml_path: str | os.PathLike,  # the YAML to write
+                       folder: str | os.PathLike,     # the built dataset folder it points at (its `path:`)
+                       digest: str,                   # the dataset's digest, in a comment at its top
+                       names: dict | None = None,     # class id -> name (default: {0: 'person'})
+                      ) -> Path:
     "Write (atomically) the Ultralytics dataset YAML for a built folder, with its class `names` (default: person)."
     yaml_path, names = Path(yaml_path), CLASS_NAMES if names is None else names
     text = (f"# Built by `yolo-mlops data`. Dataset digest: {digest}\n"
@@ -445,6 +520,7 @@ def write_dataset_yaml(yaml_path: str | os.PathLike, folder: str | os.PathLike, 
 
 # %% ../nbs/01_data.ipynb #c021
 def _write_folder(plan: list[PlannedFile], manifest: dict, folder: Path):
+    "Write the planned files and the manifest into `folder`."
     for f in plan:
         (folder / f.path).parent.mkdir(parents=True, exist_ok=True)
         (folder / f.path).write_bytes(f.data)
@@ -467,13 +543,14 @@ def _swap_in(plan: list[PlannedFile], manifest: dict, out: Path):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/01_data.ipynb #c021c
 def _check_yaml_target(yaml_path: Path, out: Path, digest: str):
     "Refuse to repoint a YAML that belongs to another dataset folder that still exists and holds other data."
     try: other = dataset_folder(yaml_path) if yaml_path.exists() else out
     except (DatasetError, yaml.YAMLError, OSError): return
     if other != out and other.exists() and (read_manifest(other) or {}).get("digest") != digest:
-        raise DatasetError(f"{yaml_path} belongs to the dataset in {other}; writing it for {out} would repoint it. Nothing "
-                           "was changed. Choose another --yaml (or --name), or re-run with --force.")
+        raise DatasetError(f"{yaml_path} belongs to the dataset in {other}; writing it for {out} would repoint it. "
+                           "Nothing was changed. Choose another --yaml (or --name), or re-run with --force.")
 
 def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path: Path, force: bool) -> DatasetBuild:
     "Write the planned dataset into `out` unless it holds it already; refuse to replace other data without `force`."
@@ -501,8 +578,10 @@ def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path
 
 # %% ../nbs/01_data.ipynb #c021b
 def _check_name(name: str) -> str:
+    "`name`, if it can be a folder name."
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", str(name)):
-        raise DatasetError(f"Dataset name {name!r} cannot be a folder name: use letters, digits, '.', '_' and '-' (e.g. --name pets).")
+        raise DatasetError(f"Dataset name {name!r} cannot be a folder name: use letters, digits, '.', '_' and '-' "
+                           "(e.g. --name pets).")
     return str(name)
 
 def _any_of(classes: list[str]) -> str:
@@ -510,10 +589,18 @@ def _any_of(classes: list[str]) -> str:
     words = classes[0] if len(classes) == 1 else f"{', '.join(classes[:-1])} or {classes[-1]}"
     return ("an " if words[0].lower() in "aeiou" else "a ") + words
 
-def build_dataset(source: str | os.PathLike | None = None, classes: str | list[str] = "person", split="40/10/10",
-                  name: str = DEFAULT_NAME, out: str | os.PathLike | None = None, yaml_path: str | os.PathLike | None = None,
-                  seed: int = 42, force: bool = False, download_dir: str | os.PathLike | None = None) -> DatasetBuild:
-    "Build a dataset of the chosen `classes` of `source` into `out` (default `data/<name>`) and write its YAML (`data/<name>.yaml`)."
+def build_dataset(source: str | os.PathLike | None = None,        # a folder, zip, dataset YAML or zip URL; None: COCO128
+                  classes: str | list[str] = "person",            # the classes to keep, in order: 'cat,dog' or a list
+                  split=DEFAULT_SPLIT,                            # train/val/test as counts or fractions
+                  name: str = DEFAULT_NAME,                       # the dataset's name, of its folder and YAML
+                  out: str | os.PathLike | None = None,           # the dataset folder (default: `data/<name>`)
+                  yaml_path: str | os.PathLike | None = None,     # the YAML to train on (default: `data/<name>.yaml`)
+                  seed: int = DEFAULT_SEED,                       # the seed of the shuffle
+                  force: bool = False,                            # replace another dataset already in `out`
+                  download_dir: str | os.PathLike | None = None,  # where a URL's zip goes (default: `data/downloads`)
+                 ) -> DatasetBuild:
+    """Build a dataset of the chosen `classes` of `source` into `out` (default `data/<name>`) and write its YAML
+    (`data/<name>.yaml`)."""
     name, classes, split = _check_name(name), parse_classes(classes), parse_split(split)
     out = Path(out).expanduser().resolve() if out else data_dir() / name
     yaml_path = Path(yaml_path).expanduser().resolve() if yaml_path else data_dir() / f"{name}.yaml"
@@ -527,12 +614,20 @@ def build_dataset(source: str | os.PathLike | None = None, classes: str | list[s
     where = source if source.startswith(("http://", "https://")) else str(Path(source).expanduser().resolve())
     return _write_dataset(plan, _manifest(plan, where, seed, name, kept, names_from, split), out, yaml_path, force)
 
-def build_tiny_person_dataset(source: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-                              yaml_path: str | os.PathLike | None = None, n_train: int = 40, n_val: int = 10,
-                              n_test: int = 10, seed: int = 42, force: bool = False,
-                              download_dir: str | os.PathLike | None = None) -> DatasetBuild:
+# %% ../nbs/01_data.ipynb #c021d
+def build_tiny_person_dataset(source: str | os.PathLike | None = None,        # COCO128 (default: `coco128_source()`)
+                              out: str | os.PathLike | None = None,           # the folder (default: `data/tiny_coco`)
+                              yaml_path: str | os.PathLike | None = None,     # its YAML (`data/tiny_coco.yaml`)
+                              n_train: int = DEFAULT_SPLIT[0],                # train images
+                              n_val: int = DEFAULT_SPLIT[1],                  # validation images
+                              n_test: int = DEFAULT_SPLIT[2],                 # test images
+                              seed: int = DEFAULT_SEED,                       # the seed of the shuffle
+                              force: bool = False,                            # replace another dataset in `out`
+                              download_dir: str | os.PathLike | None = None,  # where a URL's zip goes
+                             ) -> DatasetBuild:
     "Build the person dataset from COCO128 into `out` (default `data/tiny_coco`) and write its YAML."
-    return build_dataset(source, ["person"], (n_train, n_val, n_test), DEFAULT_NAME, out, yaml_path, seed, force, download_dir)
+    return build_dataset(source, ["person"], (n_train, n_val, n_test), DEFAULT_NAME, out, yaml_path, seed, force,
+                         download_dir)
 
 # %% ../nbs/01_data.ipynb #c023
 def verify_dataset(folder: str | os.PathLike, raise_on_error: bool = True) -> str | None:
@@ -546,9 +641,11 @@ def verify_dataset(folder: str | os.PathLike, raise_on_error: bool = True) -> st
             p = folder / f["path"]
             if not p.exists(): problem = f"{p} is missing"; break
             if hashlib.sha256(p.read_bytes()).hexdigest() != f["sha256"]: problem = f"{p} was modified"; break
-        if not problem and dataset_digest(manifest["files"]) != manifest["digest"]: problem = f"{folder}/{MANIFEST} is inconsistent"
+        if not problem and dataset_digest(manifest["files"]) != manifest["digest"]:
+            problem = f"{folder}/{MANIFEST} is inconsistent"
     if problem:
-        if raise_on_error: raise DatasetError(f"Dataset check failed: {problem}. Rebuild it with `yolo-mlops data --force`.")
+        if raise_on_error:
+            raise DatasetError(f"Dataset check failed: {problem}. Rebuild it with `yolo-mlops data --force`.")
         return None
     return manifest["digest"]
 
@@ -566,18 +663,22 @@ def dataset_folder(yaml_path: str | os.PathLike | None = None) -> Path:
 def dataset_recipe(yaml_path: str | os.PathLike | None = None) -> dict:
     "What another machine needs to rebuild and check the dataset `yaml_path` points at (from its manifest)."
     manifest = read_manifest(dataset_folder(yaml_path))
-    if manifest is None: raise DatasetError(f"{dataset_folder(yaml_path)} has no {MANIFEST}: build it with `yolo-mlops data`.")
+    if manifest is None:
+        raise DatasetError(f"{dataset_folder(yaml_path)} has no {MANIFEST}: build it with `yolo-mlops data`.")
     name = manifest.get("name") or DEFAULT_TITLE
     return dict(digest=manifest["digest"], source=manifest["source"], seed=manifest["seed"], counts=manifest["counts"],
                 yaml=str(dataset_yaml(yaml_path)), name=DEFAULT_NAME if name == DEFAULT_TITLE else name,
                 classes=[c["name"] for c in manifest.get("classes", [dict(name="person")])])
 
+# %% ../nbs/01_data.ipynb #c026a
 def _holds(folder: Path, digest: str) -> bool:
+    "True when `folder` holds the dataset `digest`, every file checked."
     m = read_manifest(folder) if folder.is_dir() else None
     return bool(m and m.get("digest") == digest and verify_dataset(folder, raise_on_error=False))
 
 def _source_here(source: str) -> str:
-    "The recipe's source if it is a path this machine has, else this machine's own COCO128 (`YOLO_MLOPS_COCO128`), else the URL."
+    """The recipe's source if it is a path this machine has, else this machine's own COCO128 (`YOLO_MLOPS_COCO128`),
+    else the URL."""
     if not source.startswith(("http://", "https://")) and Path(source).exists(): return source
     return config.coco128_here() or source
 
@@ -587,19 +688,21 @@ def _build_copy(recipe: dict, folder: Path, cache: Path):
     tmp = cache / f".building-{digest[:16]}-{os.getpid()}"
     try:
         build = build_dataset(source, recipe.get("classes") or ["person"], tuple(counts[s] for s in SPLITS),
-                              recipe.get("name") or DEFAULT_NAME, tmp, tmp.with_suffix(".yaml"), recipe["seed"], force=True,
-                              download_dir=cache / "downloads")
+                              recipe.get("name") or DEFAULT_NAME, tmp, tmp.with_suffix(".yaml"), recipe["seed"],
+                              force=True, download_dir=cache / "downloads")
         if build.digest != digest:
             raise DatasetError(
                 f"The dataset built on this machine from {source} has digest {build.digest[:12]}, but the grid trains "
-                f"on {digest[:12]}: this machine's source data is not the copy the grid's dataset was built from. Point "
-                "YOLO_MLOPS_COCO128 (or the source path) on this machine at the same copy (or use the same version of yolo-mlops).")
+                f"on {digest[:12]}: this machine's source data is not the copy the grid's dataset was built from. "
+                "Point YOLO_MLOPS_COCO128 (or the source path) on this machine at the same copy (or use the same "
+                "version of yolo-mlops).")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.with_suffix(".yaml").unlink(missing_ok=True)
 
+# %% ../nbs/01_data.ipynb #c026b
 def dataset_by_digest(recipe: dict, cache: str | os.PathLike | None = None) -> Path:
     "The YAML of the dataset with `recipe['digest']` on this machine: the recipe's own, or one built in `cache`."
     digest = recipe["digest"]
@@ -626,12 +729,15 @@ def dataset_summary(folder: str | os.PathLike):
     return pd.DataFrame({"images": g.size(), "boxes": g.sum(), "boxes_per_image": g.mean().round(2),
                          "max_boxes": g.max()}).reindex(list(SPLITS))
 
+# %% ../nbs/01_data.ipynb #c031b
 def manifest_classes(manifest: dict) -> list[dict]:
     "The classes of a manifest, [{name, source_id}] by new id (older manifests: from their `names`)."
-    return manifest.get("classes") or [dict(name=n, source_id=int(i)) for i, n in manifest.get("names", {"0": "person"}).items()]
+    return manifest.get("classes") or [dict(name=n, source_id=int(i))
+                                       for i, n in manifest.get("names", {"0": "person"}).items()]
 
 def class_summary(folder: str | os.PathLike):
-    "For each class of a built dataset: its id, its id in the source, its boxes in each split, and the images that have it."
+    """For each class of a built dataset: its id, its id in the source, its boxes in each split, and the images that
+    have it."""
     import pandas as pd
     folder, manifest = Path(folder), read_manifest(folder)
     classes = manifest_classes(manifest)
@@ -643,7 +749,14 @@ def class_summary(folder: str | os.PathLike):
         for k in set(ids): rows[k]["images"] += 1
     return pd.DataFrame(rows, index=pd.Index([c["name"] for c in classes], name="class"))
 
-def plot_image_boxes(ax, image, boxes_xyxy, title: str = "", color: str = "lime", labels=None):
+# %% ../nbs/01_data.ipynb #c031f
+def plot_image_boxes(ax,                   # the matplotlib axes to draw on
+                     image,                # a path or a PIL image
+                     boxes_xyxy,           # pixel boxes (x1, y1, x2, y2)
+                     title: str = "",      # the axes' title
+                     color: str = "lime",  # the colour of the boxes and of the labels' background
+                     labels=None,          # a label per box, or None
+                    ):
     "Draw `image` (a path or PIL image) on `ax` with pixel boxes `(x1, y1, x2, y2)` and optional labels."
     from matplotlib.patches import Rectangle
     from PIL import Image
@@ -657,9 +770,16 @@ def plot_image_boxes(ax, image, boxes_xyxy, title: str = "", color: str = "lime"
 
 def yolo_to_xyxy(boxes, width: int, height: int) -> list[tuple[float, float, float, float]]:
     "Normalised YOLO `(class, x, y, w, h)` boxes as pixel corners."
-    return [((x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height) for _, x, y, w, h in boxes]
+    return [((x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height)
+            for _, x, y, w, h in boxes]
 
-def show_dataset_samples(folder: str | os.PathLike, split: str = "train", n: int = 6, seed: int = 0, cols: int = 3):
+# %% ../nbs/01_data.ipynb #c031g
+def show_dataset_samples(folder: str | os.PathLike,  # a built dataset folder
+                         split: str = "train",        # the split to show
+                         n: int = 6,                  # images to show
+                         seed: int = 0,               # the seed of the sample
+                         cols: int = 3,               # images per row
+                        ):
     "A matplotlib figure of `n` images of `split` with their boxes drawn and named."
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -673,7 +793,8 @@ def show_dataset_samples(folder: str | os.PathLike, split: str = "train", n: int
     for ax, img in zip(axes.flat, images):
         im = Image.open(img)
         boxes = parse_yolo_labels((folder / "labels" / split / f"{img.stem}.txt").read_text())
-        plot_image_boxes(ax, im, yolo_to_xyxy(boxes, *im.size), f"{img.name} {im.size[0]}x{im.size[1]}, {len(boxes)} box(es)",
+        plot_image_boxes(ax, im, yolo_to_xyxy(boxes, *im.size),
+                         f"{img.name} {im.size[0]}x{im.size[1]}, {len(boxes)} box(es)",
                          labels=[names[b[0]] for b in boxes])
     fig.tight_layout()
     return fig

@@ -8,6 +8,8 @@ import hashlib, itertools, json, os, signal, socket, subprocess, sys, threading,
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Protocol
+from fastcore.basics import patch
 import yaml
 from . import config
 from .data import DatasetError, dataset_folder, read_manifest
@@ -19,9 +21,10 @@ __all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS
            'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value', 'GridSpec', 'load_grid',
            'grid_from_params', 'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
            'stale_after_seconds', 'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key',
-           'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'CellRun', 'run_cell_command',
-           'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions', 'TpePlan', 'run_grid',
-           'finished_cells', 'repair_interrupted_runs_of']
+           'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'CellRun', 'GridBackend',
+           'run_cell_command', 'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions',
+           'TpePlan', 'GridPlan', 'plan_grid', 'finished_cells', 'run_grid', 'run_cells', 'repair_interrupted_runs_of',
+           'close_parent']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
@@ -313,10 +316,10 @@ def _cell_stem(outcome) -> str:
     "The name of a cell's files (executed notebook, log) under the grid's output folder."
     return f"cell{outcome.index:03d}-{outcome.key[:8]}"
 
-def _cell_command(params: dict, run_id: str, notebook_out: Path, timeout: float | None = None) -> list[str]:
-    ps = [x for k, v in params.items() for x in ("-p", f"{k}={json.dumps(v)}")]
-    return [sys.executable, "-c", "import sys; from yolo_mlops.cli import main; sys.exit(main())",
-            "train", "--run-id", run_id, "--output", str(notebook_out), *(["--timeout", str(timeout)] if timeout else []), *ps]
+def _cell_command(request: dict) -> list[str]:
+    "A cell's process: `cli.cell_main` with the cell's request (`cli.train_cell`) as one JSON document."
+    return [sys.executable, "-c", "from yolo_mlops.cli import cell_main; cell_main()", json.dumps(request)]
+
 
 class _Progress:
     "One line per finished cell: finished / failed / skipped / remaining, and an ETA."
@@ -362,6 +365,22 @@ class CellRun:
     returncode: int | None
     error: str = ""
 
+# %% ../nbs/03_grid.ipynb #c020q
+class GridBackend(Protocol):
+    """Where a grid's cells run: `LocalBackend` (processes of this machine) or `RayBackend` (tasks on a Ray cluster).
+    A backend that sets `prestart = True` gets one cell process more than it trains at once (see below)."""
+    name: str  # shown in the progress line and tagged on every run
+
+    def start(self, uri: str) -> int:
+        "Connect; refuse a store at `uri` the cells could not reach; return how many cells run at once."
+    def run(self, job: CellJob) -> CellRun:
+        "Execute one cell (blocking: its process trains, records and closes its run) and say how it ended."
+    def stop(self):
+        "Ask every running cell to stop, closing its run FAILED (the grid was interrupted)."
+    def close(self):
+        "Release what `start` took."
+
+# %% ../nbs/03_grid.ipynb #3927326a
 STOP_GRACE_SECONDS = 30  # how long a stopped cell may take to close its run and kernel before it is killed
 
 def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threads: int, procs: dict | None = None,
@@ -371,7 +390,8 @@ def run_cell_command(params: dict, run_id: str, notebook: Path, log: Path, threa
     With a `gate`, the process starts its kernel at once and trains once the gate is set (it reads "go" on stdin).
     Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after `STOP_GRACE_SECONDS`."""
     env = config.cell_environment(threads)
-    command = _cell_command(params, run_id, notebook, timeout) + (["--wait-for-go"] if gate else [])
+    request = dict(params=params, run_id=run_id, output=str(notebook), timeout=timeout, wait_for_go=gate is not None)
+    command = _cell_command(request)
     with open(log, "w") as f:
         proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                 stdin=subprocess.PIPE if gate else None, text=True,
@@ -400,6 +420,7 @@ def _say_go(proc, gate: threading.Event):
         proc.stdin.close()
     except (BrokenPipeError, OSError, ValueError): pass  # it has ended already
 
+# %% ../nbs/03_grid.ipynb #c0829d21
 class LocalBackend:
     """Cells run as processes of this machine, `workers` at once; worker slot i uses `devices[i % len(devices)]`.
     On CPUs, one more cell process starts ahead (`prestart`): its kernel and imports overlap the cells before it."""
@@ -486,6 +507,7 @@ class CellPlan:
     def finished(self, outcome: CellOutcome): pass  # a search that learns from results (tpe) listens here
     def __len__(self): return len(self.queue)
 
+# %% ../nbs/03_grid.ipynb #13efd6bc
 TPE_METRIC = "final_val_mAP50_95"  # what tpe maximises: validation, so that the test split stays for the decision
 
 def import_optuna():
@@ -504,6 +526,7 @@ def optuna_distributions(space: dict) -> dict:
             "int": lambda a: IntDistribution(a[0], a[1]), "choice": lambda a: CategoricalDistribution(a)}
     return {name: make[kind](args) for name, (kind, args) in ((n, check_distribution(n, d)) for n, d in space.items())}
 
+# %% ../nbs/03_grid.ipynb #29987974
 class TpePlan(CellPlan):
     """Cells proposed one at a time by Optuna's TPE sampler, told the result of each finished cell. Its state is
     rebuilt from `history` (the `(params, value)` of the cells the store already holds), so no study file is kept."""
@@ -547,16 +570,28 @@ class TpePlan(CellPlan):
     def __len__(self): return len(self.queue) + self.spec.trials - self.asked
 
 # %% ../nbs/03_grid.ipynb #c023a
-def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None, rerun: bool = False,
-             tracking_uri: str | None = None, out_dir: str | os.PathLike | None = None, progress=sys.stderr,
-             backend=None, timeout: float | None = None) -> GridResult:
-    """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
-    Cells run on `backend` (default: `LocalBackend(workers, devices)` on this machine); a cell still running after
-    `timeout` seconds is stopped and FAILED. Other launchers of the same grid on the same store share the work."""
-    from mlflow import MlflowClient
-    t0 = time.time()
-    backend = backend or LocalBackend(workers, devices)
-    uri = config.check_tracking_store(config.tracking_uri(tracking_uri))
+@dataclass
+class GridPlan:
+    "A grid before it runs: its store, cells (with their keys and what is done), parent run, and the cells left to run."
+    spec: GridSpec
+    uri: str
+    client: object
+    outcomes: list     # one `CellOutcome` per cell (a tpe search adds its cells as it proposes them)
+    digests: dict      # the dataset digest of each `data` the cells use
+    nb_hash: str       # the training notebook's code hash, part of every key
+    parent: str        # the grid's parent run
+    out_dir: Path      # where the cells' notebooks and logs go
+    todo: CellPlan     # the cells left to run, in order
+
+def _grid_key(spec: GridSpec, outcomes: list, digests: dict, nb_hash: str) -> str:
+    "What makes a grid the same grid again: its cells' keys (a tpe search: its definition, data and notebook)."
+    keys = [o.key for o in outcomes] if spec.method != "tpe" else [spec.key_material(), digests, nb_hash]
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+def plan_grid(spec: GridSpec, rerun: bool = False, tracking_uri: str | None = None,
+              out_dir: str | os.PathLike | None = None) -> GridPlan:
+    "Step 1 of `run_grid`: keys of the cells, what the store already has, the parent run, and what is left to run."
+    uri, client = config.open_store(tracking_uri)
     nb_hash, digests = notebook_code_hash(), {}
     def make_outcome(index: int, params: dict) -> CellOutcome:
         data = params.get("data") or ""
@@ -567,25 +602,16 @@ def run_grid(spec: GridSpec, workers: int = 1, devices: list[str] | None = None,
     if all(d == "missing" for d in digests.values()):
         raise DatasetError(f"No dataset at {config.dataset_yaml()}: build it first with `yolo-mlops data`.")
     experiment_id = config.get_or_create_experiment(spec.experiment, uri)  # created once, before any worker starts
-    client = MlflowClient(uri)
-    keys = [o.key for o in outcomes] if spec.method != "tpe" else [spec.key_material(), digests, nb_hash]
-    grid_key = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:20]
     repair_interrupted_runs(client, experiment_id)
     out_dir = Path(out_dir or config.home_dir() / "outputs" / "grids" / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {} if rerun else finished_runs_by_key(client, experiment_id, outcomes, out_dir)
-    parent = _parent_run(client, experiment_id, spec, grid_key, spec.trials if spec.method == "tpe" else len(outcomes))
-    plan = _plan(client, spec, parent, outcomes, done, make_outcome, rerun)
-    # connect the backend only when there is something to run (a Ray connection takes seconds); it refuses a
-    # store its workers cannot reach before any run is created
-    slots_total = backend.start(uri) if len(plan) else 1
-    try:
-        client.set_tag(parent, "grid_backend", backend.name)
-        return _run_cells(client, backend, spec, outcomes, plan, parent, uri, out_dir, slots_total, digests, nb_hash, progress,
-                          t0, timeout, rerun)
-    finally:
-        backend.close()
+    parent = _parent_run(client, experiment_id, spec, _grid_key(spec, outcomes, digests, nb_hash),
+                         spec.trials if spec.method == "tpe" else len(outcomes))
+    todo = _plan(client, spec, parent, outcomes, done, make_outcome, rerun)
+    return GridPlan(spec, uri, client, outcomes, digests, nb_hash, parent, out_dir, todo)
 
+# %% ../nbs/03_grid.ipynb #c023a2
 def _plan(client, spec: GridSpec, parent: str, outcomes: list, done: dict, make_outcome, rerun: bool) -> CellPlan:
     "Mark the cells the store already has SKIPPED (adding a resumed search's earlier cells); return the plan of the rest."
     for o in outcomes:
@@ -605,161 +631,198 @@ def finished_cells(client, parent: str) -> list:
                                   f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'FINISHED'")
     return sorted(runs, key=lambda r: r.info.start_time)
 
+# %% ../nbs/03_grid.ipynb #c023r2
+def run_grid(spec: GridSpec,                              # the grid: its cells, or a search's space
+             rerun: bool = False,                         # train every cell again, even those already FINISHED
+             tracking_uri: str | None = None,             # the store (default: the configured one)
+             out_dir: str | os.PathLike | None = None,    # cells' notebooks and logs (default: outputs/grids/<name>/)
+             progress=sys.stderr,                         # where the progress lines go
+             backend: GridBackend | None = None,          # where cells run (default: `LocalBackend()`, one at a time)
+             timeout: float | None = None,                # seconds before a running cell is stopped, FAILED
+            ) -> GridResult:
+    """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
+    Other launchers of the same grid on the same store share the work."""
+    t0 = time.time()
+    backend = backend or LocalBackend()
+    plan = plan_grid(spec, rerun, tracking_uri, out_dir)
+    slots = backend.start(plan.uri) if len(plan.todo) else 1
+    try:
+        plan.client.set_tag(plan.parent, "grid_backend", backend.name)
+        return run_cells(plan, backend, slots, progress, t0, timeout, rerun)
+    finally:
+        backend.close()
+
 # %% ../nbs/03_grid.ipynb #c023b
-def _run_cells(client, backend, spec, outcomes, plan, parent, uri, out_dir, slots_total, digests, nb_hash, progress, t0,
-               timeout=None, rerun=False) -> GridResult:
-    skipped = sum(o.status == "SKIPPED" for o in outcomes)
-    print(f"[grid] {spec.name}: {len(plan) + skipped} cells, {skipped} already done, {len(plan)} to run "
-          f"with {slots_total} worker(s) on the {backend.name} backend; parent run {parent}; logs in {out_dir}",
+def run_cells(plan: GridPlan, backend: GridBackend, slots: int, progress, t0: float, timeout: float | None = None,
+              rerun: bool = False) -> GridResult:
+    "Step 2 of `run_grid`: train the cells left in `plan` on `backend`, `slots` at once; then, always, `close_parent`."
+    skipped = sum(o.status == "SKIPPED" for o in plan.outcomes)
+    print(f"[grid] {plan.spec.name}: {len(plan.todo) + skipped} cells, {skipped} already done, {len(plan.todo)} to run "
+          f"with {slots} worker(s) on the {backend.name} backend; parent run {plan.parent}; logs in {plan.out_dir}",
           file=progress, flush=True)
-    launcher = _Launcher(client, backend, spec, parent, uri, out_dir, digests, nb_hash, timeout, int(t0 * 1000), rerun,
-                         _Progress(len(plan) + skipped, skipped, progress), slots_total)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
+    launcher = _Launcher(plan, backend, slots, timeout, int(t0 * 1000), rerun, _Progress(len(plan.todo) + skipped, skipped, progress))
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
     status = "FINISHED"
-    try: launcher.run(plan, outcomes)
+    try: launcher.run(plan.todo, plan.outcomes)
     except BaseException:
         status = "KILLED"
-        for o in outcomes:
+        for o in plan.outcomes:
             if o.run_id == "" and o.status == "PENDING": o.status = "NOT RUN"
-        repair_interrupted_runs_of(client, launcher.mine, "interrupted: the grid was stopped")
+        repair_interrupted_runs_of(plan.client, launcher.mine, "interrupted: the grid was stopped")
         raise
     finally:
         launcher.heartbeat.stop()
         if old_term is not None: signal.signal(signal.SIGTERM, old_term)
-        result = GridResult(parent, outcomes, time.time() - t0)
-        _close_parent(client, parent, spec, result, "FAILED" if status == "FINISHED" and result.failed else status, out_dir)
+        result = GridResult(plan.parent, plan.outcomes, time.time() - t0)
+        close_parent(plan, result, "FAILED" if status == "FINISHED" and result.failed else status)
     return result
 
 def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
 
-# %% ../nbs/03_grid.ipynb #c023c
+# %% ../nbs/03_grid.ipynb #c023l1
 class _Launcher:
     "One launcher's loop: claim the next cell, train it on a free slot, and follow the cells other launchers train."
-    def __init__(self, client, backend, spec, parent, uri, out_dir, digests, nb_hash, timeout, since_ms, rerun, bar, slots):
-        self.client, self.backend, self.spec, self.parent, self.uri, self.out_dir = client, backend, spec, parent, uri, out_dir
-        self.digests, self.nb_hash, self.timeout, self.since_ms, self.rerun, self.bar = digests, nb_hash, timeout, since_ms, rerun, bar
+    def __init__(self, plan: GridPlan, backend: GridBackend, slots: int, timeout: float | None, since_ms: int,
+                 rerun: bool, bar: _Progress):
+        self.plan, self.client, self.spec, self.parent = plan, plan.client, plan.spec, plan.parent
+        self.backend, self.timeout, self.since_ms, self.rerun, self.bar = backend, timeout, since_ms, rerun, bar
         # a backend that can prestart (local CPU cells) gets one more cell process than it trains at once: that cell's
         # kernel starts and imports while the cells before it finish, and it trains when one of them has ended
         self.extra = 1 if getattr(backend, "prestart", False) else 0
         self.capacity, self.slots, self.slot_lock, self.mine = slots, list(range(slots + self.extra)), threading.Lock(), []
-        self.heartbeat = Heartbeat(client)
-
-    def run(self, plan: CellPlan, outcomes: list):
-        "Until every cell of `plan` is done here or elsewhere; a cell whose launcher dies is taken over."
-        running, elsewhere, said = {}, {}, False  # running: future -> (the gate that lets its cell train, its marker)
-        with ThreadPoolExecutor(max_workers=self.capacity + self.extra) as pool:
-            try:
-                while True:
-                    while len(running) < self.capacity + self.extra and (o := plan.next()) is not None:
-                        if o not in outcomes: outcomes.append(o)
-                        state = self.claim(o)
-                        if state == "mine":
-                            gate, marker = threading.Event(), trained_marker(self.out_dir / f"{_cell_stem(o)}.console.txt")
-                            marker.unlink(missing_ok=True)
-                            running[pool.submit(self.train, o, gate)] = gate, marker
-                            self.open_gates(running)
-                        elif state == "elsewhere": elsewhere[o.key] = o
-                        else: self.bar.update(o); plan.finished(o)
-                    if not running and not elsewhere: return
-                    if elsewhere and not running and not said:
-                        said = self.say(f"waiting for {len(elsewhere)} cell(s) trained by other launchers "
-                                        f"({', '.join(str(o.index) for o in elsewhere.values())}); checking every {self.heartbeat.interval:g}s")
-                    waiting = any(not gate.is_set() for gate, _ in running.values())  # then look for markers twice a second
-                    finished, _ = wait(list(running), timeout=0.5 if waiting else self.heartbeat.interval if elsewhere else None,
-                                       return_when=FIRST_COMPLETED)
-                    for f in finished: plan.finished(f.result()); running.pop(f)
-                    self.open_gates(running)
-                    self.follow(elsewhere, plan)
-            except BaseException:
-                for f in running: f.cancel()
-                self.backend.stop()
-                raise
-
-    def open_gates(self, running: dict):
-        """Let the oldest waiting cells train while fewer than `capacity` train (a dict keeps the order they were
-        started). A cell that has left its marker (`trained_marker`) is done training: it evaluates and records."""
-        jobs = list(running.values())
-        for gate, _ in jobs:
-            if sum(g.is_set() and not m.exists() for g, m in jobs) >= self.capacity: return
-            if not gate.is_set():
-                gate.opened_at = time.time()  # a cell's seconds count from its turn, not from its early start
-                gate.set()
+        self.heartbeat = Heartbeat(plan.client)
 
     def say(self, line: str) -> bool:
         print(f"[grid] {line}", file=self.bar.out, flush=True)
         return True
 
-    def claim(self, o: CellOutcome) -> str:
-        "Claim cell `o` (creating its run) and return 'mine', or say where it stands: elsewhere, done, failed."
-        while True:
-            state, run, n = cell_state(self.client, self.parent, o.key, self.since_ms, self.rerun)
-            if state != "free":
-                self.adopt(o, run, state)
-                if state == "elsewhere": self.say(f"cell {o.index} is being trained by another launcher "
-                                                  f"({run.data.tags.get('grid_host', '?')}, run {run.info.run_id})")
-                return state
-            run_id = self.create_run(o)
-            holder = claim_cell(self.client, self.parent, o.key, n, run_id)
-            if holder == run_id:
-                o.run_id = run_id
-                self.mine.append(run_id)
-                self.heartbeat.runs.add(run_id)
-                return "mine"
-            self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
-            self.say(f"cell {o.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
-
-    def adopt(self, o: CellOutcome, run, state: str):
-        "Fill `o` from a run of another launcher."
-        o.run_id, o.trained_by = run.info.run_id, "another launcher"
-        if state != "elsewhere":
-            o.status, o.metrics = run.info.status, dict(run.data.metrics)
-            o.error = run.data.tags.get("error", "")
-            o.seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
-
-    def follow(self, elsewhere: dict, plan: CellPlan):
-        "Take in the cells other launchers have finished; put back in the plan those whose launcher died."
-        for key, o in list(elsewhere.items()):
-            run = self.client.get_run(o.run_id)
-            if run.info.status == "RUNNING" and launcher_alive(run): continue
-            del elsewhere[key]
-            if run.info.status == "RUNNING" or run.data.tags.get("grid_retry") == "true":
-                self.say(f"cell {o.index}: its launcher stopped (no heartbeat); this launcher takes it over")
-                o.status, o.run_id, o.trained_by = "PENDING", "", ""
-                plan.retry(o)
-            else:
-                self.adopt(o, run, "done")
-                self.bar.update(o)
-                plan.finished(o)
-
-    def create_run(self, o: CellOutcome) -> str:
-        from yolo_mlops.runner import start_training_run
-        tags = {"grid_cell_key": o.key, "grid_name": self.spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
-                "grid_pid": str(os.getpid()), "grid_backend": self.backend.name, "grid_heartbeat": f"{time.time():.1f}"}
-        run_id, _ = start_training_run({**o.params, **self.run_params(o), "run_name": f"{self.spec.name}-{o.index:03d}"},
-                                       self.parent, tags)
-        return run_id
-
-    def run_params(self, o: CellOutcome) -> dict:
-        digest = self.digests[o.params.get("data") or ""]
-        return {"experiment": self.spec.experiment, "tracking_uri": self.uri, **({"expected_digest": digest} if digest != "missing" else {})}
-
-    def train(self, o: CellOutcome, gate: threading.Event) -> CellOutcome:
-        "Execute claimed cell `o` on a free slot of the backend (training once `gate` opens) and fill its outcome."
-        with self.slot_lock: slot = self.slots.pop(0)
+# %% ../nbs/03_grid.ipynb #c023l2
+@patch
+def run(self: _Launcher, plan: CellPlan, outcomes: list):
+    "Until every cell of `plan` is done here or elsewhere; a cell whose launcher dies is taken over."
+    running, elsewhere, said = {}, {}, False  # running: future -> (the gate that lets its cell train, its marker)
+    with ThreadPoolExecutor(max_workers=self.capacity + self.extra) as pool:
         try:
-            job = CellJob(o.index, o.params, self.run_params(o), o.run_id, _cell_stem(o), self.out_dir, self.nb_hash,
-                          self.spec.name, slot, self.timeout, gate if self.extra else None)
-            t_cell = time.time()
-            cell = self.backend.run(job)
-            return close_cell_run(self.client, o, job, cell, time.time() - max(t_cell, getattr(gate, "opened_at", t_cell)))
-        except Exception as e:
-            o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
-            return o
-        finally:
-            trained_marker(self.out_dir / f"{_cell_stem(o)}.console.txt").unlink(missing_ok=True)
-            self.heartbeat.runs.discard(o.run_id)
-            with self.slot_lock: self.slots.append(slot)
+            while True:
+                while len(running) < self.capacity + self.extra and (o := plan.next()) is not None:
+                    if o not in outcomes: outcomes.append(o)
+                    state = self.claim(o)
+                    if state == "mine":
+                        gate, marker = threading.Event(), trained_marker(self.plan.out_dir / f"{_cell_stem(o)}.console.txt")
+                        marker.unlink(missing_ok=True)
+                        running[pool.submit(self.train, o, gate)] = gate, marker
+                        self.open_gates(running)
+                    elif state == "elsewhere": elsewhere[o.key] = o
+                    else: self.bar.update(o); plan.finished(o)
+                if not running and not elsewhere: return
+                if elsewhere and not running and not said:
+                    said = self.say(f"waiting for {len(elsewhere)} cell(s) trained by other launchers "
+                                    f"({', '.join(str(o.index) for o in elsewhere.values())}); checking every {self.heartbeat.interval:g}s")
+                waiting = any(not gate.is_set() for gate, _ in running.values())  # then look for markers twice a second
+                finished, _ = wait(list(running), timeout=0.5 if waiting else self.heartbeat.interval if elsewhere else None,
+                                   return_when=FIRST_COMPLETED)
+                for f in finished: plan.finished(f.result()); running.pop(f)
+                self.open_gates(running)
+                self.follow(elsewhere, plan)
+        except BaseException:
+            for f in running: f.cancel()
+            self.backend.stop()
+            raise
+
+# %% ../nbs/03_grid.ipynb #c023l3
+@patch
+def open_gates(self: _Launcher, running: dict):
+    """Let the oldest waiting cells train while fewer than `capacity` train (a dict keeps the order they were
+    started). A cell that has left its marker (`trained_marker`) is done training: it evaluates and records."""
+    jobs = list(running.values())
+    for gate, _ in jobs:
+        if sum(g.is_set() and not m.exists() for g, m in jobs) >= self.capacity: return
+        if not gate.is_set():
+            gate.opened_at = time.time()  # a cell's seconds count from its turn, not from its early start
+            gate.set()
+
+# %% ../nbs/03_grid.ipynb #c023l5
+@patch
+def claim(self: _Launcher, o: CellOutcome) -> str:
+    "Claim cell `o` (creating its run) and return 'mine', or say where it stands: elsewhere, done, failed."
+    while True:
+        state, run, n = cell_state(self.client, self.parent, o.key, self.since_ms, self.rerun)
+        if state != "free":
+            self.adopt(o, run, state)
+            if state == "elsewhere": self.say(f"cell {o.index} is being trained by another launcher "
+                                              f"({run.data.tags.get('grid_host', '?')}, run {run.info.run_id})")
+            return state
+        run_id = self.create_run(o)
+        holder = claim_cell(self.client, self.parent, o.key, n, run_id)
+        if holder == run_id:
+            o.run_id = run_id
+            self.mine.append(run_id)
+            self.heartbeat.runs.add(run_id)
+            return "mine"
+        self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
+        self.say(f"cell {o.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
+
+@patch
+def adopt(self: _Launcher, o: CellOutcome, run, state: str):
+    "Fill `o` from a run of another launcher."
+    o.run_id, o.trained_by = run.info.run_id, "another launcher"
+    if state != "elsewhere":
+        o.status, o.metrics = run.info.status, dict(run.data.metrics)
+        o.error = run.data.tags.get("error", "")
+        o.seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
+
+# %% ../nbs/03_grid.ipynb #c023l6
+@patch
+def follow(self: _Launcher, elsewhere: dict, plan: CellPlan):
+    "Take in the cells other launchers have finished; put back in the plan those whose launcher died."
+    for key, o in list(elsewhere.items()):
+        run = self.client.get_run(o.run_id)
+        if run.info.status == "RUNNING" and launcher_alive(run): continue
+        del elsewhere[key]
+        if run.info.status == "RUNNING" or run.data.tags.get("grid_retry") == "true":
+            self.say(f"cell {o.index}: its launcher stopped (no heartbeat); this launcher takes it over")
+            o.status, o.run_id, o.trained_by = "PENDING", "", ""
+            plan.retry(o)
+        else:
+            self.adopt(o, run, "done")
             self.bar.update(o)
+            plan.finished(o)
+
+# %% ../nbs/03_grid.ipynb #c023l7
+@patch
+def create_run(self: _Launcher, o: CellOutcome) -> str:
+    from yolo_mlops.runner import start_training_run
+    tags = {"grid_cell_key": o.key, "grid_name": self.spec.name, "grid_cell": str(o.index), "grid_host": socket.gethostname(),
+            "grid_pid": str(os.getpid()), "grid_backend": self.backend.name, "grid_heartbeat": f"{time.time():.1f}"}
+    run_id, _ = start_training_run({**o.params, **self.run_params(o), "run_name": f"{self.spec.name}-{o.index:03d}"},
+                                   self.parent, tags)
+    return run_id
+
+@patch
+def run_params(self: _Launcher, o: CellOutcome) -> dict:
+    digest = self.plan.digests[o.params.get("data") or ""]
+    return {"experiment": self.spec.experiment, "tracking_uri": self.plan.uri, **({"expected_digest": digest} if digest != "missing" else {})}
+
+# %% ../nbs/03_grid.ipynb #c023l8
+@patch
+def train(self: _Launcher, o: CellOutcome, gate: threading.Event) -> CellOutcome:
+    "Execute claimed cell `o` on a free slot of the backend (training once `gate` opens) and fill its outcome."
+    with self.slot_lock: slot = self.slots.pop(0)
+    try:
+        job = CellJob(o.index, o.params, self.run_params(o), o.run_id, _cell_stem(o), self.plan.out_dir, self.plan.nb_hash,
+                      self.spec.name, slot, self.timeout, gate if self.extra else None)
+        t_cell = time.time()
+        cell = self.backend.run(job)
+        return close_cell_run(self.client, o, job, cell, time.time() - max(t_cell, getattr(gate, "opened_at", t_cell)))
+    except Exception as e:
+        o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
+        return o
+    finally:
+        trained_marker(self.plan.out_dir / f"{_cell_stem(o)}.console.txt").unlink(missing_ok=True)
+        self.heartbeat.runs.discard(o.run_id)
+        with self.slot_lock: self.slots.append(slot)
+        self.bar.update(o)
 
 # %% ../nbs/03_grid.ipynb #c024
 def _stop_cells(procs: dict, sig):
@@ -775,7 +838,10 @@ def repair_interrupted_runs_of(client, run_ids, reason: str):
             if client.get_run(rid).info.status == "RUNNING": fail_for_retry(client, rid, reason)
         except Exception: pass
 
-def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, status: str, out_dir: Path):
+# %% ../nbs/03_grid.ipynb #23088964
+def close_parent(plan: GridPlan, result: GridResult, status: str):
+    "Step 3 of `run_grid`: the summary table and the grid file on the parent run, counts, the best cell; close it."
+    client, parent, spec, out_dir = plan.client, plan.parent, plan.spec, plan.out_dir
     table = result.table()
     summary = out_dir / "grid_summary.csv"
     table.to_csv(summary, index=False)
@@ -797,6 +863,7 @@ def _close_parent(client, parent: str, spec: GridSpec, result: GridResult, statu
     _show_best_cell(client, parent, spec, result)
     client.set_terminated(parent, status)
 
+# %% ../nbs/03_grid.ipynb #62a03892
 def _show_best_cell(client, parent: str, spec: GridSpec, result: GridResult, metric: str = "final_test_mAP50"):
     "Tag the parent run with its best FINISHED cell and add a line about it to its description."
     done = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED") and metric in o.metrics]

@@ -24,8 +24,10 @@ def import_ray():
         import ray
         return ray
     except ImportError:
-        raise GridBackendError("The Ray backend needs Ray: pip install 'yolo-mlops[ray]' (scripts/setup.sh installs it).") from None
+        raise GridBackendError("The Ray backend needs Ray: pip install 'yolo-mlops[ray]' "
+                               "(scripts/setup.sh installs it).") from None
 
+# %% ../nbs/03b_grid_ray.ipynb #c006a
 def _is_loopback(host: str) -> bool: return host in ("localhost", "::1") or host.startswith("127.")
 
 def check_store_reachable(uri: str, node_ips: list[str], here_ip: str) -> str:
@@ -34,9 +36,9 @@ def check_store_reachable(uri: str, node_ips: list[str], here_ip: str) -> str:
     others = sorted({ip for ip in node_ips if ip != here_ip and not _is_loopback(ip)})
     if only_here and others:
         raise GridBackendError(
-            f"The Ray cluster has nodes on other machines ({', '.join(others)}), but the runs would go to {uri}, which only "
-            "this machine can reach. Start the team stack (README, 'Team stack') and set MLFLOW_TRACKING_URI to an address "
-            "every node reaches, e.g. http://<this machine's address>:5000.")
+            f"The Ray cluster has nodes on other machines ({', '.join(others)}), but the runs would go to {uri}, "
+            "which only this machine can reach. Start the team stack (README, 'Team stack') and set "
+            "MLFLOW_TRACKING_URI to an address every node reaches, e.g. http://<this machine's address>:5000.")
     return uri
 
 # %% ../nbs/03b_grid_ray.ipynb #c009
@@ -46,7 +48,11 @@ def node_work_dir(grid: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
-def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) -> dict:
+def run_cell_on_node(job: dict,           # the cell's `CellJob` as plain values (`_task_payload`)
+                     recipe: dict | None, # the dataset recipe (`dataset_recipe`); None: the notebook reports it missing
+                     threads: int,        # the cell's CPU thread budget
+                     gpu: bool,           # True when the task was given a GPU
+                    ) -> dict:
     "The Ray task of one cell: get the dataset by digest, check the notebook, execute the cell; return its outcome."
     import ray
     from mlflow.entities import RunTag
@@ -72,34 +78,62 @@ def run_cell_on_node(job: dict, recipe: dict | None, threads: int, gpu: bool) ->
     return dict(returncode=rc, error="", log=log.read_text(errors="replace"),
                 notebook=notebook.read_bytes() if notebook.exists() else None)
 
+# %% ../nbs/03b_grid_ray.ipynb #c010a
+def _check_cell_resources(cpus_per_cell: float, gpus_per_cell: float, workers: int | None):
+    "Refuse resources Ray cannot give a cell; the message names the one to change."
+    if cpus_per_cell <= 0: raise GridBackendError(f"cpus_per_cell must be positive (got {cpus_per_cell}).")
+    if gpus_per_cell < 0 or (gpus_per_cell > 1 and gpus_per_cell != int(gpus_per_cell)):
+        raise GridBackendError(f"gpus_per_cell must be a fraction of one GPU (0.25, 0.5) or a whole number "
+                               f"(got {gpus_per_cell}).")
+    if workers is not None and workers < 1: raise GridBackendError(f"workers must be at least 1 (got {workers}).")
+
+# %% ../nbs/03b_grid_ray.ipynb #c010c
+def _connect_ray(ray, address: str | None):
+    "Start or join the Ray cluster at `address`; a clear error when there is none."
+    try: ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = address or config.ray_address() or 'a new local instance'
+        raise GridBackendError(f"Could not connect to the Ray cluster at {where}: {e}. Start it with "
+                               "`ray start --head` (README, 'Scaling out') or check --address.") from None
+
+def _cluster_room(have: dict, cpus: float, gpus: float) -> int:
+    "How many cells asking for `cpus` CPUs and `gpus` GPUs fit at once in a cluster with resources `have`."
+    room = int(have.get("CPU", 0) / cpus + 1e-9)
+    if gpus: room = min(room, int(have.get("GPU", 0) / gpus + 1e-9))
+    if room < 1:
+        raise GridBackendError(
+            f"The Ray cluster ({have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs) has no room for a cell "
+            f"asking for {cpus:g} CPUs and {gpus:g} GPUs: lower --cpus-per-cell/--gpus-per-cell or add nodes.")
+    return room
+
+# %% ../nbs/03b_grid_ray.ipynb #c010f
+def _task_payload(job: CellJob) -> dict:
+    "The fields of `job` the Ray task reads (`run_cell_on_node`), as plain values."
+    return dict(params=job.params, run_params=job.run_params, run_id=job.run_id, stem=job.stem,
+                notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout)
+
 # %% ../nbs/03b_grid_ray.ipynb #c011
 class RayBackend:
     "Cells run as Ray tasks on a cluster, each with `cpus_per_cell` CPUs and `gpus_per_cell` GPUs."
     name = "ray"
-    def __init__(self, address: str | None = None, cpus_per_cell: float = 1, gpus_per_cell: float = 0, workers: int | None = None):
-        if cpus_per_cell <= 0: raise GridBackendError(f"cpus_per_cell must be positive (got {cpus_per_cell}).")
-        if gpus_per_cell < 0 or (gpus_per_cell > 1 and gpus_per_cell != int(gpus_per_cell)):
-            raise GridBackendError(f"gpus_per_cell must be a fraction of one GPU (0.25, 0.5) or a whole number (got {gpus_per_cell}).")
-        if workers is not None and workers < 1: raise GridBackendError(f"workers must be at least 1 (got {workers}).")
+    def __init__(self,
+                 address: str | None = None,  # None: a local instance (or `RAY_ADDRESS`); "auto"; "ray://host:10001"
+                 cpus_per_cell: float = 1,     # the CPUs each cell's task asks for
+                 gpus_per_cell: float = 0,     # the GPUs each cell asks for: a fraction of one, or a whole number
+                 workers: int | None = None):  # cells at once; None: as many as the cluster has room for
+        _check_cell_resources(cpus_per_cell, gpus_per_cell, workers)
         self.address, self.cpus, self.gpus, self.workers = address, cpus_per_cell, gpus_per_cell, workers
         self.refs, self._recipes, self._task, self._connected = {}, {}, None, False
 
     def start(self, uri: str) -> int:
         ray = import_ray()
         if not ray.is_initialized():
-            try: ray.init(address=self.address, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                raise GridBackendError(f"Could not connect to the Ray cluster at {self.address or config.ray_address() or 'a new local instance'}: "
-                                       f"{e}. Start it with `ray start --head` (README, 'Scaling out') or check --address.") from None
+            _connect_ray(ray, self.address)
             self._connected = True
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         check_store_reachable(uri, [n["NodeManagerAddress"] for n in nodes], ray.util.get_node_ip_address())
         have = ray.cluster_resources()
-        room = int(have.get("CPU", 0) / self.cpus + 1e-9)
-        if self.gpus: room = min(room, int(have.get("GPU", 0) / self.gpus + 1e-9))
-        if room < 1:
-            raise GridBackendError(f"The Ray cluster ({have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs) has no room for a cell "
-                                   f"asking for {self.cpus:g} CPUs and {self.gpus:g} GPUs: lower --cpus-per-cell/--gpus-per-cell or add nodes.")
+        room = _cluster_room(have, self.cpus, self.gpus)
         self._task = ray.remote(run_cell_on_node)
         print(f"[grid] Ray cluster: {len(nodes)} node(s), {have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs; "
               f"{self.cpus:g} CPU(s) and {self.gpus:g} GPU(s) per cell", flush=True)
@@ -114,10 +148,9 @@ class RayBackend:
 
     def run(self, job: CellJob) -> CellRun:
         ray = import_ray()
-        payload = dict(params=job.params, run_params=job.run_params, run_id=job.run_id, stem=job.stem,
-                       notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout)
-        ref = self._task.options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, name=f"{job.grid}-cell{job.index:03d}") \
-                        .remote(payload, self._recipe(job.params.get("data") or ""), max(1, int(self.cpus)), self.gpus > 0)
+        options = dict(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, name=f"{job.grid}-cell{job.index:03d}")
+        recipe = self._recipe(job.params.get("data") or "")
+        ref = self._task.options(**options).remote(_task_payload(job), recipe, max(1, int(self.cpus)), self.gpus > 0)
         self.refs[job.run_id] = ref
         try: out = ray.get(ref)
         except ray.exceptions.TaskCancelledError:

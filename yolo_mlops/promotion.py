@@ -25,6 +25,8 @@ def model_name_for(dataset_name: str | None) -> str:
     from yolo_mlops.data import DEFAULT_TITLE, DEFAULT_NAME
     if not dataset_name or str(dataset_name) in (DEFAULT_TITLE, DEFAULT_NAME, "nan"): return DEFAULT_MODEL_NAME
     return f"yolov8n-{dataset_name}"
+
+# %% ../nbs/05_promotion.ipynb #c006a
 RULES = ("interval", "point")
 
 @dataclass
@@ -39,38 +41,50 @@ class PromotionCriteria:
     def __post_init__(self):
         if self.rule not in RULES: raise ValueError(f"rule must be one of {', '.join(RULES)}, got {self.rule!r}")
 
+# %% ../nbs/05_promotion.ipynb #c006b
 @dataclass
 class Check:
     "One criterion applied to the candidate."
-    criterion: str
-    required: str
+    criterion: str  # what is checked, e.g. "beats the pretrained baseline"
+    required: str   # what passing needs, e.g. "95 % lower bound > +0.0000"
     passed: bool
-    detail: str
+    detail: str     # the numbers, and why it passed or failed, in words
 
+# %% ../nbs/05_promotion.ipynb #c006c
 def _interval_detail(what: str, gain: float, low: float, high: float, minimum: float, images) -> tuple[bool, str]:
     "Whether the interval's lower bound passes `minimum`, and why, in words."
     where = f"{gain:+.4f}, 95 % interval [{low:+.4f}, {high:+.4f}]"
     if low > minimum: return True, f"the gain over {what} {where} is above {minimum:+.4f} even at its lower bound"
-    if high <= minimum: return False, f"the gain over {what} {where} is not above {minimum:+.4f} anywhere in its interval"
+    if high <= minimum:
+        return False, f"the gain over {what} {where} is not above {minimum:+.4f} anywhere in its interval"
     return False, f"the gain over {what} {where} is within the resolution of {images} test images"
 
 def _gain_check(criterion: str, what: str, gain: float, interval, minimum: float, rule: str, images) -> Check:
+    "The check of one gain (over the baseline or the champion) under `rule`."
     if rule == "point":
         return Check(criterion, f"gain > {minimum:+.4f}", bool(gain > minimum), f"gain over {what} {gain:+.4f}")
     low, high = interval if interval is not None else (math.nan, math.nan)
     if math.isnan(low):
-        return Check(criterion, f"95 % lower bound > {minimum:+.4f}", False, f"no interval for the gain over {what} "
-                     "(the run logged no per-image matches); re-run it, or decide on the point estimate with rule 'point'")
-    return Check(criterion, f"95 % lower bound > {minimum:+.4f}", *_interval_detail(what, gain, low, high, minimum, images))
+        return Check(criterion, f"95 % lower bound > {minimum:+.4f}", False,
+                     f"no interval for the gain over {what} (the run logged no per-image matches); "
+                     "re-run it, or decide on the point estimate with rule 'point'")
+    return Check(criterion, f"95 % lower bound > {minimum:+.4f}",
+                 *_interval_detail(what, gain, low, high, minimum, images))
 
+# %% ../nbs/05_promotion.ipynb #c006d
 def _int(v):
+    "A count read back as a float or a string (4.0, '4') as 4; anything else as it is."
     try: return int(float(v))
     except (TypeError, ValueError): return v
 
-def check_candidate(run: dict, criteria: PromotionCriteria, champion: dict | None = None,
-                    over_champion: dict | None = None) -> list[Check]:
+def check_candidate(run: dict,                          # the candidate's row of the runs table
+                    criteria: PromotionCriteria,        # what it must achieve
+                    champion: dict | None = None,       # the current champion's row, if there is a champion
+                    over_champion: dict | None = None,  # its gain over the champion (`compare_with_champion`)
+                    ) -> list[Check]:
     """Every criterion applied to `run` (a row of the runs table). `champion` is the current champion's row, if any;
-    `over_champion` the candidate's gain over it on the same images (`gain`, `low`, `high`), as `compare_with_champion` gives."""
+    `over_champion` the candidate's gain over it on the same images (`gain`, `low`, `high`), as
+    `compare_with_champion` gives."""
     m, rule = criteria.metric, criteria.rule
     try: images = int(float(run.get("dataset_test_images")))
     except (TypeError, ValueError): images = "the"
@@ -78,25 +92,30 @@ def check_candidate(run: dict, criteria: PromotionCriteria, champion: dict | Non
     checks = [Check("run finished", "status FINISHED", run.get("status") == "FINISHED", str(run.get("status")))]
     pre = run.get("best_is_pretrained")
     checks.append(Check("best checkpoint is trained", "an optimizer step before the best epoch", pre != 1,
-                        f"best epoch {_int(run.get('best_epoch'))} came before the first optimizer step: it is the pretrained model"
-                        if pre == 1 else f"best epoch {_int(run.get('best_epoch'))}, {_int(run.get('optimizer_steps'))} optimizer steps"))
+                        f"best epoch {_int(run.get('best_epoch'))} came before the first optimizer step: "
+                        "it is the pretrained model" if pre == 1 else
+                        f"best epoch {_int(run.get('best_epoch'))}, "
+                        f"{_int(run.get('optimizer_steps'))} optimizer steps"))
     gain = m.replace("final_", "gain_")
     checks.append(_gain_check("beats the pretrained baseline", "the pretrained model", value - base,
                               (run.get(f"{gain}_ci_low", math.nan), run.get(f"{gain}_ci_high", math.nan)),
                               criteria.min_gain_over_baseline, rule, images))
     if champion is None:
-        checks.append(Check("beats the current champion", f"> champion {criteria.min_gain_over_champion:+.4f}", True, "no champion yet"))
+        checks.append(Check("beats the current champion", f"> champion {criteria.min_gain_over_champion:+.4f}", True,
+                            "no champion yet"))
     elif champion.get("run_id") == run.get("run_id"):
         checks.append(Check("beats the current champion", "a different run", False, "this run is already the champion"))
     else:
         cmp = over_champion or {}
         point = cmp.get("gain", value - champion.get(m, math.nan))
-        checks.append(_gain_check("beats the current champion", f"the champion (version {champion.get('version')})", point,
-                                  (cmp["low"], cmp["high"]) if "low" in cmp else None, criteria.min_gain_over_champion, rule, images))
+        checks.append(_gain_check("beats the current champion", f"the champion (version {champion.get('version')})",
+                                  point, (cmp["low"], cmp["high"]) if "low" in cmp else None,
+                                  criteria.min_gain_over_champion, rule, images))
         if cmp.get("error"): checks[-1].detail += f" ({cmp['error']})"
     if criteria.max_latency_ms is not None:
         lat = run.get("latency_ms_median", math.nan)
-        checks.append(Check("latency budget", f"<= {criteria.max_latency_ms:g} ms", bool(lat <= criteria.max_latency_ms), f"{lat:.1f} ms"))
+        checks.append(Check("latency budget", f"<= {criteria.max_latency_ms:g} ms",
+                            bool(lat <= criteria.max_latency_ms), f"{lat:.1f} ms"))
     return checks
 
 # %% ../nbs/05_promotion.ipynb #c009
@@ -106,8 +125,13 @@ def current_champion(client, model_name: str, alias: str = "champion"):
     try: return client.get_model_version_by_alias(model_name, alias)
     except MlflowException: return None
 
-def register_run(run_id: str, model_name: str | None = None, tracking_uri: str | None = None,
-                 description: str = "", tags: dict | None = None):
+# %% ../nbs/05_promotion.ipynb #c009a
+def register_run(run_id: str,                      # a FINISHED training run that logged its pyfunc model
+                 model_name: str | None = None,    # default: named after the run's dataset (`model_name_for`)
+                 tracking_uri: str | None = None,  # the tracking server with the Model Registry
+                 description: str = "",            # the new version's description (an existing one keeps its own)
+                 tags: dict | None = None,         # the new version's tags
+                 ):
     """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset);
     the existing version if already registered."""
     import mlflow
@@ -133,39 +157,44 @@ def register_run(run_id: str, model_name: str | None = None, tracking_uri: str |
 class PromotionDecision:
     "What `promote` decided, and why."
     promoted: bool
-    candidate: dict
-    checks: list
+    candidate: dict                      # the candidate's row of the runs table
+    checks: list                         # its `Check`s, in order
     criteria: PromotionCriteria
     model_name: str
-    version: str | None = None
-    previous_version: str | None = None
-    champion: dict | None = None
-    over_champion: dict | None = None  # the paired gain over the champion, when there is one
+    version: str | None = None           # the version made champion, when promoted
+    previous_version: str | None = None  # the former champion's version, when there was one
+    champion: dict | None = None         # the champion the candidate was compared with, if any
+    over_champion: dict | None = None    # the paired gain over the champion, when there is one
 
     @property
     def failed(self) -> list: return [c for c in self.checks if not c.passed]
 
     def summary(self) -> str:
-        if self.promoted: return f"PROMOTED run {self.candidate['run_id']} as {self.model_name} version {self.version} (alias champion)"
+        if self.promoted:
+            return (f"PROMOTED run {self.candidate['run_id']} as {self.model_name} version {self.version} "
+                    "(alias champion)")
         return f"NOT PROMOTED: run {self.candidate.get('run_id')}: " + "; ".join(c.detail for c in self.failed)
 
-def _row(table: pd.DataFrame, run_id: str) -> dict | None:
-    rows = table[table.run_id == run_id]
-    return rows.iloc[0].to_dict() if len(rows) else None
-
+# %% ../nbs/05_promotion.ipynb #c011a
 def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
     "Evaluate the champion's weights on the candidate's test split (another dataset): its per-image matches."
     import mlflow, tempfile
     from yolo_mlops.train import evaluate_split
     data = candidate.get("data")
     if not data or not Path(str(data)).exists():
-        raise ValueError(f"the champion was trained on another dataset, and the candidate's dataset {data} is not on this machine")
+        raise ValueError(f"the champion was trained on another dataset, and the candidate's dataset {data} "
+                         "is not on this machine")
     weights = mlflow.artifacts.download_artifacts(run_id=champion["run_id"], artifact_path="weights/best.pt",
                                                   dst_path=tempfile.mkdtemp(prefix="champion-"))
     imgsz = int(float(client.get_run(champion["run_id"]).data.params.get("imgsz", candidate.get("imgsz", 320))))
     return evaluate_split(weights, str(data), "test", imgsz, "cpu", 16).images
 
-def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_test_mAP50", tracking_uri: str | None = None) -> dict:
+# %% ../nbs/05_promotion.ipynb #c011b
+def compare_with_champion(candidate: dict,                  # the candidate's row of the runs table
+                          champion: dict,                   # the champion's row, with at least its `run_id`
+                          metric: str = "final_test_mAP50",  # compared as mAP50, or mAP50-95 if it ends so
+                          tracking_uri: str | None = None,  # the tracking server both runs are in
+                          ) -> dict:
     """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
     `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
     from yolo_mlops.train import paired_bootstrap_gain, image_matches_map, read_test_matches
@@ -174,25 +203,40 @@ def compare_with_champion(candidate: dict, champion: dict, metric: str = "final_
     mine = read_test_matches(candidate["run_id"])
     if mine is None: return {"error": "the candidate logged no per-image matches"}
     try:
-        theirs = read_test_matches(champion["run_id"]) if champion.get("dataset_digest") == candidate.get("dataset_digest") else None
+        theirs = (read_test_matches(champion["run_id"])
+                  if champion.get("dataset_digest") == candidate.get("dataset_digest") else None)
         how = "the champion's own evaluation of the same test split"
         if theirs is None:
-            theirs, how = {"run": _champion_on_candidate_split(candidate, champion, client)}, "the champion re-evaluated on the candidate's test split"
+            theirs, how = ({"run": _champion_on_candidate_split(candidate, champion, client)},
+                           "the champion re-evaluated on the candidate's test split")
         low, high = paired_bootstrap_gain(mine["run"], theirs["run"])[k]
     except Exception as e: return {"error": f"no paired comparison with the champion: {e}"}
     i = 1 if k == "mAP50_95" else 0
-    return {"gain": image_matches_map(mine["run"])[i] - image_matches_map(theirs["run"])[i], "low": low, "high": high, "how": how}
+    return {"gain": image_matches_map(mine["run"])[i] - image_matches_map(theirs["run"])[i], "low": low, "high": high,
+            "how": how}
 
-def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, model_name: str | None = None,
-            run_id: str | None = None, tracking_uri: str | None = None) -> PromotionDecision:
-    """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name` (default:
-    named after the candidate's dataset) and make it the champion."""
+# %% ../nbs/05_promotion.ipynb #c011d
+def _row(table: pd.DataFrame, run_id: str) -> dict | None:
+    "The row of run `run_id` as a dict, or None when the table does not have it."
+    rows = table[table.run_id == run_id]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+def promote(table: pd.DataFrame,                        # the runs table (`runs_table`)
+            criteria: PromotionCriteria | None = None,  # default: `PromotionCriteria()`
+            model_name: str | None = None,              # default: named after the candidate's dataset
+            run_id: str | None = None,                  # the candidate; default: the best FINISHED run by the metric
+            tracking_uri: str | None = None,            # the tracking server with the Model Registry
+            ) -> PromotionDecision:
+    """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name`
+    (default: named after the candidate's dataset) and make it the champion."""
     criteria = criteria or PromotionCriteria()
     client = config.open_store(tracking_uri).client
     done = table[(table.status == "FINISHED") & table[criteria.metric].notna()]
     if run_id: candidate = _row(table, run_id)
     else: candidate = done.sort_values(criteria.metric, ascending=False).iloc[0].to_dict() if len(done) else None
-    if candidate is None: raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "") + " in the table.")
+    if candidate is None:
+        raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "")
+                         + " in the table.")
     model_name = model_name or model_name_for(candidate.get("dataset_name"))
     old = current_champion(client, model_name)
     champion = None
@@ -203,12 +247,13 @@ def promote(table: pd.DataFrame, criteria: PromotionCriteria | None = None, mode
     if champion is not None and champion["run_id"] != candidate["run_id"] and criteria.rule == "interval":
         over_champion = compare_with_champion(candidate, champion, criteria.metric, tracking_uri)
     checks = check_candidate(candidate, criteria, champion, over_champion)
-    decision = PromotionDecision(all(c.passed for c in checks), candidate, checks, criteria, model_name, champion=champion,
-                                 over_champion=over_champion)
+    decision = PromotionDecision(all(c.passed for c in checks), candidate, checks, criteria, model_name,
+                                 champion=champion, over_champion=over_champion)
     if not decision.promoted: return decision
     m = criteria.metric
     why = (f"Promoted by yolo-mlops on {datetime.date.today()}: {m} {candidate[m]:.4f}, pretrained baseline "
-           f"{candidate[m.replace('final_', 'baseline_')]:.4f}" + (f", previous champion {champion[m]:.4f} (version {champion['version']})" if champion else ""))
+           f"{candidate[m.replace('final_', 'baseline_')]:.4f}"
+           + (f", previous champion {champion[m]:.4f} (version {champion['version']})" if champion else ""))
     mv = register_run(candidate["run_id"], model_name, tracking_uri, why,
                       {"metric": m, "metric_value": f"{candidate[m]:.4f}", "promoted_on": str(datetime.date.today())})
     if old is not None and old.version != mv.version:
@@ -227,75 +272,112 @@ def _fmt(v, floats: int | None = 4) -> str:
     return str(v)
 
 def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
+    "`df` as a Markdown table, its values formatted by `_fmt`."
     if df.empty: return "_none_"
     fmt = lambda v: _fmt(v, floats)
     head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns)
     return head + "\n" + "\n".join("| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False))
 
+# %% ../nbs/05_promotion.ipynb #c013a
 def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame) -> str:
+    "The risks of the decision, as a Markdown list."
     c = decision.candidate
     done = table[table.status == "FINISHED"]
     risks = [f"The test split is small ({_fmt(c.get('dataset_test_images', '?'))} images, dataset digest "
              f"`{str(c.get('dataset_digest', ''))[:12]}`): a few images change the metric by several points."]
-    if "seed" in done and done["seed"].nunique() < 3: risks.append(f"Only {done['seed'].nunique()} seed(s) per configuration: the intervals above are wide.")
+    if "seed" in done and done["seed"].nunique() < 3:
+        risks.append(f"Only {done['seed'].nunique()} seed(s) per configuration: the intervals above are wide.")
     pre = int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum())
-    if pre: risks.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: they are the pretrained model.")
+    if pre:
+        risks.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: "
+                     "they are the pretrained model.")
     beating = int(done.beats_baseline.sum()) if len(done) else 0
     sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
-    risks.append(f"{beating} of {len(done)} finished runs beat the pretrained model on the test split by their point estimate; "
-                 f"{sure} by the lower bound of their interval.")
+    risks.append(f"{beating} of {len(done)} finished runs beat the pretrained model on the test split by their "
+                 f"point estimate; {sure} by the lower bound of their interval.")
     noeffect = effects[effects.verdict.isin(["no measurable effect", "no effect at all"])]
-    if len(noeffect): risks.append("No measurable effect of: " + ", ".join(sorted(set(noeffect.dimension))) + "; do not read differences along these as signal.")
+    if len(noeffect):
+        risks.append("No measurable effect of: " + ", ".join(sorted(set(noeffect.dimension)))
+                     + "; do not read differences along these as signal.")
     failed = int((table.status == "FAILED").sum())
     if failed: risks.append(f"{failed} run(s) FAILED and are not candidates (see their `error` tag).")
     return "\n".join(f"- {r}" for r in risks)
 
+# %% ../nbs/05_promotion.ipynb #c013b
 def _gain_text(gain: float, low: float, high: float) -> str:
+    "A gain with its interval, when there is one."
     return f"{gain:+.4f}" + ("" if math.isnan(low) else f", 95 % interval [{low:+.4f}, {high:+.4f}]")
 
 def _cadence_text(c: dict) -> str:
+    "How often the candidate's optimizer stepped, and whether its best epoch came before the first step."
     if math.isnan(float(c.get("optimizer_steps", math.nan))): return "not recorded"
     pre = " (before the first step: the pretrained model)" if c.get("best_is_pretrained") == 1 else ""
-    return (f"{int(c['optimizer_steps'])} optimizer steps (nbs {_fmt(c.get('nbs'))}, accumulate {_fmt(c.get('effective_accumulate'))}), "
+    return (f"{int(c['optimizer_steps'])} optimizer steps (nbs {_fmt(c.get('nbs'))}, "
+            f"accumulate {_fmt(c.get('effective_accumulate'))}), "
             f"first in epoch {int(c.get('first_step_epoch') or 0)}; best epoch {int(c.get('best_epoch') or 0)}{pre}")
 
-def write_decision_report(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame, path=None,
-                          template=None, experiment: str = "", grid: str = "", promotion_run: str = "", tracking_uri: str | None = None,
-                          configs: pd.DataFrame | None = None) -> Path:
-    "Fill the decision template with the real numbers and write it (default `reports/DECISION_PROMOTION.md`)."
+# %% ../nbs/05_promotion.ipynb #c013c
+def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame, experiment: str,
+                   grid: str, promotion_run: str, tracking_uri: str | None, configs: pd.DataFrame | None) -> dict:
+    "The template's placeholders: the decision, the candidate, its alternatives, the effects, the risks."
     c, m = decision.candidate, decision.criteria.metric
-    path = Path(path or config.reports_dir() / "DECISION_PROMOTION.md")
-    template = Path(template or config.reports_dir() / "templates" / "decision_template.md")
-    if not template.exists(): template = config.notebooks_dir().parent / "reports" / "templates" / "decision_template.md"
     dims = [d for d in varying_parameters(table)] or ["epochs", "imgsz", "lr0", "seed"]
     g = m.replace("final_", "gain_")
     cols = ["run_id", "run_name", *dims, m, m.replace("final_", "baseline_"), g, f"{g}_ci_low", f"{g}_ci_high",
             "optimizer_steps", "best_is_pretrained", "latency_ms_median"]
     alts = table[table.status == "FINISHED"].sort_values(m, ascending=False).head(6)[[x for x in cols if x in table]]
     champ = decision.champion
-    values = dict(
-        model_name=decision.model_name, date=datetime.date.today().isoformat(), tracking_uri=config.tracking_uri(tracking_uri),
+    return dict(
+        model_name=decision.model_name, date=datetime.date.today().isoformat(),
+        tracking_uri=config.tracking_uri(tracking_uri),
         experiment=experiment, grid_text=f", grid `{grid}`" if grid else "", promotion_run=promotion_run or "-",
-        decision_title=("Promoted: version " + str(decision.version) + " is now `@champion`") if decision.promoted else "Not promoted",
-        decision_text=decision.summary() + (f". The former champion, version {decision.previous_version}, keeps the alias `previous-champion`."
+        decision_title=(("Promoted: version " + str(decision.version) + " is now `@champion`") if decision.promoted
+                        else "Not promoted"),
+        decision_text=decision.summary() + (f". The former champion, version {decision.previous_version}, "
+                                            "keeps the alias `previous-champion`."
                                             if decision.promoted and decision.previous_version else "."),
         candidate_run=c.get("run_id"), candidate_name=c.get("run_name"),
-        dataset_text=(f"`{c.get('dataset_name')}`, classes {str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
+        dataset_text=(f"`{c.get('dataset_name')}`, classes "
+                      f"{str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
                       f"`{str(c.get('dataset_digest', ''))[:12]}`"),
         baseline_text=str(c.get("baseline") or "the pretrained model"),
-        candidate_params=", ".join(f"{k}={_fmt(c.get(k), floats=None)}" for k in PARAMETERS if k in c and k not in ("data", "weights", "device", "workers")),
-        metric=m, candidate_value=f"{c.get(m, math.nan):.4f}", baseline_value=f"{c.get(m.replace('final_', 'baseline_'), math.nan):.4f}",
+        candidate_params=", ".join(f"{k}={_fmt(c.get(k), floats=None)}" for k in PARAMETERS
+                                   if k in c and k not in ("data", "weights", "device", "workers")),
+        metric=m, candidate_value=f"{c.get(m, math.nan):.4f}",
+        baseline_value=f"{c.get(m.replace('final_', 'baseline_'), math.nan):.4f}",
         gain_value=_gain_text(c.get(m, math.nan) - c.get(m.replace('final_', 'baseline_'), math.nan),
                               c.get(f"{g}_ci_low", math.nan), c.get(f"{g}_ci_high", math.nan)),
-        champion_text=(f"version {champ['version']}, run `{champ['run_id']}`, {m} {champ.get(m, math.nan):.4f}" if champ else "none"),
-        champion_gain=(_gain_text(oc["gain"], oc["low"], oc["high"]) + f" ({oc['how']})" if (oc := decision.over_champion or {}).get("how")
+        champion_text=(f"version {champ['version']}, run `{champ['run_id']}`, {m} {champ.get(m, math.nan):.4f}"
+                       if champ else "none"),
+        champion_gain=(_gain_text(oc["gain"], oc["low"], oc["high"]) + f" ({oc['how']})"
+                       if (oc := decision.over_champion or {}).get("how")
                        else (oc.get("error") or ("-" if not champ else "point estimates only (rule point)"))),
         rule=decision.criteria.rule, cadence=_cadence_text(c), test_images=_fmt(c.get("dataset_test_images", "?")),
         resamples=_fmt(c.get("bootstrap_resamples", "?")),
         configurations_table=_md_table(configs) if configs is not None else "_not computed_",
         latency_value=f"{c.get('latency_ms_median', math.nan):.1f}",
-        checks_table="\n".join(f"| {k.criterion} | {k.required} | {'pass' if k.passed else '**FAIL**'}: {k.detail} |" for k in decision.checks),
+        checks_table="\n".join(f"| {k.criterion} | {k.required} | {'pass' if k.passed else '**FAIL**'}: {k.detail} |"
+                               for k in decision.checks),
         alternatives_table=_md_table(alts), effects_table=_md_table(effects), risks=_risks(decision, table, effects))
+
+# %% ../nbs/05_promotion.ipynb #c013d
+def write_decision_report(decision: PromotionDecision,          # what `promote` decided
+                          table: pd.DataFrame,                  # the runs table the candidate was chosen from
+                          effects: pd.DataFrame,                # `dimension_effects(table, ...)`
+                          path=None,                            # default: `reports/DECISION_PROMOTION.md`
+                          template=None,                        # default: `reports/templates/decision_template.md`
+                          experiment: str = "",                 # the experiment's name, as the report shows it
+                          grid: str = "",                       # the grid's name, when the runs are one grid's
+                          promotion_run: str = "",              # the id of the promotion run that logs the report
+                          tracking_uri: str | None = None,      # the tracking server the numbers come from
+                          configs: pd.DataFrame | None = None,  # `configurations(table, ...)`, when computed
+                          ) -> Path:
+    "Fill the decision template with the real numbers and write it (default `reports/DECISION_PROMOTION.md`)."
+    path = Path(path or config.reports_dir() / "DECISION_PROMOTION.md")
+    template = Path(template or config.reports_dir() / "templates" / "decision_template.md")
+    if not template.exists():  # this home has no template: the one beside the notebooks
+        template = config.notebooks_dir().parent / "reports" / "templates" / "decision_template.md"
+    values = _report_values(decision, table, effects, experiment, grid, promotion_run, tracking_uri, configs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(string.Template(template.read_text()).safe_substitute(values))
     return path
@@ -315,6 +397,8 @@ def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
         if col in ("epoch", "time"): continue
         key = metric_name(col)
         have = {h.step for h in client.get_metric_history(run_id, key)}
-        missing += [Metric(key, float(v), now, int(e)) for e, v in zip(results["epoch"], results[col]) if int(e) not in have]
-    for i in range(0, len(missing), 900): client.log_batch(run_id, metrics=missing[i:i + 900])
+        missing += [Metric(key, float(v), now, int(e)) for e, v in zip(results["epoch"], results[col])
+                    if int(e) not in have]
+    for i in range(0, len(missing), 900):  # MLflow takes at most 1,000 metrics a batch
+        client.log_batch(run_id, metrics=missing[i:i + 900])
     return len(missing)

@@ -7,6 +7,10 @@ from __future__ import annotations
 import base64, io
 import mlflow.pyfunc
 
+# %% auto #0
+__all__ = ['BOX_COLUMNS', 'PersonDetector', 'images_to_frame', 'share_loaded_model', 'Detector']
+
+# %% ../nbs/02b_pyfunc.ipynb #c003b
 BOX_COLUMNS = ["image", "x1", "y1", "x2", "y2", "confidence", "class"]
 
 def images_to_frame(paths) -> "pd.DataFrame":
@@ -14,6 +18,7 @@ def images_to_frame(paths) -> "pd.DataFrame":
     import pandas as pd
     return pd.DataFrame({"image": [base64.b64encode(open(p, "rb").read()).decode("ascii") for p in paths]})
 
+# %% ../nbs/02b_pyfunc.ipynb #c003e
 _loaded: dict = {}  # sha256 of a weights file -> the YOLO model this process already loaded from it (one at most)
 
 def _sha256(path) -> str:
@@ -26,6 +31,7 @@ def share_loaded_model(weights, model):
     _loaded.clear()
     if model is not None: _loaded[_sha256(weights)] = model
 
+# %% ../nbs/02b_pyfunc.ipynb #c003h
 class Detector(mlflow.pyfunc.PythonModel):
     """An MLflow pyfunc around YOLO weights: base64 images in, one row per detected object out, with its class name.
     `model_config`: `imgsz`, and `classes`, the class ids to report (default: every class the weights know)."""
@@ -42,13 +48,12 @@ class Detector(mlflow.pyfunc.PythonModel):
         conf = float((params or {}).get("conf", 0.25))
         rows = []
         for i, encoded in enumerate(model_input["image"]):
-            image = np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB"))[:, :, ::-1]  # RGB -> BGR
-            r = self.model.predict(image, imgsz=self.imgsz, conf=conf, classes=self.classes, device="cpu", verbose=False)[0]
+            rgb = Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB")
+            image = np.asarray(rgb)[:, :, ::-1]  # RGB -> BGR, the order Ultralytics expects of an array
+            r = self.model.predict(image, imgsz=self.imgsz, conf=conf, classes=self.classes, device="cpu",
+                                   verbose=False)[0]
             for (x1, y1, x2, y2), c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
                 rows.append((i, x1, y1, x2, y2, c, self.model.names[int(k)]))
         return pd.DataFrame(rows, columns=BOX_COLUMNS).astype({"image": "int64"})
 
 PersonDetector = Detector  # the name models logged before datasets had classes refer to
-
-# %% auto #0
-__all__ = ['BOX_COLUMNS', 'PersonDetector', 'images_to_frame', 'share_loaded_model', 'Detector']

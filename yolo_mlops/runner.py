@@ -130,6 +130,7 @@ class WarmKernel:
         try: run_sync(self.manager.shutdown_kernel)(now=True)
         except Exception: pass  # already gone: killed for a timeout, or crashed
 
+# %% ../nbs/02c_runner.ipynb #e9f0df5e
 def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri: str | None = None) -> WarmKernel:
     """Start the kernel that will execute a report of chapter `module`, and have it import the module and its heavy
     libraries at once, and open the store at `tracking_uri` (0.6 s for SQLite; MLflow keeps it): the kernel's start-up
@@ -198,9 +199,18 @@ def _follow(path: Path, out, done: threading.Event):
             if chunk: out.write(chunk); out.flush()
         if finished: return
 
-def execute_report(chapter, output: Path, parameters: dict, timeout: float | None = None, log_output: bool = False,
-                   stdout_file=None, console_log: Path | None = None, kernel_name: str | None = None,
-                   kernel: WarmKernel | None = None, go=None) -> tuple[str, BaseException | None]:
+# %% ../nbs/02c_runner.ipynb #c68a97d9
+def execute_report(chapter,                          # the chapter notebook whose `report` cells run
+                   output: Path,                     # where the executed notebook is written
+                   parameters: dict,                 # papermill's parameters for the report
+                   timeout: float | None = None,     # seconds before the kernel is stopped (None: no limit)
+                   log_output: bool = False,         # stream the cells' output while they run
+                   stdout_file=None,                 # where that stream goes (default: stdout)
+                   console_log: Path | None = None,  # a log file the kernel appends to, streamed as it grows
+                   kernel_name: str | None = None,   # the Jupyter kernel, if no `kernel` is given
+                   kernel: WarmKernel | None = None, # a kernel already started and warming up
+                   go=None,                          # called before the first cell: returns when it is this run's turn
+                  ) -> tuple[str, BaseException | None]:
     """Execute `chapter`'s report into `output` (in `kernel`, else a kernel started here; stopped either way), after
     `go()` returns if given (a grid's cell waiting for its turn, its kernel warm); return the error ('' if none) and a
     Ctrl-C / SIGTERM to re-raise."""
@@ -238,6 +248,7 @@ def execute_report(chapter, output: Path, parameters: dict, timeout: float | Non
     if timed_out.is_set(): error = f"TimeoutError: timed out after {timeout:g} s (the kernel and its processes were stopped)"
     return error, interrupted
 
+# %% ../nbs/02c_runner.ipynb #d3b401a7
 def _attach(client, run_id: str, output: Path, console_log: Path | None) -> str:
     "Attach the executed notebook, its HTML rendering and the console log that exist; return an error or ''."
     try:
@@ -250,7 +261,12 @@ def _attach(client, run_id: str, output: Path, console_log: Path | None) -> str:
     except Exception as e: return f"Could not attach the executed notebook: {type(e).__name__}: {e}"
     return ""
 
-def finish_run(client, run_id: str, output: Path, error: str, console_log: Path | None = None) -> NotebookRun:
+def finish_run(client,                           # an `MlflowClient` of the run's store
+               run_id: str,                      # the run to complete
+               output: Path,                     # the executed notebook (may be missing: the kernel never started)
+               error: str,                       # why the notebook failed, or ''
+               console_log: Path | None = None,  # the console log to attach, if any
+              ) -> NotebookRun:
     "Attach what the notebook produced and close run `run_id`: FAILED with the error, or FINISHED."
     attached = _attach(client, run_id, output, console_log)  # a failed run keeps its notebook and log too
     error = error or attached
@@ -283,14 +299,21 @@ def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None 
     run = client.create_run(exp_id, run_name=str(params.get("run_name") or "") or None, tags=all_tags)
     return run.info.run_id, uri
 
+# %% ../nbs/02c_runner.ipynb #f1f5e656
 def _find_launched_run(client, experiment: str, launch_id: str) -> str:
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], f"tags.launch_id = '{launch_id}'", max_results=1) if exp else []
     return runs[0].info.run_id if runs else ""
 
-def run_training_notebook(params: dict, output: str | os.PathLike | None = None, run_id: str = "", log_output: bool = True,
-                          stdout_file=None, kernel_name: str | None = None, timeout: float | None = None,
-                          go=None) -> NotebookRun:
+def run_training_notebook(params: dict,                          # the run's parameters (`TrainConfig` names)
+                          output: str | os.PathLike | None = None,  # the executed notebook (default: outputs/<id>/)
+                          run_id: str = "",                       # a run to fill (a grid's cell), else a new one
+                          log_output: bool = True,                # stream the console log while it trains
+                          stdout_file=None,                       # where that stream goes (default: stdout)
+                          kernel_name: str | None = None,         # the Jupyter kernel (default: `config.notebook_kernel`)
+                          timeout: float | None = None,           # seconds before the run is stopped, FAILED
+                          go=None,                                # returns when it is this run's turn to train
+                         ) -> NotebookRun:
     """Execute the training chapter's report with papermill into an MLflow run (within `timeout` seconds, from when
     `go()` returns if given), attach the executed notebook, its HTML and the console log, and return the outcome."""
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
@@ -329,9 +352,15 @@ def _explain(error: str, uri: str) -> str:
     return f"tracking server unreachable at {uri}: {error}" if error and config.is_unreachable_error(error) else error
 
 # %% ../nbs/02c_runner.ipynb #b476bdbd
-def run_stage_notebook(notebook: str | os.PathLike, params: dict, stage: str, experiment: str = config.DEFAULT_EXPERIMENT,
-                       run_name: str = "", output: str | os.PathLike | None = None, log_output: bool = False,
-                       timeout: float | None = None) -> NotebookRun:
+def run_stage_notebook(notebook: str | os.PathLike,                # the stage's chapter, e.g. nbs/04_analysis.ipynb
+                       params: dict,                               # papermill's parameters for its report
+                       stage: str,                                 # the run's `stage` tag: analysis, promotion
+                       experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment the run goes to
+                       run_name: str = "",                         # the run's name in the MLflow UI
+                       output: str | os.PathLike | None = None,    # the executed notebook (default: outputs/<stage>/)
+                       log_output: bool = False,                   # stream the cells' output while they run
+                       timeout: float | None = None,               # seconds before the run is stopped, FAILED
+                      ) -> NotebookRun:
     "Execute a stage chapter's report with papermill into a new MLflow run tagged `stage`; attach the executed notebook."
     notebook = Path(notebook)
     uri, client = config.open_store(params.get("tracking_uri") or None)

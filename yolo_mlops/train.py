@@ -15,16 +15,16 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'PINNED_PACKAGES', 'MATCHES_ARTIFACT',
            'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
-           'Evaluation', 'evaluate_split', 'evaluate_weights', 'dataset_class_names', 'pretrained_class_map',
-           'baseline_note', 'matches_to_json', 'matches_from_json', 'Baseline', 'baseline_evaluation',
-           'baseline_metrics', 'ap_by_class', 'image_matches_map', 'resample_images', 'align_images', 'score_draws',
-           'by_name', 'paired_bootstrap_gain', 'split_images', 'median_latency_ms', 'plot_predictions',
+           'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
+           'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map',
+           'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
+           'baseline_evaluation', 'baseline_metrics', 'split_images', 'median_latency_ms', 'plot_predictions',
            'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
-           'git_commit', 'run_tags', 'TrainResult', 'is_duplicate_key_error', 'log_input_tolerating_races',
-           'gain_metrics', 'per_class_metrics', 'read_test_matches', 'console_to_log', 'ArtifactUploadError',
-           'train_run', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run', 'show_table',
-           'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table', 'class_metrics_table',
-           'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
+           'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics',
+           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
+           'ArtifactUploadError', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run',
+           'show_table', 'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table',
+           'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -43,7 +43,7 @@ class TrainConfig:
     optimizer: str = "SGD"      # explicit, so that lr0 is used ('auto' ignores lr0)
     lr0: float = 0.002
     warmup_epochs: float = 0.0
-    nbs: int = 64               # nominal batch: Ultralytics steps the optimizer once per `nbs` images (64 = its default)
+    nbs: int = 64               # nominal batch: the optimizer steps once per `nbs` images (64 = Ultralytics' default)
     patience: int = 100         # stop after this many epochs without a better val fitness (100 = Ultralytics' default)
     freeze: int = 10            # number of first layers frozen (10 = the backbone)
     seed: int = 42
@@ -64,7 +64,8 @@ BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "ex
 def _convert(name: str, value, default):
     kind = type(default)
     if kind is str: return "" if value is None else str(value)
-    if isinstance(value, bool) or value is None: raise TrainParameterError(f"{name} must be a {kind.__name__}, got {value!r}")
+    if isinstance(value, bool) or value is None:
+        raise TrainParameterError(f"{name} must be a {kind.__name__}, got {value!r}")
     try:
         if kind is int:
             number = float(value)
@@ -72,7 +73,8 @@ def _convert(name: str, value, default):
             return int(number)
         return float(value)
     except (TypeError, ValueError):
-        raise TrainParameterError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+        raise TrainParameterError(
+            f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
 
 def make_train_config(**params) -> TrainConfig:
     "A `TrainConfig` from named values, converted to the parameters' types; unknown names are refused."
@@ -81,7 +83,8 @@ def make_train_config(**params) -> TrainConfig:
     if unknown:
         hints = [f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
                  for k in unknown]
-        raise TrainParameterError(f"Unknown training parameter {', '.join(hints)}. Known parameters: {', '.join(known)}.")
+        raise TrainParameterError(
+            f"Unknown training parameter {', '.join(hints)}. Known parameters: {', '.join(known)}.")
     return TrainConfig(**{k: _convert(k, v, known[k]) for k, v in params.items()})
 
 # %% ../nbs/02_train.ipynb #c011
@@ -102,7 +105,9 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
     if cfg.batch < 1: problems.append(f"batch must be at least 1 (got {cfg.batch})")
     if cfg.warmup_epochs < 0: problems.append(f"warmup_epochs must be 0 or more (got {cfg.warmup_epochs})")
     if cfg.nbs < 1: problems.append(f"nbs must be at least 1 (got {cfg.nbs})")
-    if cfg.patience < 1: problems.append(f"patience must be at least 1 (got {cfg.patience}); use a value above epochs to never stop early")
+    if cfg.patience < 1:
+        problems.append(f"patience must be at least 1 (got {cfg.patience}); "
+                        "use a value above epochs to never stop early")
     if cfg.freeze < 0: problems.append(f"freeze must be 0 or more (got {cfg.freeze})")
     if cfg.workers < 0: problems.append(f"workers must be 0 or more (got {cfg.workers})")
     optimizer = {o.lower(): o for o in OPTIMIZERS}.get(cfg.optimizer.lower())  # Ultralytics ignores case too
@@ -121,10 +126,12 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
         if cfg.expected_digest and digest != cfg.expected_digest:
             raise TrainParameterError(
                 f"the dataset at {dataset_folder(resolved.data)} has digest {digest[:12]}, but this run must train on "
-                f"{cfg.expected_digest[:12]} (the grid's dataset). It changed after the grid started, or this machine built "
-                "it from another copy of COCO128: rebuild it from the grid's source (yolo-mlops data) and run the grid again.")
+                f"{cfg.expected_digest[:12]} (the grid's dataset). It changed after the grid started, or this machine "
+                "built it from another copy of COCO128: rebuild it from the grid's source (yolo-mlops data) and run "
+                "the grid again.")
         if not _weights_exist_or_downloadable(resolved.weights):
-            raise TrainParameterError(f"weights file not found: {resolved.weights}. Pass weights=PATH or set YOLO_MLOPS_WEIGHTS.")
+            raise TrainParameterError(f"weights file not found: {resolved.weights}. "
+                                      "Pass weights=PATH or set YOLO_MLOPS_WEIGHTS.")
         try: config.check_tracking_store(resolved.tracking_uri)
         except config.TrackingUnreachable as e: raise TrainParameterError(str(e)) from None
     return resolved
@@ -155,12 +162,31 @@ def skip_ultralytics_raytune():
         stub.callbacks = {}
         sys.modules[name] = stub
 
+# %% ../nbs/02_train.ipynb #c015b
+def _effective_settings(trainer) -> dict:
+    "The settings `trainer` really uses, once its optimizer exists: logged as the `effective_*` params."
+    pg = trainer.optimizer.param_groups[0]
+    nb = len(trainer.train_loader)
+    return {
+        "effective_optimizer": type(trainer.optimizer).__name__,
+        "effective_lr0": pg.get("initial_lr", pg["lr"]),
+        "effective_momentum": pg["momentum"] if "momentum" in pg else pg.get("betas", [None])[0],
+        "effective_weight_decay": pg.get("weight_decay"),
+        "effective_warmup_iters": trainer._get_warmup_iterations(nb) if hasattr(trainer, "_get_warmup_iterations")
+                                  else max(round(trainer.args.warmup_epochs * nb), 100),
+        "effective_imgsz": trainer.args.imgsz,
+        "effective_batch": trainer.batch_size,
+        "effective_accumulate": trainer.accumulate,  # batches per optimizer step, as Ultralytics capped it
+        "batches_per_epoch": nb,
+        "train_images": len(trainer.train_loader.dataset),
+        "save_dir": str(trainer.save_dir)}
+
 # %% ../nbs/02_train.ipynb #c016
 SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
                  "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
 
 class MlflowTrainingLogger:
-    "Ultralytics callbacks that log effective settings, per-epoch metrics and the optimizer steps to MLflow run `run_id`."
+    "Ultralytics callbacks that log effective settings, per-epoch metrics and optimizer steps to MLflow run `run_id`."
     events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
 
     def __init__(self, run_id: str, client=None):
@@ -177,21 +203,7 @@ class MlflowTrainingLogger:
     def on_pretrain_routine_start(self, trainer): disable_ultralytics_mlflow(trainer)
 
     def on_pretrain_routine_end(self, trainer):
-        pg = trainer.optimizer.param_groups[0]
-        nb = len(trainer.train_loader)
-        self.effective = {
-            "effective_optimizer": type(trainer.optimizer).__name__,
-            "effective_lr0": pg.get("initial_lr", pg["lr"]),
-            "effective_momentum": pg["momentum"] if "momentum" in pg else pg.get("betas", [None])[0],
-            "effective_weight_decay": pg.get("weight_decay"),
-            "effective_warmup_iters": trainer._get_warmup_iterations(nb) if hasattr(trainer, "_get_warmup_iterations")
-                                      else max(round(trainer.args.warmup_epochs * nb), 100),
-            "effective_imgsz": trainer.args.imgsz,
-            "effective_batch": trainer.batch_size,
-            "effective_accumulate": trainer.accumulate,  # batches per optimizer step, as Ultralytics capped it
-            "batches_per_epoch": nb,
-            "train_images": len(trainer.train_loader.dataset),
-            "save_dir": str(trainer.save_dir)}
+        self.effective = _effective_settings(trainer)
         trainer.optimizer.register_step_post_hook(self._count_step)  # the real calls, whatever the cadence
         from mlflow.entities import Param
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in self.effective.items()])
@@ -211,14 +223,17 @@ class MlflowTrainingLogger:
         values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics, **trainer.lr}
         metrics = [Metric(metric_name(k), float(v), now, step) for k, v in values.items()]
         metrics.append(Metric("epoch_optimizer_steps", steps, now, step))
-        if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness:  # best.pt saved now
+        # a new best fitness: Ultralytics saves best.pt at this epoch
+        if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness:
             self.best_epoch, self.steps_at_best = step, self.optimizer_steps
         self.client.log_batch(self.run_id, metrics=metrics)
         self.epochs_logged = step
 
     def cadence(self) -> dict:
-        "What the optimizer really did: total steps, the first epoch with a step, the best epoch and whether it is the pretrained model."
-        out = {"optimizer_steps": self.optimizer_steps, "first_step_epoch": self.first_step_epoch, "epochs_trained": self.epochs_logged}
+        """What the optimizer really did: total steps, the first epoch with a step, the best epoch and whether it is
+        the pretrained model."""
+        out = {"optimizer_steps": self.optimizer_steps, "first_step_epoch": self.first_step_epoch,
+               "epochs_trained": self.epochs_logged}
         if self.best_epoch:
             out.update(best_epoch=self.best_epoch, best_is_pretrained=float(self.steps_at_best == 0))
         return out
@@ -237,54 +252,15 @@ def _record_matches(model) -> tuple[list, callable]:
     def on_val_start(validator):
         update = validator.metrics.update_stats
         def record(stat):
-            records.append({"image": stat["im_name"], "tp": np.asarray(stat["tp"], bool), "conf": np.asarray(stat["conf"], float),
-                            "pred_cls": np.asarray(stat["pred_cls"], float), "target_cls": np.asarray(stat["target_cls"], float)})
+            records.append({"image": stat["im_name"], "tp": np.asarray(stat["tp"], bool),
+                            "conf": np.asarray(stat["conf"], float), "pred_cls": np.asarray(stat["pred_cls"], float),
+                            "target_cls": np.asarray(stat["target_cls"], float)})
             update(stat)
         validator.metrics.update_stats = record
     model.add_callback("on_val_start", on_val_start)
     return records, on_val_start
 
-def _remap_predictions(model, class_map: dict) -> callable:
-    "Make the next `model.val` see its predicted class ids through `class_map` (model id -> dataset id), others dropped."
-    import torch
-    lut = torch.full((max(class_map, default=0) + 1,), -1, dtype=torch.long)
-    for model_id, data_id in class_map.items(): lut[model_id] = data_id
-    def on_val_start(validator):
-        postprocess = validator.postprocess
-        def remap(preds):
-            out = []
-            for p in postprocess(preds):
-                cls, table = p["cls"].long(), lut.to(p["cls"].device)  # predictions are where the model is (a GPU)
-                new = torch.where(cls < len(table), table[cls.clamp(max=len(table) - 1)], torch.full_like(cls, -1))
-                keep = new >= 0
-                out.append({**{k: v[keep] for k, v in p.items()}, "cls": new[keep].to(p["cls"].dtype)})
-            return out
-        validator.postprocess = remap
-    model.add_callback("on_val_start", on_val_start)
-    return on_val_start
-
-def evaluate_split(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
-                   workdir: str | os.PathLike | None = None, class_map: dict | None = None) -> Evaluation:
-    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes.
-    `class_map` (model class id -> dataset class id) evaluates a model trained on other classes (the pretrained one):
-    its predictions of classes outside the map are dropped."""
-    from ultralytics import YOLO
-    model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
-    workdir = Path(workdir or config.runs_dir() / "eval")
-    records, hook = _record_matches(model)
-    hooks = [hook] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
-    try:
-        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, plots=False,
-                        verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
-    finally:
-        for h in hooks: model.callbacks["on_val_start"].remove(h)
-    return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
-
-def evaluate_weights(weights, data: str, split: str, imgsz: int, device: str = "cpu", batch: int = 8,
-                     workdir: str | os.PathLike | None = None) -> dict:
-    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`."
-    return evaluate_split(weights, data, split, imgsz, device, batch, workdir).metrics
-
+# %% ../nbs/02_train.ipynb #c018e
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
     "The class names of a dataset YAML, in id order (Ultralytics accepts a list or an id -> name mapping)."
     import yaml
@@ -304,8 +280,67 @@ def baseline_note(classes: list[str], class_map: dict) -> str:
             ([f"no detections for {', '.join(new)} (classes the pretrained model does not know)"] if new else [])
     return "; ".join(parts)
 
+# %% ../nbs/02_train.ipynb #c018g
+def _remap_predictions(model, class_map: dict) -> callable:
+    """Make the next `model.val` see its predicted class ids through `class_map` (model id -> dataset id), others
+    dropped."""
+    import torch
+    lut = torch.full((max(class_map, default=0) + 1,), -1, dtype=torch.long)
+    for model_id, data_id in class_map.items(): lut[model_id] = data_id
+    def on_val_start(validator):
+        postprocess = validator.postprocess
+        def remap(preds):
+            out = []
+            for p in postprocess(preds):
+                cls, table = p["cls"].long(), lut.to(p["cls"].device)  # predictions are where the model is (a GPU)
+                new = torch.where(cls < len(table), table[cls.clamp(max=len(table) - 1)], torch.full_like(cls, -1))
+                keep = new >= 0
+                out.append({**{k: v[keep] for k, v in p.items()}, "cls": new[keep].to(p["cls"].dtype)})
+            return out
+        validator.postprocess = remap
+    model.add_callback("on_val_start", on_val_start)
+    return on_val_start
+
+# %% ../nbs/02_train.ipynb #c018i
+def evaluate_split(weights,                                   # a checkpoint path, or a loaded YOLO model
+                   data: str,                                 # the dataset YAML
+                   split: str,                                # 'train', 'val' or 'test'
+                   imgsz: int,                                # the image size to validate at
+                   device: str = "cpu",                       # 'cpu', '0' (first GPU), or '' for Ultralytics' choice
+                   batch: int = 8,                            # the validation batch size
+                   workdir: str | os.PathLike | None = None,  # where Ultralytics writes (None: runs/eval)
+                   class_map: dict | None = None,             # model class id -> dataset class id (None: the same)
+                  ) -> Evaluation:
+    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes.
+    `class_map` (model class id -> dataset class id) evaluates a model trained on other classes (the pretrained one):
+    its predictions of classes outside the map are dropped."""
+    from ultralytics import YOLO
+    model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
+    workdir = Path(workdir or config.runs_dir() / "eval")
+    records, hook = _record_matches(model)
+    hooks = [hook] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
+    try:
+        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, plots=False,
+                        verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
+    finally:
+        for h in hooks: model.callbacks["on_val_start"].remove(h)
+    return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
+
+def evaluate_weights(weights,                                   # a checkpoint path, or a loaded YOLO model
+                     data: str,                                 # the dataset YAML
+                     split: str,                                # 'train', 'val' or 'test'
+                     imgsz: int,                                # the image size to validate at
+                     device: str = "cpu",                       # 'cpu', '0' (first GPU), or '' for Ultralytics' choice
+                     batch: int = 8,                            # the validation batch size
+                     workdir: str | os.PathLike | None = None,  # where Ultralytics writes (None: runs/eval)
+                    ) -> dict:
+    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`."
+    return evaluate_split(weights, data, split, imgsz, device, batch, workdir).metrics
+
+# %% ../nbs/02_train.ipynb #c018l
 def matches_to_json(images: list) -> list:
-    "Per-image matches as JSON-ready lists (a prediction's ten true-positive flags as one integer, bit i = threshold i)."
+    """Per-image matches as JSON-ready lists (a prediction's ten true-positive flags as one integer, bit i =
+    threshold i)."""
     return [{"image": i["image"], "tp": [int(sum(1 << b for b, hit in enumerate(row) if hit)) for row in i["tp"]],
              "conf": i["conf"].tolist(), "pred_cls": i["pred_cls"].tolist(), "target_cls": i["target_cls"].tolist()}
             for i in images]
@@ -318,60 +353,12 @@ def matches_from_json(records: list) -> list:
              "conf": np.asarray(r["conf"], float), "pred_cls": np.asarray(r["pred_cls"], float),
              "target_cls": np.asarray(r["target_cls"], float)} for r in records]
 
-def _sha256(path) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
-
-@dataclass
-class Baseline:
-    "The pretrained model on a dataset: metrics, per-image test matches, scores on the bootstrap draws, and what it is."
-    metrics: dict       # baseline_<split>_<metric>
-    images: list        # per-image test matches
-    draw_scores: list   # (draws, 2): mAP50 and mAP50-95 on each bootstrap draw of the test images
-    note: str           # e.g. "the pretrained model restricted to person"
-
-def baseline_evaluation(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
-                        cache_dir: str | os.PathLike | None = None) -> Baseline:
-    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
-    cached on disk."""
-    import numpy as np
-    from ultralytics import YOLO
-    from ultralytics.utils.downloads import attempt_download_asset
-    path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
-    key = (f"v4-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-{BOOTSTRAP_RESAMPLES}-"
-           + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
-    cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
-    if cache.exists():
-        c = json.loads(cache.read_text())
-        return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]), c["note"])
-    model = YOLO(str(path))
-    class_map = pretrained_class_map(model.names, classes)
-    metrics, test = {}, None
-    for split in ("val", "test"):
-        ev = evaluate_split(model, data, split, imgsz, device, batch, cache.parent / "eval", class_map)
-        metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
-        if split == "test": test = ev.images
-    out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))), baseline_note(classes, class_map))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test),
-                               "test_draw_scores": out.draw_scores.tolist(), "note": out.note}))
-    os.replace(tmp, cache)
-    return out
-
-def baseline_metrics(weights: str, data: str, digest: str, imgsz: int, device: str = "cpu", batch: int = 16,
-                     cache_dir: str | os.PathLike | None = None) -> dict:
-    "The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk."
-    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir).metrics
-
 # %% ../nbs/02_train.ipynb #c018b
 BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
 
 def ap_by_class(images: list):
-    "Ultralytics' `ap_per_class` on a set of per-image matches: the AP array (classes, 10 IoU thresholds) and its class ids."
+    """Ultralytics' `ap_per_class` on a set of per-image matches: the AP array (classes, 10 IoU thresholds) and its
+    class ids."""
     import numpy as np
     from ultralytics.utils.metrics import ap_per_class
     stack = lambda k: np.concatenate([i[k] for i in images]) if images else np.zeros(0)
@@ -385,8 +372,10 @@ def image_matches_map(images: list) -> tuple[float, float]:
     ap, _ = ap_by_class(images)
     return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
 
+# %% ../nbs/02_train.ipynb #c018o
 def resample_images(n_images: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
-    "`resamples` draws of `n_images` image indices with replacement (a fixed seed: the same run gives the same interval)."
+    """`resamples` draws of `n_images` image indices with replacement (a fixed seed: the same run gives the same
+    interval)."""
     import numpy as np
     return np.random.default_rng(seed).integers(0, n_images, size=(resamples, n_images))
 
@@ -408,10 +397,17 @@ def by_name(images: list) -> list:
     "Per-image matches in the order of their image names: the order every bootstrap draw refers to."
     return sorted(images, key=lambda i: i["image"])
 
-def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                          confidence: float = 0.95, baseline_scores=None) -> dict:
-    """The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test images.
-    `baseline_scores`, the baseline's `score_draws` on the same draws, saves scoring it again (the baseline cache keeps it)."""
+# %% ../nbs/02_train.ipynb #c018p
+def paired_bootstrap_gain(run_images: list,                      # the run's per-image test matches
+                          baseline_images: list,                 # the baseline's, on the same test images
+                          resamples: int = BOOTSTRAP_RESAMPLES,  # how many draws of the test images
+                          seed: int = 0,                         # the seed of the draws
+                          confidence: float = 0.95,              # the coverage of the interval
+                          baseline_scores=None,                  # the baseline's `score_draws` on these draws, if known
+                         ) -> dict:
+    """The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test
+    images. `baseline_scores`, the baseline's `score_draws` on the same draws, saves scoring it again (the baseline
+    cache keeps it)."""
     import numpy as np
     run = by_name(run_images)
     draws = resample_images(len(run), resamples, seed)
@@ -420,12 +416,82 @@ def paired_bootstrap_gain(run_images: list, baseline_images: list, resamples: in
     low, high = np.nanpercentile(diffs, [50 * (1 - confidence), 50 * (1 + confidence)], axis=0)
     return {"mAP50": (float(low[0]), float(high[0])), "mAP50_95": (float(low[1]), float(high[1]))}
 
+# %% ../nbs/02_train.ipynb #c018s
+def _sha256(path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest()
+
+@dataclass
+class Baseline:
+    "The pretrained model on a dataset: metrics, per-image test matches, scores on the bootstrap draws, and what it is."
+    metrics: dict       # baseline_<split>_<metric>
+    images: list        # per-image test matches
+    draw_scores: list   # (draws, 2): mAP50 and mAP50-95 on each bootstrap draw of the test images
+    note: str           # e.g. "the pretrained model restricted to person"
+
+# %% ../nbs/02_train.ipynb #c018t
+def baseline_evaluation(weights: str,                               # the pretrained weights (a path or a name)
+                        data: str,                                  # the dataset YAML
+                        digest: str,                                # the dataset's digest, part of the cache key
+                        imgsz: int,                                 # the image size to validate at
+                        device: str = "cpu",                        # 'cpu', '0' (first GPU), or '' (Ultralytics')
+                        batch: int = 16,                            # the validation batch size
+                        cache_dir: str | os.PathLike | None = None, # where the cache is (None: runs/baseline)
+                       ) -> Baseline:
+    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
+    cached on disk."""
+    import numpy as np
+    from ultralytics import YOLO
+    from ultralytics.utils.downloads import attempt_download_asset
+    path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
+    key = (f"v4-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-"
+           f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
+    cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
+    if cache.exists():
+        c = json.loads(cache.read_text())
+        return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]), c["note"])
+    model = YOLO(str(path))
+    class_map = pretrained_class_map(model.names, classes)
+    metrics, test = {}, None
+    for split in ("val", "test"):
+        ev = evaluate_split(model, data, split, imgsz, device, batch, cache.parent / "eval", class_map)
+        metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
+        if split == "test": test = ev.images
+    out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))),
+                   baseline_note(classes, class_map))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test),
+                               "test_draw_scores": out.draw_scores.tolist(), "note": out.note}))
+    os.replace(tmp, cache)
+    return out
+
+def baseline_metrics(weights: str,                               # the pretrained weights (a path or a name)
+                     data: str,                                  # the dataset YAML
+                     digest: str,                                # the dataset's digest, part of the cache key
+                     imgsz: int,                                 # the image size to validate at
+                     device: str = "cpu",                        # 'cpu', '0' (first GPU), or '' (Ultralytics')
+                     batch: int = 16,                            # the validation batch size
+                     cache_dir: str | os.PathLike | None = None, # where the cache is (None: runs/baseline)
+                    ) -> dict:
+    "The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk."
+    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir).metrics
+
 # %% ../nbs/02_train.ipynb #c020
 def split_images(data: str, split: str = "test") -> list[Path]:
     "The image files of `split` in the dataset a YAML points at."
     return sorted((dataset_folder(data) / "images" / split).iterdir())
 
-def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: int = 2, threads: int | None = None) -> float:
+def median_latency_ms(model,                       # a loaded YOLO model
+                      images,                      # the image files, predicted one at a time
+                      imgsz: int,                  # the image size to predict at
+                      device: str = "cpu",         # where to predict
+                      warmup: int = 2,             # predictions of the first images before the clock starts
+                      threads: int | None = None,  # CPU threads (None: `config.cpu_threads()`, else torch's current)
+                     ) -> float:
     """Median milliseconds to predict one image, over `images`, after `warmup` predictions, with `threads` CPU threads
     (default: the process' budget, `config.cpu_threads()`). Ultralytics gives a CPU predictor min(8, cores - 1) threads
     whatever the budget: eight cells packed on one GPU machine then measured 3 s per image instead of 15 ms."""
@@ -442,15 +508,25 @@ def median_latency_ms(model, images, imgsz: int, device: str = "cpu", warmup: in
     finally: torch.set_num_threads(before)
     return statistics.median(times)
 
-def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float = 0.25, device: str = "cpu",
-                     height: int = 240, cols: int = 3):
+# %% ../nbs/02_train.ipynb #c020b
+def plot_predictions(model,               # a loaded YOLO model
+                     data: str,           # the dataset YAML (the pictures are of its test split)
+                     imgsz: int,          # the image size to predict at
+                     path,                # the picture's file (its suffix picks the format)
+                     n: int = 6,          # how many test images
+                     conf: float = 0.25,  # the lowest confidence of a drawn prediction
+                     device: str = "cpu", # where to predict
+                     height: int = 240,   # each image's height in the picture, in pixels
+                     cols: int = 3,       # images per row
+                    ):
     "Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence."
     import cv2, numpy as np
     folder, tiles = dataset_folder(data), []
     for img in split_images(data)[:n]:
         im = cv2.imread(str(img))
         h, w = im.shape[:2]
-        for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels((folder / "labels" / "test" / f"{img.stem}.txt").read_text()), w, h):
+        labels = (folder / "labels" / "test" / f"{img.stem}.txt").read_text()
+        for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels(labels), w, h):
             cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
         r = model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
         many = len(model.names) > 1  # name the class only when there is more than one
@@ -460,14 +536,16 @@ def plot_predictions(model, data: str, imgsz: int, path, n: int = 6, conf: float
             cv2.putText(im, label, (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
         tiles.append(cv2.resize(im, (int(w * height / h), height)))
     width = max(t.shape[1] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255)) for t in tiles]
+    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+             for t in tiles]
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
     grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
     cv2.imwrite(str(path), grid)
     return Path(path)
 
 # %% ../nbs/02_train.ipynb #c022
-PINNED_PACKAGES = {"mlflow": "mlflow", "ultralytics": "ultralytics", "torch": "torch", "pandas": "pandas", "pillow": "PIL"}
+PINNED_PACKAGES = {"mlflow": "mlflow", "ultralytics": "ultralytics", "torch": "torch", "pandas": "pandas",
+                   "pillow": "PIL"}
 
 def pip_requirements() -> list[str]:
     "The explicit requirements of the pyfunc model: the versions of `PINNED_PACKAGES` this run used."
@@ -489,7 +567,13 @@ def pinned_packages_only():
     try: yield
     finally: ru._MODULES_TO_PACKAGES, ru._PACKAGES_TO_MODULES = None, None
 
-def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model", loaded=None):
+# %% ../nbs/02_train.ipynb #c022a
+def log_pyfunc_model(weights,              # the checkpoint to package (best.pt)
+                     example_image,        # an image file: the input example of the model's signature
+                     imgsz: int,           # the image size the model predicts at
+                     name: str = "model",  # the model's name in the run
+                     loaded=None,          # the YOLO model already loaded from `weights`, if any
+                    ):
     """Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example;
     `loaded`, the model already loaded from `weights`, spares MLflow's check of the example a second load."""
     import mlflow, yolo_mlops
@@ -504,10 +588,10 @@ def log_pyfunc_model(weights, example_image, imgsz: int, name: str = "model", lo
         share_loaded_model(weights, loaded)
         try:
             with pinned_packages_only():
-                return mlflow.pyfunc.log_model(name=name, python_model=Detector(), artifacts={"weights": str(weights)},
-                                               model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                                               pip_requirements=pip_requirements(),
-                                               code_paths=[str(Path(yolo_mlops.__file__).parent)])
+                return mlflow.pyfunc.log_model(
+                    name=name, python_model=Detector(), artifacts={"weights": str(weights)},
+                    model_config={"imgsz": imgsz}, signature=signature, input_example=example,
+                    pip_requirements=pip_requirements(), code_paths=[str(Path(yolo_mlops.__file__).parent)])
         finally: share_loaded_model(weights, None)
 
 # %% ../nbs/02_train.ipynb #c024
@@ -517,7 +601,8 @@ def training_notebook() -> Path:
 
 def stage_tags(stage: str = "train", notebook: str | os.PathLike | None = None) -> dict:
     "The tags every run of a stage carries: its stage, and the notebook it was executed from."
-    return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()), "mlflow.source.type": "NOTEBOOK"}
+    return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()),
+            "mlflow.source.type": "NOTEBOOK"}
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     "The git commit of `folder` (with '-dirty' if it has uncommitted changes), or None outside a repository."
@@ -537,18 +622,12 @@ def run_tags(device: str) -> dict:
     tags = {f"version.{p}": version(p) for p in ("ultralytics", "torch", "mlflow", "yolo_mlops")}
     tags.update(stage_tags())
     tags["device"] = device or "auto"
-    tags["device_name"] = torch.cuda.get_device_name(0) if (device not in ("cpu", "mps") and torch.cuda.is_available()) else "cpu"
+    tags["device_name"] = (torch.cuda.get_device_name(0) if (device not in ("cpu", "mps") and torch.cuda.is_available())
+                           else "cpu")
     if commit := git_commit(): tags["mlflow.source.git.commit"] = commit
     return tags
 
 # %% ../nbs/02_train.ipynb #c027
-@dataclass
-class TrainResult:
-    "What one training run returns."
-    run_id: str
-    metrics: dict
-    save_dir: str = ""
-
 def is_duplicate_key_error(err: Exception) -> bool:
     "Did a tracking store reject an insert because another writer inserted the same row first?"
     text = str(err).lower()
@@ -566,44 +645,58 @@ def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
         except Exception as e:
             if attempt == tries or not is_duplicate_key_error(e): raise
 
+# %% ../nbs/02_train.ipynb #c027a
 def _log_dataset(cfg: TrainConfig, digest: str):
+    "The dataset as the run's MLflow input, and its name, source, classes and images per split as params."
     import mlflow, pandas as pd
     manifest = read_manifest(dataset_folder(cfg.data))
     frame = pd.DataFrame(manifest["files"])
     with warnings.catch_warnings():  # MLflow guesses the source type of a local path and says so
         warnings.simplefilter("ignore", UserWarning)
-        ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)), name=manifest.get("name", "tiny_coco_person"),
-                                     digest=digest[:32])
+        ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)),
+                                     name=manifest.get("name", "tiny_coco_person"), digest=digest[:32])
     log_input_tolerating_races(ds)
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        "dataset_name": manifest.get("name", "tiny_coco_person"),
                        "dataset_classes": ",".join(dataset_class_names(cfg.data)),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
+# %% ../nbs/02_train.ipynb #c027c
 def _final_evaluation(best, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
-    "The best checkpoint's metrics on val (Ultralytics' own final validation when there was one) and test, and its test matches."
+    """The best checkpoint's metrics on val (Ultralytics' own final validation when there was one) and test, and its
+    test matches."""
     out = {f"final_val_{k}": v for k, v in final_val.items()}
     if "final_val_mAP50" not in out:
-        out.update({f"final_val_{k}": v for k, v in evaluate_weights(best, cfg.data, "val", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir).items()})
+        val = evaluate_weights(best, cfg.data, "val", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
+        out.update({f"final_val_{k}": v for k, v in val.items()})
     test = evaluate_split(best, cfg.data, "test", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
     out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
     return out, test.images
 
-def gain_metrics(metrics: dict, run_images: list, baseline_images: list, baseline_scores=None) -> dict:
-    "Gains over the baseline on val and test, and the paired bootstrap interval of each test gain (`..._ci_low`, `..._ci_high`)."
+# %% ../nbs/02_train.ipynb #c027d
+def gain_metrics(metrics: dict,          # the run's `final_*` and `baseline_*` metrics
+                 run_images: list,       # the run's per-image test matches
+                 baseline_images: list,  # the baseline's, on the same test images
+                 baseline_scores=None,   # the baseline's `score_draws` on the bootstrap draws, if known
+                ) -> dict:
+    """Gains over the baseline on val and test, and the paired bootstrap interval of each test gain (`..._ci_low`,
+    `..._ci_high`)."""
     out = {f"gain_{split}_{k}": metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
            for split in ("val", "test") for k in ("mAP50", "mAP50_95")}
     for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
 
+# %% ../nbs/02_train.ipynb #c027f
 def per_class_metrics(images: list, names: list[str], prefix: str) -> dict:
-    "mAP50 and mAP50-95 of each class in `images` (Ultralytics' `ap_per_class`), as `per_class/<name>/<prefix>_mAP50`."
+    """mAP50 and mAP50-95 of each class in `images` (Ultralytics' `ap_per_class`), as
+    `per_class/<name>/<prefix>_mAP50`."""
     import re
     out = {}
     for row, k in zip(*ap_by_class(images)):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", names[int(k)])
-        out[f"per_class/{name}/{prefix}_mAP50"], out[f"per_class/{name}/{prefix}_mAP50_95"] = float(row[0]), float(row.mean())
+        key = f"per_class/{name}/{prefix}"
+        out[f"{key}_mAP50"], out[f"{key}_mAP50_95"] = float(row[0]), float(row.mean())
     return out
 
 def _class_gains(metrics: dict) -> dict:
@@ -611,22 +704,27 @@ def _class_gains(metrics: dict) -> dict:
     return {k.replace("/final_", "/gain_"): v - metrics.get(k.replace("/final_", "/baseline_"), 0.0)
             for k, v in metrics.items() if k.startswith("per_class/") and "/final_" in k}
 
+# %% ../nbs/02_train.ipynb #c027i
 MATCHES_ARTIFACT = "evaluation/test_matches.json"  # the run's and the baseline's per-image test matches
 
 def _log_matches(run_images: list, baseline_images: list, folder: Path):
     "The per-image test matches of the run and of the baseline, as the artifact `MATCHES_ARTIFACT`."
     import mlflow
     path = folder / Path(MATCHES_ARTIFACT).name
-    path.write_text(json.dumps({"split": "test", "run": matches_to_json(run_images), "baseline": matches_to_json(baseline_images)}))
+    path.write_text(json.dumps({"split": "test", "run": matches_to_json(run_images),
+                                "baseline": matches_to_json(baseline_images)}))
     mlflow.log_artifact(str(path), str(Path(MATCHES_ARTIFACT).parent))
 
 def read_test_matches(run_id: str) -> dict | None:
     "`{'run': images, 'baseline': images}` from run `run_id`'s `MATCHES_ARTIFACT`, or None (a run logged without it)."
     import mlflow
-    try: raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=MATCHES_ARTIFACT)).read_text())
+    try:
+        raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                                  artifact_path=MATCHES_ARTIFACT)).read_text())
     except Exception: return None
     return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
 
+# %% ../nbs/02_train.ipynb #c027k
 @contextmanager
 def console_to_log(path: str | os.PathLike):
     "Send stdout, stderr, the Ultralytics and MLflow loggers and Python warnings to the file `path` (appended)."
@@ -647,11 +745,7 @@ def console_to_log(path: str | os.PathLike):
             if stream is not None: h.setStream(stream)
         f.close()
 
-SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
-
-class ArtifactUploadError(RuntimeError):
-    "The run's artifacts could not be stored."
-
+# %% ../nbs/02_train.ipynb #c027n
 class _Stopwatch:
     "Wall time per phase of a run, logged as `time_<phase>_s` metrics so every run shows where its time went."
     def __init__(self): self.seconds, self._t = {}, time.perf_counter()
@@ -660,8 +754,17 @@ class _Stopwatch:
         self.seconds[f"time_{phase}_s"] = now - self._t
         self._t = now
 
+# %% ../nbs/02_train.ipynb #c027q
+@dataclass
+class TrainResult:
+    "What one training run returns."
+    run_id: str
+    metrics: dict
+    save_dir: str = ""
+
 def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
-    "Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and metrics."
+    """Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and
+    metrics."""
     import tempfile
     skip_ultralytics_raytune()
     cfg = check_train_config(cfg or make_train_config(**params))
@@ -674,6 +777,9 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
         except Exception: pass
     if isinstance(result, BaseException): raise result
     return result
+
+# %% ../nbs/02_train.ipynb #c027s
+SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
 
 def _open_and_train(cfg: TrainConfig) -> tuple[str, TrainResult | BaseException]:
     "Open the run (with system metrics) and train; a failure closes the run FAILED and is returned, not raised."
@@ -697,8 +803,14 @@ def _attach_console_log(run_id: str, path: Path):
     from mlflow import MlflowClient
     MlflowClient().log_artifact(run_id, str(path), "logs")
 
-def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConfig, run_test: list, baseline_test: list, clock):
-    "The predictions picture, Ultralytics' files, the weights, the test matches and the pyfunc model; return the model's info."
+# %% ../nbs/02_train.ipynb #c027u
+class ArtifactUploadError(RuntimeError):
+    "The run's artifacts could not be stored."
+
+def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConfig, run_test: list,
+                             baseline_test: list, clock):
+    """The predictions picture, Ultralytics' files, the weights, the test matches and the pyfunc model; return the
+    model's info."""
     import mlflow
     plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
     try:
@@ -709,16 +821,19 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
         clock.lap("artifacts")
         info = log_pyfunc_model(best, split_images(cfg.data)[0], cfg.imgsz, loaded=trained)
     except Exception as e:
-        raise ArtifactUploadError(f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact "
-                                  "store may be down: bring it back and run again (a grid resume re-runs this cell).") from e
+        raise ArtifactUploadError(
+            f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact store may be "
+            "down: bring it back and run again (a grid resume re-runs this cell).") from e
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
 
+# %% ../nbs/02_train.ipynb #c027w
 def trained_marker(console_log: str | os.PathLike) -> Path:
     """The file a launched run creates beside its console log once its training is over. A grid launcher then lets
     the next cell train while this one evaluates, packages and records (each still closes its own run)."""
     return Path(console_log).with_suffix(".trained")
 
+# %% ../nbs/02_train.ipynb #c027z
 def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     "The body of `train_run`, inside its MLflow run and console log."
     import mlflow
@@ -739,9 +854,9 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     logger = MlflowTrainingLogger(run_id)
     model = logger.attach(YOLO(cfg.weights))
     model.train(data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer,
-                lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None,
-                seed=cfg.seed, deterministic=True, device=cfg.device or None, workers=cfg.workers,
-                project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
+                lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience,
+                freeze=cfg.freeze or None, seed=cfg.seed, deterministic=True, device=cfg.device or None,
+                workers=cfg.workers, project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
     clock.lap("train")
     metrics["train_seconds"] = clock.seconds["time_train_s"]
     best = save_dir / "weights" / "best.pt"
@@ -757,13 +872,15 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     metrics.update(logger.cadence())
     clock.lap("evaluate")
     metrics.update(gain_metrics(metrics, run_test, baseline_test, base.draw_scores))
-    metrics.update({**per_class_metrics(run_test, names, "final_test"), **per_class_metrics(baseline_test, names, "baseline_test")})
+    metrics.update({**per_class_metrics(run_test, names, "final_test"),
+                    **per_class_metrics(baseline_test, names, "baseline_test")})
     metrics.update(_class_gains(metrics))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     mlflow.log_metrics(metrics)
     clock.lap("bootstrap")
 
-    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)  # MLflow links the run's metrics to it
+    # logged last: MLflow links the run's metrics to the model
+    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)
     clock.lap("model")
     metrics.update(clock.seconds)
     mlflow.log_metrics(clock.seconds)
@@ -798,15 +915,17 @@ def show_figure(path):
     from IPython.display import Image, display
     display(Image(filename=str(path)))
 
+# %% ../nbs/02_train.ipynb #c034d
 def parameters_table(run) -> "pd.DataFrame":
     "Each training parameter as requested, and the value Ultralytics really used where it differs in kind."
     import pandas as pd
     p = run.data.params
-    effective = {"optimizer": "effective_optimizer", "lr0": "effective_lr0", "imgsz": "effective_imgsz", "batch": "effective_batch",
-                 "warmup_epochs": "effective_warmup_iters", "nbs": "effective_accumulate"}
+    effective = {"optimizer": "effective_optimizer", "lr0": "effective_lr0", "imgsz": "effective_imgsz",
+                 "batch": "effective_batch", "warmup_epochs": "effective_warmup_iters", "nbs": "effective_accumulate"}
     rows = [(k, p[k], p.get(effective.get(k, ""), "")) for k in (f.name for f in fields(TrainConfig)) if k in p]
     out = pd.DataFrame(rows, columns=["parameter", "requested", "effective"]).set_index("parameter")
-    return out.rename(index={"warmup_epochs": "warmup_epochs (effective: iterations)", "nbs": "nbs (effective: batches per step)"})
+    return out.rename(index={"warmup_epochs": "warmup_epochs (effective: iterations)",
+                             "nbs": "nbs (effective: batches per step)"})
 
 def dataset_table(run) -> "pd.DataFrame":
     "The dataset the run trained on: digest, source and images per split."
@@ -818,8 +937,10 @@ def dataset_table(run) -> "pd.DataFrame":
     rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
     return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
 
+# %% ../nbs/02_train.ipynb #c034f
 def final_metrics_table(run) -> "pd.DataFrame":
-    "Final val and test metrics of the best checkpoint against the pretrained model, with the gain and its 95 % interval."
+    """Final val and test metrics of the best checkpoint against the pretrained model, with the gain and its 95 %
+    interval."""
     import pandas as pd
     m, rows = run.data.metrics, []
     for split in ("val", "test"):
@@ -828,7 +949,8 @@ def final_metrics_table(run) -> "pd.DataFrame":
             final, base = m.get(f"final_{split}_{k}", math.nan), m.get(f"baseline_{split}_{k}", math.nan)
             rows.append((split, k, round(final, 4), round(base, 4), round(final - base, 4),
                          f"[{low:+.4f}, {high:+.4f}]" if low is not None else ""))
-    return pd.DataFrame(rows, columns=["split", "metric", "fine-tuned", "pretrained", "gain", "gain 95 % interval"]).set_index(["split", "metric"])
+    columns = ["split", "metric", "fine-tuned", "pretrained", "gain", "gain 95 % interval"]
+    return pd.DataFrame(rows, columns=columns).set_index(["split", "metric"])
 
 def class_metrics_table(run) -> "pd.DataFrame":
     "Test mAP50 and mAP50-95 of each class: fine-tuned, pretrained baseline, gain."
@@ -836,17 +958,22 @@ def class_metrics_table(run) -> "pd.DataFrame":
     m, rows = run.data.metrics, []
     for name in run.data.params.get("dataset_classes", "person").split(","):
         for k in ("mAP50", "mAP50_95"):
-            f, b = m.get(f"per_class/{name}/final_test_{k}", math.nan), m.get(f"per_class/{name}/baseline_test_{k}", math.nan)
+            f = m.get(f"per_class/{name}/final_test_{k}", math.nan)
+            b = m.get(f"per_class/{name}/baseline_test_{k}", math.nan)
             rows.append((name, k, round(f, 4), round(b, 4), round(f - b, 4)))
-    return pd.DataFrame(rows, columns=["class", "metric", "fine-tuned", "pretrained", "gain"]).set_index(["class", "metric"])
+    columns = ["class", "metric", "fine-tuned", "pretrained", "gain"]
+    return pd.DataFrame(rows, columns=columns).set_index(["class", "metric"])
 
+# %% ../nbs/02_train.ipynb #c034h
 def cadence_table(run) -> "pd.DataFrame":
     "How often the optimizer really stepped, and whether the best checkpoint came after the first step."
     import pandas as pd
     m, p = run.data.metrics, run.data.params
-    rows = [("batches per epoch", p.get("batches_per_epoch")), ("batches per optimizer step", p.get("effective_accumulate")),
+    rows = [("batches per epoch", p.get("batches_per_epoch")),
+            ("batches per optimizer step", p.get("effective_accumulate")),
             ("epochs trained", int(m.get("epochs_trained", 0))), ("optimizer steps", int(m.get("optimizer_steps", 0))),
-            ("first step in epoch", int(m.get("first_step_epoch", 0)) or "none"), ("best epoch", int(m.get("best_epoch", 0))),
+            ("first step in epoch", int(m.get("first_step_epoch", 0)) or "none"),
+            ("best epoch", int(m.get("best_epoch", 0))),
             ("best checkpoint is the pretrained model", "yes" if m.get("best_is_pretrained") == 1 else "no")]
     return pd.DataFrame(rows, columns=["cadence", "value"]).set_index("cadence")
 
@@ -854,10 +981,12 @@ def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
     "Where this run's weights, model, notebook and log are in MLflow."
     import pandas as pd
     rid, uri = run.info.run_id, config.tracking_uri(tracking_uri)
-    rows = [("best weights", f"runs:/{rid}/weights/best.pt"), ("pyfunc model", run.data.tags.get("model_uri", f"runs:/{rid}/model")),
+    rows = [("best weights", f"runs:/{rid}/weights/best.pt"),
+            ("pyfunc model", run.data.tags.get("model_uri", f"runs:/{rid}/model")),
             ("per-image test matches", f"runs:/{rid}/{MATCHES_ARTIFACT}"), ("console log", f"runs:/{rid}/logs/"),
             ("this notebook", f"runs:/{rid}/notebook/"), ("tracking store", uri)]
-    if uri.startswith("http"): rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
+    if uri.startswith("http"):
+        rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
     return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
 
 def phase_table(run) -> "pd.DataFrame":
@@ -865,10 +994,13 @@ def phase_table(run) -> "pd.DataFrame":
     import pandas as pd
     m = run.data.metrics
     rows = [(k[5:-2], round(v, 1)) for k, v in m.items() if k.startswith("time_") and k.endswith("_s")]
-    return pd.DataFrame(rows + [("total", round(sum(v for _, v in rows), 1))], columns=["phase", "seconds"]).set_index("phase")
+    return pd.DataFrame(rows + [("total", round(sum(v for _, v in rows), 1))],
+                        columns=["phase", "seconds"]).set_index("phase")
 
+# %% ../nbs/02_train.ipynb #c034k
 def plot_run_curves(run, path, tracking_uri: str | None = None):
-    "Losses, val mAP (with the pretrained baseline as a line) and optimizer steps per epoch, from the run's metric history."
+    """Losses, val mAP (with the pretrained baseline as a line) and optimizer steps per epoch, from the run's metric
+    history."""
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -879,7 +1011,8 @@ def plot_run_curves(run, path, tracking_uri: str | None = None):
         if h := hist(key): axes[0].plot(*zip(*h), marker="o", ms=3, label=key[6:])
     for key, color in (("val_mAP50", "tab:blue"), ("val_mAP50_95", "tab:green")):
         if h := hist(key): axes[1].plot(*zip(*h), marker="o", ms=3, color=color, label=key[4:])
-        if f"baseline_{key}" in m: axes[1].axhline(m[f"baseline_{key}"], ls="--", color=color, alpha=.7, label=f"pretrained {key[4:]}")
+        if f"baseline_{key}" in m:
+            axes[1].axhline(m[f"baseline_{key}"], ls="--", color=color, alpha=.7, label=f"pretrained {key[4:]}")
     if h := hist("epoch_optimizer_steps"): axes[2].bar(*zip(*h), color="gray")
     for ax, title in zip(axes, ("training losses", "validation mAP", "optimizer steps")):
         ax.set_title(title); ax.set_xlabel("epoch"); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
