@@ -60,7 +60,8 @@ def data_options(p):
     p.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL "
                                     "(default: YOLO_MLOPS_COCO128, else the COCO128 download)")
     p.add_argument("--classes", default="person",
-                   help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order (default: person)")
+                   help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order "
+                        "(default: person)")
     p.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen "
                                    f"class (0.7/0.15/0.15); default {train}/{val}/{test}")
     p.add_argument("--name", default=DEFAULT_NAME,
@@ -77,7 +78,8 @@ def make_dataset(source: str | None = None, **build) -> int:
     "The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons) and print what it holds."
     from yolo_mlops.data import build_dataset, dataset_summary, class_summary
     built = build_dataset(source, **build)
-    says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)", "unchanged": "Unchanged, nothing written:"}
+    says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)",
+            "unchanged": "Unchanged, nothing written:"}
     print(f"{says[built.status]} {built.path} (dataset {built.name})")
     print(dataset_summary(built.path).to_string() + "\n")
     print(class_summary(built.path).to_string() + "\n")
@@ -103,10 +105,12 @@ def train_options(p):
                    help="a training parameter (repeatable), e.g. -p epochs=3")
     p.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
     p.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
-    p.add_argument("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
+    p.add_argument("--timeout", type=float,
+                   help="stop the run after this many seconds: it ends FAILED, notebook attached")
 
 def print_train_result(result) -> int:
-    "Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it finished."
+    """Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it
+    finished."""
     print(f"run {result.run_id}: {result.status}")
     print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
     if result.error:
@@ -137,7 +141,8 @@ def train_cell(request: dict) -> int:
     notebook, "timeout": seconds or null, "wait_for_go": bool}`; 0 if its run FINISHED."""
     from yolo_mlops.runner import run_training_notebook
     result = run_training_notebook(request["params"], output=request["output"], run_id=request["run_id"],
-                                   timeout=request.get("timeout"), go=wait_for_go if request.get("wait_for_go") else None)
+                                   timeout=request.get("timeout"),
+                                   go=wait_for_go if request.get("wait_for_go") else None)
     return print_train_result(result)
 
 # %% ../nbs/09_cli.ipynb #c009g
@@ -147,22 +152,27 @@ def grid_options(p):
     p.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2",
                    help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
     p.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
-    p.add_argument("--workers", type=int, help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
+    p.add_argument("--workers", type=int,
+                   help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
     p.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
     p.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where cells run: this machine (default) or a Ray cluster")
-    p.add_argument("--address", help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
+    p.add_argument("--address",
+                   help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
     p.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
-    p.add_argument("--gpus-per-cell", type=float, help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
+    p.add_argument("--gpus-per-cell", type=float,
+                   help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
     p.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
-    p.add_argument("--timeout", type=float, help="stop a cell after this many seconds: it ends FAILED, the others go on")
+    p.add_argument("--timeout", type=float,
+                   help="stop a cell after this many seconds: it ends FAILED, the others go on")
 
 def grid_backend(args):
     "The backend the grid's options ask for: this machine (default) or a Ray cluster."
     if args.backend == "ray":
         if args.device or args.per_device:
-            raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts four cells on a GPU")
+            raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts "
+                             "four cells on a GPU")
         from yolo_mlops.grid_ray import RayBackend
         return RayBackend(args.address, args.cpus_per_cell or 1, args.gpus_per_cell or 0, args.workers)
     if args.address or args.cpus_per_cell or args.gpus_per_cell:
@@ -173,7 +183,11 @@ def grid_backend(args):
     return LocalBackend(workers, devices)
 
 # %% ../nbs/09_cli.ipynb #c009g2
-def run_and_show_grid(spec, backend, rerun: bool = False, timeout: float | None = None):
+def run_and_show_grid(spec,                          # the grid (`GridSpec`)
+                      backend,                       # where its cells run (`GridBackend`)
+                      rerun: bool = False,           # train every cell again
+                      timeout: float | None = None,  # seconds before a running cell is stopped
+                     ):
     "Run grid `spec` on `backend` and print its table and a summary (failed cells on stderr); return its `GridResult`."
     from yolo_mlops.grid import run_grid
     import pandas as pd
@@ -197,7 +211,12 @@ def cmd_grid(args) -> int:
     return 1 if result.failed else 0
 
 # %% ../nbs/09_cli.ipynb #c009a
-def run_stage(stage: str, notebook: str, params: dict, experiment: str, grid: str = ""):
+def run_stage(stage: str,       # the run's `stage` tag: analysis or promotion
+              notebook: str,    # the stage's chapter in nbs/
+              params: dict,     # its report's parameters
+              experiment: str,  # the experiment the stage reads and writes its run to
+              grid: str = "",   # the grid it reads ('': every run of the experiment)
+             ):
     "Execute a stage notebook into a run of its own and say how it went; the result, or None if it failed."
     from yolo_mlops.runner import run_stage_notebook
     result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, experiment,
@@ -260,7 +279,8 @@ def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
     return decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
                             model_name=args.model_name or "", metric=args.metric,
-                            min_gain_over_baseline=args.min_gain_baseline, min_gain_over_champion=args.min_gain_champion,
+                            min_gain_over_baseline=args.min_gain_baseline,
+                            min_gain_over_champion=args.min_gain_champion,
                             max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule)
 
 # %% ../nbs/09_cli.ipynb #c009r
@@ -324,7 +344,8 @@ def cmd_settings(args) -> int:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     "The `yolo-mlops` parser; with `command`, only that command's options are declared (each imports its defaults)."
     p = argparse.ArgumentParser(prog="yolo-mlops",
-                                description="Train, track, compare and promote tiny YOLOv8 person detectors with MLflow.")
+                                description="Train, track, compare and promote tiny YOLOv8 person detectors "
+                                            "with MLflow.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     for name, c in COMMANDS.items():
         parser = sub.add_parser(name, help=c.help, description=c.help)
@@ -341,7 +362,8 @@ def _error_line(command: str, e: BaseException) -> tuple[str, int]:
     if isinstance(e, (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable)):
         return f"yolo-mlops {command}: error: {e}", 2
     if config.is_unreachable_error(e):
-        return (f"yolo-mlops {command}: error: tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). "
+        return (f"yolo-mlops {command}: error: tracking server unreachable at {config.tracking_uri()} "
+                f"({str(e)[:300]}). "
                 "Start it again and re-run the command (a grid resumes where it stopped)."), 3
     if type(e).__name__ == "MlflowException":  # the store answered with an error: an unknown run id, a missing artifact
         return f"yolo-mlops {command}: error: {str(e).splitlines()[0][:500]}", 2
@@ -383,6 +405,7 @@ def console_main():
     end_process(main())
 
 def cell_main():
-    "A grid cell's process: `python -c 'from yolo_mlops.cli import cell_main; cell_main()' REQUEST` (`train_cell`'s JSON)."
+    """A grid cell's process: `python -c 'from yolo_mlops.cli import cell_main; cell_main()' REQUEST` (`train_cell`'s
+    JSON)."""
     request = json.loads(sys.argv[1])
     end_process(run_command("train", lambda: train_cell(request)))

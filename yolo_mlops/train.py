@@ -8,6 +8,7 @@ import difflib, hashlib, json, math, os, statistics, subprocess, sys, time, warn
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
+from fastcore.meta import delegates
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
 
@@ -326,16 +327,15 @@ def evaluate_split(weights,                                   # a checkpoint pat
         for h in hooks: model.callbacks["on_val_start"].remove(h)
     return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
 
-def evaluate_weights(weights,                                   # a checkpoint path, or a loaded YOLO model
-                     data: str,                                 # the dataset YAML
-                     split: str,                                # 'train', 'val' or 'test'
-                     imgsz: int,                                # the image size to validate at
-                     device: str = "cpu",                       # 'cpu', '0' (first GPU), or '' for Ultralytics' choice
-                     batch: int = 8,                            # the validation batch size
-                     workdir: str | os.PathLike | None = None,  # where Ultralytics writes (None: runs/eval)
-                    ) -> dict:
-    "Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split`."
-    return evaluate_split(weights, data, split, imgsz, device, batch, workdir).metrics
+@delegates(evaluate_split, but=["class_map"])
+def evaluate_weights(weights,     # a checkpoint path, or a loaded YOLO model
+                     data: str,   # the dataset YAML
+                     split: str,  # 'train', 'val' or 'test'
+                     imgsz: int,  # the image size to validate at
+                     **kwargs) -> dict:
+    """Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split` (the other parameters
+    are `evaluate_split`'s)."""
+    return evaluate_split(weights, data, split, imgsz, **kwargs).metrics
 
 # %% ../nbs/02_train.ipynb #c018l
 def matches_to_json(images: list) -> list:
@@ -469,16 +469,15 @@ def baseline_evaluation(weights: str,                               # the pretra
     os.replace(tmp, cache)
     return out
 
-def baseline_metrics(weights: str,                               # the pretrained weights (a path or a name)
-                     data: str,                                  # the dataset YAML
-                     digest: str,                                # the dataset's digest, part of the cache key
-                     imgsz: int,                                 # the image size to validate at
-                     device: str = "cpu",                        # 'cpu', '0' (first GPU), or '' (Ultralytics')
-                     batch: int = 16,                            # the validation batch size
-                     cache_dir: str | os.PathLike | None = None, # where the cache is (None: runs/baseline)
-                    ) -> dict:
-    "The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk."
-    return baseline_evaluation(weights, data, digest, imgsz, device, batch, cache_dir).metrics
+@delegates(baseline_evaluation)
+def baseline_metrics(weights: str,  # the pretrained weights (a path or a name)
+                     data: str,     # the dataset YAML
+                     digest: str,   # the dataset's digest
+                     imgsz: int,    # the image size to validate at
+                     **kwargs) -> dict:
+    """The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk (the other
+    parameters are `baseline_evaluation`'s)."""
+    return baseline_evaluation(weights, data, digest, imgsz, **kwargs).metrics
 
 # %% ../nbs/02_train.ipynb #c020
 def split_images(data: str, split: str = "test") -> list[Path]:
@@ -667,7 +666,8 @@ def _final_evaluation(best, cfg: TrainConfig, eval_dir: Path, final_val: dict) -
     test matches."""
     out = {f"final_val_{k}": v for k, v in final_val.items()}
     if "final_val_mAP50" not in out:
-        val = evaluate_weights(best, cfg.data, "val", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
+        val = evaluate_weights(best, cfg.data, "val", cfg.imgsz, device=cfg.device, batch=2 * cfg.batch,
+                               workdir=eval_dir)
         out.update({f"final_val_{k}": v for k, v in val.items()})
     test = evaluate_split(best, cfg.data, "test", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
     out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
