@@ -17,7 +17,7 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_R
            'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
            'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
            'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
-           'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map',
+           'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map', 'draw_ap',
            'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
            'baseline_evaluation', 'baseline_metrics', 'split_images', 'median_latency_ms', 'plot_predictions',
            'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
@@ -366,11 +366,35 @@ def ap_by_class(images: list):
     result = ap_per_class(tp, stack("conf"), stack("pred_cls"), stack("target_cls"))
     return result[5], result[6]
 
+def _map_pair(ap) -> tuple[float, float]:
+    "mAP50 and mAP50-95 from an AP array (classes, 10 IoU thresholds): the means over its classes."
+    return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
+
 def image_matches_map(images: list) -> tuple[float, float]:
     "mAP50 and mAP50-95 of a set of per-image matches, computed by Ultralytics' own `ap_per_class`."
     if not any(len(i["target_cls"]) for i in images): return math.nan, math.nan
-    ap, _ = ap_by_class(images)
-    return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
+    return _map_pair(ap_by_class(images)[0])
+
+# %% ../nbs/02_train.ipynb #c018b2
+def draw_ap(tp, conf, pred_cls, target_cls) -> "np.ndarray":
+    "The AP array of Ultralytics' `ap_per_class` (classes with targets, 10 IoU thresholds), without its curves."
+    import numpy as np
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it, as Ultralytics' compute_ap knows
+    order = np.argsort(-conf)
+    tp, pred_cls = tp[order], pred_cls[order]
+    classes, n_labels = np.unique(target_cls, return_counts=True)
+    ap, x, k = np.zeros((len(classes), tp.shape[1])), np.linspace(0, 1, 101), tp.shape[1]
+    for row, (c, labels) in enumerate(zip(classes, n_labels)):
+        mine = pred_cls == c
+        if not mine.any(): continue
+        tpc, fpc = tp[mine].cumsum(0), (1 - tp[mine]).cumsum(0)
+        recall, precision = tpc / (labels + 1e-16), tpc / (tpc + fpc)
+        # compute_ap, each threshold a row: sentinels, the precision envelope, 101-point interpolation
+        mrec = np.concatenate([np.zeros((1, k)), recall, recall[-1:], np.ones((1, k))]).T
+        mpre = np.concatenate([np.ones((1, k)), precision, np.zeros((2, k))]).T
+        mpre = np.flip(np.maximum.accumulate(np.flip(mpre, 1), 1), 1)
+        ap[row] = trapezoid(np.stack([np.interp(x, r, p) for r, p in zip(mrec, mpre)]), x, axis=-1)
+    return ap
 
 # %% ../nbs/02_train.ipynb #c018o
 def resample_images(n_images: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
@@ -389,9 +413,15 @@ def align_images(images: list, reference: list) -> list:
     return [by_name[r["image"]] for r in reference]
 
 def score_draws(images: list, draws) -> "np.ndarray":
-    "mAP50 and mAP50-95 of `images` on each draw of image indices: an array (draws, 2)."
+    "mAP50 and mAP50-95 of `images` on each draw of image indices, as `image_matches_map`: an array (draws, 2)."
     import numpy as np
-    return np.array([image_matches_map([images[i] for i in draw]) for draw in draws])
+    tps = [i["tp"].reshape(-1, 10) for i in images]
+    def score(draw):
+        drawn = [images[i] for i in draw]
+        if not any(len(i["target_cls"]) for i in drawn): return math.nan, math.nan
+        stacked = (np.concatenate([i[k] for i in drawn]) for k in ("conf", "pred_cls", "target_cls"))
+        return _map_pair(draw_ap(np.concatenate([tps[i] for i in draw]), *stacked))
+    return np.array([score(draw) for draw in draws])
 
 def by_name(images: list) -> list:
     "Per-image matches in the order of their image names: the order every bootstrap draw refers to."
