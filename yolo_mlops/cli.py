@@ -50,18 +50,20 @@ def command(name: str, help: str, options: Callable | None = None):
 
 def add_model_name_option(p):
     "`--model-name`, the same for every command that registers a model."
-    p.add_argument("--model-name", help="the registered model (default: yolov8n-person, or yolov8n-<dataset name>)")
+    from yolo_mlops.promotion import DEFAULT_MODEL_NAME  # every command with this option uses the promotion chapter
+    p.add_argument("--model-name",
+                   help=f"the registered model (default: {DEFAULT_MODEL_NAME}, or yolov8n-<dataset name>)")
 
 # %% ../nbs/09_cli.ipynb #c009
 def data_options(p):
     "Options of `yolo-mlops data`; the defaults are `build_dataset`'s."
-    from yolo_mlops.data import DEFAULT_NAME, DEFAULT_SEED, DEFAULT_SPLIT
+    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SEED, DEFAULT_SPLIT
     train, val, test = DEFAULT_SPLIT
     p.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL "
                                     "(default: YOLO_MLOPS_COCO128, else the COCO128 download)")
-    p.add_argument("--classes", default="person",
+    p.add_argument("--classes", default=DEFAULT_CLASSES,
                    help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order "
-                        "(default: person)")
+                        f"(default: {DEFAULT_CLASSES})")
     p.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen "
                                    f"class (0.7/0.15/0.15); default {train}/{val}/{test}")
     p.add_argument("--name", default=DEFAULT_NAME,

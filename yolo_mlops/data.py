@@ -15,14 +15,14 @@ from . import config
 from .config import coco128_source, data_dir, dataset_yaml
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAULT_SPLIT', 'DEFAULT_SEED', 'CLASS_NAMES',
-           'MANIFEST', 'DEFAULT_NAME', 'DEFAULT_TITLE', 'DatasetError', 'SourceImage', 'DatasetSource', 'download_zip',
-           'label_path', 'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset', 'parse_yolo_labels',
-           'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile',
-           'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild', 'read_manifest',
-           'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder',
-           'dataset_recipe', 'dataset_by_digest', 'dataset_summary', 'manifest_classes', 'class_summary',
-           'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
+__all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAULT_SPLIT', 'DEFAULT_SEED', 'DEFAULT_CLASSES',
+           'CLASS_NAMES', 'MANIFEST', 'DEFAULT_NAME', 'DEFAULT_TITLE', 'DatasetError', 'SourceImage', 'DatasetSource',
+           'download_zip', 'label_path', 'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset',
+           'parse_yolo_labels', 'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split',
+           'split_sizes', 'PlannedFile', 'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild',
+           'read_manifest', 'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset',
+           'dataset_folder', 'dataset_recipe', 'dataset_by_digest', 'dataset_summary', 'manifest_classes',
+           'class_summary', 'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -407,6 +407,7 @@ def split_sizes(split, available: int, what: str = "a person") -> tuple[int, int
 SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT = (40, 10, 10)  # images in train/val/test of the default dataset
 DEFAULT_SEED = 42             # the seed of the shuffle that splits it
+DEFAULT_CLASSES = "person"    # the classes it keeps
 CLASS_NAMES = {0: "person"}  # the default dataset's classes
 
 @dataclass
@@ -589,14 +590,14 @@ def _any_of(classes: list[str]) -> str:
     words = classes[0] if len(classes) == 1 else f"{', '.join(classes[:-1])} or {classes[-1]}"
     return ("an " if words[0].lower() in "aeiou" else "a ") + words
 
-def build_dataset(source: str | os.PathLike | None = None,       # a folder, zip, dataset YAML or zip URL; None: COCO128
-                  classes: str | list[str] = "person",           # the classes to keep, in order: 'cat,dog' or a list
-                  split=DEFAULT_SPLIT,                           # train/val/test as counts or fractions
-                  name: str = DEFAULT_NAME,                      # the dataset's name, of its folder and YAML
-                  out: str | os.PathLike | None = None,          # the dataset folder (default: `data/<name>`)
-                  yaml_path: str | os.PathLike | None = None,    # the YAML to train on (default: `data/<name>.yaml`)
-                  seed: int = DEFAULT_SEED,                      # the seed of the shuffle
-                  force: bool = False,                           # replace another dataset already in `out`
+def build_dataset(source: str | os.PathLike | None = None,        # a folder, zip, dataset YAML or URL (None: COCO128)
+                  classes: str | list[str] = DEFAULT_CLASSES,     # the classes to keep, in order: 'cat,dog' or a list
+                  split=DEFAULT_SPLIT,                            # train/val/test as counts or fractions
+                  name: str = DEFAULT_NAME,                       # the dataset's name, of its folder and YAML
+                  out: str | os.PathLike | None = None,           # the dataset folder (default: `data/<name>`)
+                  yaml_path: str | os.PathLike | None = None,     # the YAML to train on (default: `data/<name>.yaml`)
+                  seed: int = DEFAULT_SEED,                       # the seed of the shuffle
+                  force: bool = False,                            # replace another dataset already in `out`
                   download_dir: str | os.PathLike | None = None,  # where a URL's zip goes (default: `data/downloads`)
                  ) -> DatasetBuild:
     """Build a dataset of the chosen `classes` of `source` into `out` (default `data/<name>`) and write its YAML
