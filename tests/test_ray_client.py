@@ -1,0 +1,33 @@
+"""Ray Client's server for a new connection can die as it starts (it did once in this project's CI:
+"Starting Ray client server failed"). The grid connects again instead of failing the whole grid."""
+import os, subprocess, sys, textwrap
+import pytest
+
+CLIENT_PORT = 10072
+
+@pytest.fixture
+def head_whose_first_client_server_dies(tmp_path, monkeypatch):
+    "A real Ray head node whose first Ray Client server process exits as it starts."
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent(f"""
+        import os
+        if b"specific-server" in open("/proc/self/cmdline", "rb").read() and not os.path.exists({str(tmp_path / 'died')!r}):
+            open({str(tmp_path / 'died')!r}, "w").close()
+            os._exit(1)
+    """))
+    monkeypatch.setenv("PYTHONPATH", str(hook))  # the head's processes, and the servers it starts, import the hook
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})
+    yield tmp_path / "died"
+    cluster.shutdown()
+
+def test_a_client_server_that_dies_as_it_starts_is_replaced(head_whose_first_client_server_dies):
+    script = ("import ray; from yolo_mlops.grid_ray import _connect_ray; "
+              f"_connect_ray(ray, 'ray://127.0.0.1:{CLIENT_PORT}'); print('CPUs', ray.cluster_resources()['CPU'])")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert head_whose_first_client_server_dies.exists()  # the first server did die
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "failed to start; connecting again (2/3)" in r.stdout and "CPUs 1.0" in r.stdout
