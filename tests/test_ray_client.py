@@ -12,12 +12,14 @@ def head_whose_first_client_server_dies(tmp_path, monkeypatch):
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(textwrap.dedent(f"""
         import os
-        if b"specific-server" in open("/proc/self/cmdline", "rb").read() and not os.path.exists({str(tmp_path / 'died')!r}):
-            open({str(tmp_path / 'died')!r}, "w").close()
+        died = {str(tmp_path / 'died')!r}
+        if b"specific-server" in open("/proc/self/cmdline", "rb").read() and not os.path.exists(died):
+            open(died, "w").close()
             os._exit(1)
     """))
     monkeypatch.setenv("PYTHONPATH", str(hook))  # the head's processes, and the servers it starts, import the hook
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.setenv("GRPC_ENABLE_FORK_SUPPORT", "0")  # no server dies but the one the hook kills (see test_ray.py)
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})
     yield tmp_path / "died"

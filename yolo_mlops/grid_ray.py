@@ -88,23 +88,27 @@ def _check_cell_resources(cpus_per_cell: float, gpus_per_cell: float, workers: i
     if workers is not None and workers < 1: raise GridBackendError(f"workers must be at least 1 (got {workers}).")
 
 # %% ../nbs/03b_grid_ray.ipynb #c010c
-# Ray Client starts a server process for each new connection; now and then it dies as it starts (Ray's own
-# client tests know it as a flake). A new connection gets a new server, so these errors are tried again.
-_RAY_CLIENT_SERVER_FAILED = ("Starting Ray client server failed", "Proxy failed to Connect to backend")
+# Ray Client's server for a new connection can crash as it starts (ray-project/ray#63202); the head reports it in
+# one of these three ways, by when it notices. A new connection gets a new server, so these errors are tried again.
+_RAY_CLIENT_SERVER_FAILED = ("Starting Ray client server failed", "Proxy failed to Connect to backend",
+                             "psutil.ZombieProcess")
 
 def _connect_ray(ray, address: str | None, tries: int = 3):
     "Start or join the Ray cluster at `address`; a clear error when there is none."
     for attempt in range(1, tries + 1):
         try: return ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            if attempt < tries and any(m in str(e) for m in _RAY_CLIENT_SERVER_FAILED):
+            server_died = any(m in str(e) for m in _RAY_CLIENT_SERVER_FAILED)
+            if server_died and attempt < tries:
                 print(f"[grid] Ray Client's server for this connection failed to start; connecting again "
                       f"({attempt + 1}/{tries})", flush=True)
                 ray.shutdown()
                 continue
             where = address or config.ray_address() or 'a new local instance'
-            raise GridBackendError(f"Could not connect to the Ray cluster at {where}: {e}. Start it with "
-                                   "`ray start --head` (README, 'Scaling out') or check --address.") from None
+            todo = (f"Its server for this connection crashed as it started, {tries} times: start the head node with "
+                    "GRPC_ENABLE_FORK_SUPPORT=0 (README, 'Scaling out')." if server_died else
+                    "Start it with `ray start --head` (README, 'Scaling out') or check --address.")
+            raise GridBackendError(f"Could not connect to the Ray cluster at {where}: {e}. {todo}") from None
 
 # %% ../nbs/03b_grid_ray.ipynb #c010c2
 def _cluster_room(have: dict, cpus: float, gpus: float) -> int:
