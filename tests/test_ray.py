@@ -19,8 +19,8 @@ def cluster():
     "A Ray head node with one CPU, on loopback; each test adds the worker node it needs."
     # Ray's single-machine mode: every node, and the grid's driver (a subprocess inheriting this), on 127.0.0.1
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    # as the README starts a head for Ray Client: without gRPC's fork support, whose handlers crash 1 in 12 of the
-    # servers the head forks for new connections (benchmarks/ray_client_connections.py, ray-project/ray#63202)
+    # as the README starts a head for Ray Client: without gRPC's fork support, whose handlers crashed 3 of 50 of the
+    # servers the head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202)
     os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "0"
     from ray.cluster_utils import Cluster
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})

@@ -100,15 +100,17 @@ def _connect_ray(ray, address: str | None, tries: int = 3):
         except (ConnectionError, RuntimeError, ValueError) as e:
             server_died = any(m in str(e) for m in _RAY_CLIENT_SERVER_FAILED)
             if server_died and attempt < tries:
-                print(f"[grid] Ray Client's server for this connection failed to start; connecting again "
+                print(f"[grid] Ray Client's server for this connection crashed as it started; connecting again "
                       f"({attempt + 1}/{tries})", flush=True)
                 ray.shutdown()
                 continue
             where = address or config.ray_address() or 'a new local instance'
-            todo = (f"Its server for this connection crashed as it started, {tries} times: start the head node with "
-                    "GRPC_ENABLE_FORK_SUPPORT=0 (README, 'Scaling out')." if server_died else
-                    "Start it with `ray start --head` (README, 'Scaling out') or check --address.")
-            raise GridBackendError(f"Could not connect to the Ray cluster at {where}: {e}. {todo}") from None
+            if server_died:  # Ray's traceback from the head says nothing more a user can act on
+                raise GridBackendError(f"Could not connect to the Ray cluster at {where}: its server for this "
+                                       f"connection crashed as it started, {tries} times (ray-project/ray#63202). "
+                                       "Start the head node with GRPC_ENABLE_FORK_SUPPORT=0 (README, 'Scaling out').")
+            raise GridBackendError(f"Could not connect to the Ray cluster at {where}: {e}. Start it with "
+                                   "`ray start --head` (README, 'Scaling out') or check --address.") from None
 
 # %% ../nbs/03b_grid_ray.ipynb #c010c2
 def _cluster_room(have: dict, cpus: float, gpus: float) -> int:
