@@ -3,7 +3,7 @@
 import os, subprocess
 import pytest, yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN
+from conftest import yolo_mlops, BIN, RAY_HEAD_ENV
 from stack import start_team_stack, stop_team_stack, wait_until
 
 CLIENT_PORT = 10071  # Ray Client server of the head node: the ray:// address
@@ -17,17 +17,12 @@ def tracking(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     "A Ray head node with one CPU, on loopback; each test adds the worker node it needs."
-    # Ray's single-machine mode: every node, and the grid's driver (a subprocess inheriting this), on 127.0.0.1
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    # as the README starts a head for Ray Client: without gRPC's fork support, whose handlers crashed 3 of 50 of the
-    # servers the head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202)
-    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "0"
+    os.environ.update(RAY_HEAD_ENV)  # the nodes, and the grid's driver (a subprocess inheriting this), too
     from ray.cluster_utils import Cluster
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})
     yield c
     c.shutdown()
-    os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
-    os.environ.pop("GRPC_ENABLE_FORK_SUPPORT", None)
+    for name in RAY_HEAD_ENV: os.environ.pop(name, None)
 
 def add_worker_node(cluster):
     node = cluster.add_node(num_cpus=1)

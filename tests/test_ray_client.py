@@ -2,6 +2,7 @@
 ray-project/ray#63202; it failed a run of this project's CI). The grid connects again instead of failing."""
 import os, subprocess, sys, textwrap
 import pytest
+from conftest import RAY_HEAD_ENV
 
 CLIENT_PORT = 10072
 
@@ -18,8 +19,7 @@ def head_whose_first_client_server_dies(tmp_path, monkeypatch):
             os._exit(1)
     """))
     monkeypatch.setenv("PYTHONPATH", str(hook))  # the head's processes, and the servers it starts, import the hook
-    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    monkeypatch.setenv("GRPC_ENABLE_FORK_SUPPORT", "0")  # no server dies but the one the hook kills (see test_ray.py)
+    for name, value in RAY_HEAD_ENV.items(): monkeypatch.setenv(name, value)  # no server dies but the hook's
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "ray_client_server_port": CLIENT_PORT})
     yield tmp_path / "died"
