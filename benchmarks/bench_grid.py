@@ -1,7 +1,7 @@
 """Benchmark: the same grid cells run three ways, in one go:
 
 1. as the original course project did: one plain Python process per cell, each a bare Ultralytics
-   `model.train(...)` with no MLflow at all, one after the other;
+   `model.train(...)` that logs nothing (Ultralytics still imports MLflow, which is installed), one after the other;
 2. with `yolo-mlops grid --workers 1`: papermill, full MLflow logging, executed notebooks, one cell at a time;
 3. with `yolo-mlops grid` and N cells at once (`--workers N`, or `--per-device N` on GPUs).
 
@@ -26,7 +26,7 @@ from ultralytics import YOLO
 from yolo_mlops.train import disable_ultralytics_mlflow, skip_ultralytics_raytune
 skip_ultralytics_raytune()  # as in our runs: no Ray Tune import where Ray is installed
 model = YOLO({weights!r})
-model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)  # a bare run: no MLflow at all
+model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)  # a bare run logs nothing (MLflow is imported)
 model.train(data={data!r}, project={project!r}, name={name!r}, exist_ok=True, verbose=False, deterministic=True, **{args!r})
 """
 
@@ -69,7 +69,7 @@ def main():
     many = time_grid(a, work / "many", ["--workers", str(a.workers)] + (["--device", a.device] if a.device else [])
                      + (["--per-device", str(a.per_device)] if a.per_device else [])) if workers > 1 else None
     print(f"\n{len(cells)} cells, device {device}")
-    if plain is not None: print(f"plain sequential loop (one bare process per cell, no MLflow): {plain:.1f} s")
+    if plain is not None: print(f"plain sequential loop (one bare process per cell, no MLflow logging): {plain:.1f} s")
     if one: print(f"yolo-mlops grid, 1 worker, full MLflow logging: {one[0]:.1f} s")
     if many: print(f"yolo-mlops grid, {workers} workers, full MLflow logging: {many[0]:.1f} s")
     if plain is not None and one: print(f"overhead (1 worker / plain loop): {one[0] / plain:.2f}x  (target <= 1.10x on a 2-core CPU)")

@@ -22,6 +22,19 @@ def phase_split(runs: list, walls: list | None = None) -> dict:
             statistics.median(w - i for w, i in zip(walls, inside))
     return split
 
+def wall_split(runs: list, launches: list, ends: list) -> dict:
+    """Median seconds of each logged run's process outside its phases, by when: before the run opened (launcher,
+    kernel start, imports, opening the store and the run), inside the run between phases (opening, closing), and
+    after it closed (report cells, kernel stop, HTML, attaching the notebook). `launches` and `ends` are the wall clock
+    times (`time.time()`) at which each run's process started and ended, in the order of `runs`."""
+    before = [r.info.start_time / 1000 - t for r, t in zip(runs, launches)]
+    between = [(r.info.end_time - r.info.start_time) / 1000 - sum(r.data.metrics.get(f"time_{p}_s", 0.0) for p in PHASES)
+               for r in runs]
+    after = [t - r.info.end_time / 1000 for r, t in zip(runs, ends)]
+    return {"before the run opened (launcher, kernel start, imports, store, run)": statistics.median(before),
+            "inside the run, between its phases (opening, closing)": statistics.median(between),
+            "after the run closed (report cells, kernel stop, HTML, attach)": statistics.median(after)}
+
 def print_split(title: str, split: dict, bare: float | None = None):
     print(f"\n{title}")
     for name, seconds in split.items(): print(f"  {name:<72} {seconds:6.2f} s")

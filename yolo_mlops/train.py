@@ -19,10 +19,10 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_R
            'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
            'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map', 'draw_ap',
            'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
-           'baseline_evaluation', 'baseline_metrics', 'split_images', 'median_latency_ms', 'plot_predictions',
-           'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
-           'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics',
-           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
+           'baseline_evaluation', 'baseline_metrics', 'split_images', 'timed_predictions', 'median_latency_ms',
+           'plot_predictions', 'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook',
+           'stage_tags', 'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races',
+           'gain_metrics', 'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
            'ArtifactUploadError', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run',
            'show_table', 'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table',
            'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
@@ -514,28 +514,37 @@ def split_images(data: str, split: str = "test") -> list[Path]:
     "The image files of `split` in the dataset a YAML points at."
     return sorted((dataset_folder(data) / "images" / split).iterdir())
 
-def median_latency_ms(model,                       # a loaded YOLO model
+def timed_predictions(model,                       # a loaded YOLO model
                       images,                      # the image files, predicted one at a time
                       imgsz: int,                  # the image size to predict at
                       device: str = "cpu",         # where to predict
                       warmup: int = 2,             # predictions of the first images before the clock starts
                       threads: int | None = None,  # CPU threads (None: `config.cpu_threads()`, else torch's current)
-                     ) -> float:
-    """Median milliseconds to predict one image, over `images`, after `warmup` predictions, with `threads` CPU threads
-    (default: the process' budget, `config.cpu_threads()`). Ultralytics gives a CPU predictor min(8, cores - 1) threads
-    whatever the budget: eight cells packed on one GPU machine then measured 3 s per image instead of 15 ms."""
+                     ) -> tuple[list[float], list]:
+    """Predict each of `images` once, one at a time, after `warmup` predictions, with `threads` CPU threads (default:
+    the process' budget, `config.cpu_threads()`); return the milliseconds of each and Ultralytics' results, in the
+    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight cells
+    packed on one GPU machine then measured 3 s per image instead of 15 ms."""
     import torch
     for img in images[:warmup]: model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
     before = torch.get_num_threads()
     torch.set_num_threads(threads or config.cpu_threads() or before)
-    times = []
+    times, results = [], []
     try:
         for img in images:
             t0 = time.perf_counter()
-            model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
+            results.append(model.predict(str(img), imgsz=imgsz, device=device, verbose=False)[0])
             times.append((time.perf_counter() - t0) * 1000)
     finally: torch.set_num_threads(before)
-    return statistics.median(times)
+    return times, results
+
+@delegates(timed_predictions)
+def median_latency_ms(model,   # a loaded YOLO model
+                      images,  # the image files, predicted one at a time
+                      imgsz,   # the image size to predict at
+                      **kwargs) -> float:
+    "Median milliseconds to predict one image, over `images` (the other parameters are `timed_predictions`')."
+    return statistics.median(timed_predictions(model, images, imgsz, **kwargs)[0])
 
 # %% ../nbs/02_train.ipynb #c020b
 def plot_predictions(model,               # a loaded YOLO model
@@ -547,19 +556,22 @@ def plot_predictions(model,               # a loaded YOLO model
                      device: str = "cpu", # where to predict
                      height: int = 240,   # each image's height in the picture, in pixels
                      cols: int = 3,       # images per row
+                     predictions=None,    # Ultralytics' results of the test images, in order (`timed_predictions`)
                     ):
-    "Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence."
+    """Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence.
+    `predictions` already made (at `conf` or lower) are drawn as they are; else the model predicts each image."""
     import cv2, numpy as np
     folder, tiles = dataset_folder(data), []
-    for img in split_images(data)[:n]:
+    for i, img in enumerate(split_images(data)[:n]):
         im = cv2.imread(str(img))
         h, w = im.shape[:2]
+        r = predictions[i] if predictions else model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
         labels = (folder / "labels" / "test" / f"{img.stem}.txt").read_text()
         for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels(labels), w, h):
             cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
-        r = model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
         many = len(model.names) > 1  # name the class only when there is more than one
         for (x1, y1, x2, y2), c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
+            if c < conf: continue
             cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 230), 2)
             label = f"{model.names[int(k)]} {c:.2f}" if many else f"{c:.2f}"
             cv2.putText(im, label, (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
@@ -838,11 +850,11 @@ class ArtifactUploadError(RuntimeError):
     "The run's artifacts could not be stored."
 
 def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConfig, run_test: list,
-                             baseline_test: list, clock):
+                             baseline_test: list, predictions: list, clock):
     """The predictions picture, Ultralytics' files, the weights, the test matches and the pyfunc model; return the
     model's info."""
     import mlflow
-    plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", device=cfg.device or "cpu")
+    plot_predictions(trained, cfg.data, cfg.imgsz, save_dir / "predictions.jpg", predictions=predictions)
     try:
         for f in sorted(save_dir.iterdir()):
             if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
@@ -892,8 +904,9 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     best = save_dir / "weights" / "best.pt"
     if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
-    trained = YOLO(str(best))  # loaded once: latency, test evaluation, predictions
-    metrics["latency_ms_median"] = median_latency_ms(trained, split_images(cfg.data), cfg.imgsz, "cpu")
+    trained = YOLO(str(best))  # loaded once: latency and predictions, test evaluation, the pyfunc's check
+    times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
+    metrics["latency_ms_median"] = statistics.median(times)
     clock.lap("latency")
     # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
     if cfg.console_log: trained_marker(cfg.console_log).touch()
@@ -910,7 +923,7 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     clock.lap("bootstrap")
 
     # logged last: MLflow links the run's metrics to the model
-    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, clock)
+    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, predictions, clock)
     clock.lap("model")
     metrics.update(clock.seconds)
     mlflow.log_metrics(clock.seconds)
