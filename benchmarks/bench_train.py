@@ -6,8 +6,9 @@ Ultralytics `model.train(...)` with the same configuration, each in a fresh proc
 Prints both wall times (process start to exit, imports included), their ratio, and where the seconds of each
 go: for the bare run, its start and imports, `model.train` and its exit; for the logged run, the phases every run
 logs and what is spent before the run opens (launcher, kernel start, imports, store), between its phases, and after
-it closes (report cells, HTML, attaching the notebook). Target: the fully logged run costs at most 1.15x the bare training. Uses COCO128 and the weights
-as configured (YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS) and a temporary working folder."""
+it closes (report cells, HTML, attaching the notebook). Target: the fully logged run costs at most 1.15x the bare
+training. Uses COCO128 and the weights as configured (YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS) and a temporary
+working folder."""
 import argparse, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,7 +18,6 @@ BIN = Path(sys.executable).parent
 
 BARE = """
 import time
-started = time.time()  # the interpreter is up
 from ultralytics import YOLO
 from yolo_mlops.train import disable_ultralytics_mlflow, skip_ultralytics_raytune
 skip_ultralytics_raytune()  # as in our runs: no Ray Tune import where Ray is installed
@@ -28,7 +28,7 @@ training = time.time()
 model.train(data={data!r}, epochs={epochs}, imgsz={imgsz}, batch={batch}, optimizer="SGD", lr0={lr0}, warmup_epochs=0.0,
             freeze={freeze}, seed=42, deterministic=True, device="cpu", workers={workers}, project={project!r},
             name="bare", exist_ok=True, verbose=False)
-print("BARE", started, training, time.time())
+print("BARE", training, time.time())
 """
 
 def timed(cmd, cwd) -> tuple[float, float, float, str]:
@@ -40,7 +40,7 @@ def timed(cmd, cwd) -> tuple[float, float, float, str]:
 
 def bare_split(launched: float, ended: float, output: str) -> dict:
     "The bare run's seconds: its start and imports, `model.train`, and its exit (from the times it printed)."
-    started, training, trained = map(float, next(l for l in output.splitlines() if l.startswith("BARE ")).split()[1:])
+    training, trained = map(float, next(l for l in output.splitlines() if l.startswith("BARE ")).split()[1:])
     return {"process start, imports, loading the model": training - launched,
             "model.train (with Ultralytics' import of MLflow)": trained - training,
             "process exit (interpreter shutdown)": ended - trained}
