@@ -12,12 +12,16 @@ def training_runs(store: Path) -> list:
                               max_results=1000)
     return sorted((r for r in runs if "time_train_s" in r.data.metrics), key=lambda r: r.info.start_time)
 
+def phase_seconds(run) -> float:
+    "The seconds `run` logged in its phases (its `time_<phase>_s` metrics), together."
+    return sum(run.data.metrics.get(f"time_{p}_s", 0.0) for p in PHASES)
+
 def phase_split(runs: list, walls: list | None = None) -> dict:
     """Median seconds per phase over `runs` (the `time_<phase>_s` metrics each run logs); with `walls`, the wall time of
     each run's process or cell, also what was spent outside the run: before it opened and after it closed."""
     split = {p: statistics.median(r.data.metrics.get(f"time_{p}_s", 0.0) for r in runs) for p in PHASES}
     if walls:  # what the phases do not cover: launcher, kernel start and imports, opening the run, report cells, HTML
-        inside = [sum(r.data.metrics.get(f"time_{p}_s", 0.0) for p in PHASES) for r in runs]
+        inside = [phase_seconds(r) for r in runs]
         split["outside the phases (launcher, kernel start, imports, report, HTML, attach)"] = \
             statistics.median(w - i for w, i in zip(walls, inside))
     return split
@@ -28,8 +32,7 @@ def wall_split(runs: list, launches: list, ends: list) -> dict:
     after it closed (report cells, kernel stop, HTML, attaching the notebook). `launches` and `ends` are the wall clock
     times (`time.time()`) at which each run's process started and ended, in the order of `runs`."""
     before = [r.info.start_time / 1000 - t for r, t in zip(runs, launches)]
-    between = [(r.info.end_time - r.info.start_time) / 1000 - sum(r.data.metrics.get(f"time_{p}_s", 0.0) for p in PHASES)
-               for r in runs]
+    between = [(r.info.end_time - r.info.start_time) / 1000 - phase_seconds(r) for r in runs]
     after = [t - r.info.end_time / 1000 for r, t in zip(runs, ends)]
     return {"before the run opened (launcher, kernel start, imports, store, run)": statistics.median(before),
             "inside the run, between its phases (opening, closing)": statistics.median(between),

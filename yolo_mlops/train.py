@@ -19,10 +19,10 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_R
            'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
            'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map', 'draw_ap',
            'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
-           'baseline_evaluation', 'baseline_metrics', 'split_images', 'timed_predictions', 'median_latency_ms',
-           'plot_predictions', 'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook',
-           'stage_tags', 'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races',
-           'gain_metrics', 'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
+           'baseline_evaluation', 'baseline_metrics', 'split_images', 'timed_predictions', 'plot_predictions',
+           'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
+           'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics',
+           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
            'ArtifactUploadError', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run',
            'show_table', 'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table',
            'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
@@ -537,14 +537,6 @@ def timed_predictions(model,                       # a loaded YOLO model
             times.append((time.perf_counter() - t0) * 1000)
     finally: torch.set_num_threads(before)
     return times, results
-
-@delegates(timed_predictions)
-def median_latency_ms(model,   # a loaded YOLO model
-                      images,  # the image files, predicted one at a time
-                      imgsz,   # the image size to predict at
-                      **kwargs) -> float:
-    "Median milliseconds to predict one image, over `images` (the other parameters are `timed_predictions`')."
-    return statistics.median(timed_predictions(model, images, imgsz, **kwargs)[0])
 
 # %% ../nbs/02_train.ipynb #c020b
 def plot_predictions(model,               # a loaded YOLO model
