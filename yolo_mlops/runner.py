@@ -11,7 +11,7 @@ from . import config
 from .train import stage_tags, training_notebook
 
 # %% auto #0
-__all__ = ['REPORT_TAG', 'HEAVY_IMPORTS', 'KERNEL_ARGUMENTS', 'SAVE_EVERY_S', 'skip_rfc3987_checker', 'chapter_module',
+__all__ = ['REPORT_TAG', 'HEAVY_IMPORTS', 'WARM_UP', 'KERNEL_ARGUMENTS', 'SAVE_EVERY_S', 'skip_rfc3987_checker', 'chapter_module',
            'chapter_names', 'report_notebook', 'html_exporter', 'warm_html_exporter', 'render_html', 'kill_kernels',
            'import_papermill', 'WarmKernel', 'start_warm_kernel', 'papermill_engine', 'execute_report', 'finish_run',
            'NotebookRun', 'start_training_run', 'run_training_notebook', 'run_stage_notebook']
@@ -116,6 +116,8 @@ def import_papermill():
 
 # What a chapter's report needs besides its own module, imported while the launcher is still busy
 HEAVY_IMPORTS = {"yolo_mlops.train": ("mlflow", "ultralytics", "yolo_mlops.pyfunc")}
+# What a chapter's kernel starts first when its run starts at once: the training chapter's trainer process
+WARM_UP = {"yolo_mlops.train": "yolo_mlops.train.warm_trainer()"}
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",  # not its TCP notice on every run
                     "--HistoryManager.hist_file=:memory:"]  # as nbclient starts a kernel: no history database
 
@@ -140,11 +142,14 @@ class WarmKernel:
         except Exception: pass  # already gone: killed for a timeout, or crashed
 
 # %% ../nbs/02c_runner.ipynb #e9f0df5e
-def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri: str | None = None) -> WarmKernel:
-    """Start the kernel that will execute a report of chapter `module`, and have it import the module and its heavy
-    libraries at once, and open the store at `tracking_uri` (0.6 s for SQLite; MLflow keeps it): the kernel's start-up
-    then overlaps with the launcher's own (papermill, MLflow) instead of following it. Papermill waits for this
-    before the first cell; its output is nobody's."""
+def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri: str | None = None,
+                      heavy: bool = True) -> WarmKernel:
+    """Start the kernel that will execute a report of chapter `module`, and have it import the module and, if
+    `heavy`, its heavy libraries, and open the store at `tracking_uri` (0.6 s for SQLite; MLflow keeps it): the
+    kernel's start-up then overlaps with the launcher's own (papermill, MLflow) instead of following it. A run that
+    starts at once passes `heavy=False`: its kernel starts what the chapter starts first (`WARM_UP`: the training
+    chapter's trainer process, which trains while the report imports the rest). Papermill waits for this before
+    the first cell; its output is nobody's."""
     from jupyter_client import BlockingKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -153,9 +158,10 @@ def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri:
     client = BlockingKernelClient()
     client.load_connection_info(manager.get_connection_info())
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-    modules = (module, *HEAVY_IMPORTS.get(module, ("mlflow",)))
-    code = [f"import {m}" for m in modules]
-    if tracking_uri:  # under the schema lock: the launcher may be creating a new SQLite store at this very moment
+    code = [f"import {module}"]
+    if not heavy: code += [WARM_UP[module]] if module in WARM_UP else []
+    else: code += [f"import {m}" for m in HEAVY_IMPORTS.get(module, ("mlflow",))]
+    if heavy and tracking_uri:  # under the schema lock: the launcher may be creating a new SQLite store at this very moment
         code += ["try:", "    from yolo_mlops.config import open_store",
                  f"    open_store({tracking_uri!r}, check=False).client.search_experiments(max_results=1)",
                  "except Exception: pass  # the run itself reports a store that does not answer"]
@@ -328,7 +334,8 @@ def run_training_notebook(params: dict,                         # the run's para
     """Execute the training chapter's report with papermill into an MLflow run (within `timeout` seconds, from when
     `go()` returns if given), attach the executed notebook, its HTML and the console log, and return the outcome."""
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    kernel = start_warm_kernel("yolo_mlops.train", kernel_name, uri)  # first: it starts while this process goes on
+    # first: it starts while this process goes on; a run that starts at once trains before its kernel imports more
+    kernel = start_warm_kernel("yolo_mlops.train", kernel_name, uri, heavy=go is not None)
     experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
     launch_id = "" if run_id else uuid.uuid4().hex
     store = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib, hashlib, json, math, os, statistics, subprocess, sys, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, asdict
+from typing import NamedTuple
 from pathlib import Path
 from fastcore.meta import delegates
 from . import config
@@ -14,18 +15,21 @@ from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, p
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'PINNED_PACKAGES', 'MATCHES_ARTIFACT',
-           'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config', 'check_train_config',
-           'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'MlflowTrainingLogger',
+           'TRAINER_CODE', 'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config',
+           'check_train_config', 'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune',
+           'skip_ultralytics_mlflow', 'MetricRecord', 'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger',
            'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
            'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map', 'draw_ap',
            'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
            'baseline_evaluation', 'baseline_metrics', 'split_images', 'timed_predictions', 'plot_predictions',
            'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
            'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics',
-           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainResult', 'train_run',
-           'ArtifactUploadError', 'trained_marker', 'stop_with_launcher', 'config_from_namespace', 'get_run',
-           'show_table', 'show_figure', 'parameters_table', 'dataset_table', 'final_metrics_table',
-           'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
+           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainingError', 'training_job', 'train_as_job',
+           'KernelTraining', 'RecordWriter', 'TrainerProcess', 'warm_trainer', 'take_training', 'train_in_this_process',
+           'relay_training', 'TrainResult', 'train_run', 'ArtifactUploadError', 'trained_marker', 'stop_with_launcher',
+           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table', 'dataset_table',
+           'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
+           'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -152,16 +156,26 @@ def disable_ultralytics_mlflow(trainer) -> int:
         trainer.callbacks[event] = keep
     return removed
 
+def _leave_out_ultralytics_integration(name: str, what: str):
+    "Register Ultralytics' integration `name` as a module without callbacks in this process (the settings file is untouched)."
+    import types
+    module = f"ultralytics.utils.callbacks.{name}"
+    if module not in sys.modules:
+        stub = types.ModuleType(module, f"Ultralytics' {what} callbacks, left out by yolo-mlops.")
+        stub.callbacks = {}
+        sys.modules[module] = stub
+
 def skip_ultralytics_raytune():
     """Register Ultralytics' Ray Tune integration as empty in this process. Where Ray is installed (the `ray` extra),
     every Ultralytics trainer imports `ray.tune` (2 s) to report to a Tune session that our runs never have; this
     avoids it without changing the user's Ultralytics settings file."""
-    import types
-    name = "ultralytics.utils.callbacks.raytune"
-    if name not in sys.modules:
-        stub = types.ModuleType(name, "Ultralytics' Ray Tune callbacks, left out by yolo-mlops (no Tune session).")
-        stub.callbacks = {}
-        sys.modules[name] = stub
+    _leave_out_ultralytics_integration("raytune", "Ray Tune")
+
+def skip_ultralytics_mlflow():
+    """Register Ultralytics' MLflow integration as empty in this process: for the process that trains, whose
+    records the kernel logs (`TrainerProcess`). Every Ultralytics trainer would otherwise import MLflow (a second)
+    only for `disable_ultralytics_mlflow` to remove its callbacks."""
+    _leave_out_ultralytics_integration("mlflow", "MLflow")
 
 # %% ../nbs/02_train.ipynb #c015b
 def _effective_settings(trainer) -> dict:
@@ -186,13 +200,36 @@ def _effective_settings(trainer) -> dict:
 SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
                  "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
 
+class MetricRecord(NamedTuple):
+    "One metric value, as MLflow's `Metric` takes it (the process that trains does not import MLflow)."
+    key: str
+    value: float
+    timestamp: int  # milliseconds since the epoch
+    step: int
+
+class ParamRecord(NamedTuple):
+    "One param, as MLflow's `Param` takes it."
+    key: str
+    value: str
+
+class RecordLogger:
+    "Logs `MetricRecord`s and `ParamRecord`s to MLflow, as MLflow's own entities (with `client`, an `MlflowClient`)."
+    def __init__(self, client=None):
+        if client is None:
+            from mlflow import MlflowClient
+            client = MlflowClient()
+        self.client = client
+    def log_batch(self, run_id: str, metrics=(), params=()):
+        from mlflow.entities import Metric, Param
+        self.client.log_batch(run_id, metrics=[Metric(*m) for m in metrics], params=[Param(*p) for p in params])
+
 class MlflowTrainingLogger:
-    "Ultralytics callbacks that log effective settings, per-epoch metrics and optimizer steps to MLflow run `run_id`."
+    """Ultralytics callbacks that log effective settings, per-epoch metrics and optimizer steps to MLflow run `run_id`,
+    through `client.log_batch` of records (default: a `RecordLogger`; in a trainer process, a `RecordWriter`)."""
     events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
 
     def __init__(self, run_id: str, client=None):
-        from mlflow import MlflowClient
-        self.run_id, self.client = run_id, client or MlflowClient()
+        self.run_id, self.client = run_id, client or RecordLogger()
         self.effective, self.best_epoch, self.epochs_logged, self.final_val = {}, None, 0, {}
         self.optimizer_steps, self.steps_before_epoch, self.steps_at_best, self.first_step_epoch = 0, 0, None, 0
 
@@ -206,8 +243,7 @@ class MlflowTrainingLogger:
     def on_pretrain_routine_end(self, trainer):
         self.effective = _effective_settings(trainer)
         trainer.optimizer.register_step_post_hook(self._count_step)  # the real calls, whatever the cadence
-        from mlflow.entities import Param
-        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in self.effective.items()])
+        self.client.log_batch(self.run_id, params=[ParamRecord(k, str(v)) for k, v in self.effective.items()])
 
     def _count_step(self, optimizer, args, kwargs): self.optimizer_steps += 1
 
@@ -217,13 +253,12 @@ class MlflowTrainingLogger:
         if not trainer.validator.training:  # Ultralytics' final validation of best.pt: our final val metrics
             self.final_val = {k: float(trainer.metrics[v]) for k, v in SPLIT_METRICS.items() if v in trainer.metrics}
             return
-        from mlflow.entities import Metric
         step, now = trainer.epoch + 1, int(time.time() * 1000)
         steps = self.optimizer_steps - self.steps_before_epoch
         if steps and not self.first_step_epoch: self.first_step_epoch = step
         values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics, **trainer.lr}
-        metrics = [Metric(metric_name(k), float(v), now, step) for k, v in values.items()]
-        metrics.append(Metric("epoch_optimizer_steps", steps, now, step))
+        metrics = [MetricRecord(metric_name(k), float(v), now, step) for k, v in values.items()]
+        metrics.append(MetricRecord("epoch_optimizer_steps", steps, now, step))
         # a new best fitness: Ultralytics saves best.pt at this epoch
         if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness:
             self.best_epoch, self.steps_at_best = step, self.optimizer_steps
@@ -779,6 +814,140 @@ def console_to_log(path: str | os.PathLike):
             if stream is not None: h.setStream(stream)
         f.close()
 
+# %% ../nbs/02_train.ipynb #c027l2
+class TrainingError(RuntimeError):
+    "Training failed in the trainer process (its traceback is in the run's console log)."
+
+def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> dict:
+    "What it takes to train as `cfg` says, into `save_dir`: the weights, the console log and `model.train`'s arguments."
+    return {"weights": cfg.weights, "console_log": str(console_log), "train": dict(
+        data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer, lr0=cfg.lr0,
+        warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None, seed=cfg.seed,
+        deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
+        name=save_dir.name, exist_ok=True, verbose=False)}
+
+def train_as_job(job: dict, logger: MlflowTrainingLogger, on_train_start=None) -> dict:
+    """Train as `job` says, with `logger`'s callbacks (and `on_train_start`, called once Ultralytics is set up);
+    return how it ended: its seconds, the cadence and the final val metrics."""
+    from ultralytics import YOLO
+    skip_ultralytics_raytune()
+    started = time.perf_counter()
+    model = logger.attach(YOLO(job["weights"]))
+    if on_train_start: model.add_callback("on_train_start", on_train_start)
+    model.train(**job["train"])
+    return {"seconds": time.perf_counter() - started, "cadence": logger.cadence(), "final_val": logger.final_val}
+
+class KernelTraining:
+    "Training in this process: a grid's cell, whose kernel has imported everything while it waited, or a notebook."
+    job = None
+    def start(self, job: dict): self.job = job
+    def wait_until_training(self) -> list: return []
+    def finish(self, run_id: str, earlier=()) -> dict:
+        "Train, logging to run `run_id` as it goes; return how it ended (`train_as_job`)."
+        return train_as_job(self.job, MlflowTrainingLogger(run_id))
+    def stop(self): pass
+
+class RecordWriter:
+    "Stands for the MLflow client in the trainer process: each `log_batch` becomes one line of JSON for the kernel."
+    def __init__(self, stream): self.stream = stream
+    def log_batch(self, run_id: str, metrics=(), params=()):
+        self.write(metrics=[list(m) for m in metrics], params=[list(p) for p in params])
+    def write(self, **record):
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+TRAINER_CODE = "from yolo_mlops.train import train_in_this_process; train_in_this_process()"
+
+class TrainerProcess:
+    """A process that trains one model: it imports Ultralytics at once, trains when `start` sends it a job and
+    streams back what the callbacks record (`records`), which `finish` logs."""
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", TRAINER_CODE, str(os.getpid())], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def start(self, job: dict):
+        "Send the job (`training_job`)."
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+
+    def wait_until_training(self) -> list:
+        """Wait until the trainer has its job and is set up (imports, model, data, optimizer: single-threaded work
+        that the kernel's own imports would slow, on two cores); return the records sent meanwhile."""
+        records = []
+        for record in self.records():
+            if "training" in record: break
+            records.append(record)
+        return records
+
+    def records(self):
+        "The records the trainer sends, as they come, until it closes its end."
+        for line in self.proc.stdout: yield json.loads(line)
+
+    def finish(self, run_id: str, earlier=()) -> dict:
+        "Log what the trainer records to run `run_id` until training is over; return how it ended (`relay_training`)."
+        return relay_training(self, run_id, earlier=earlier)
+
+    def stop(self):
+        "Kill the trainer if it still runs, and wait for it."
+        if self.proc.poll() is None: self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout): f.close()
+
+_warm_trainer: TrainerProcess | None = None
+
+def warm_trainer():
+    "Start the trainer process of this kernel's next run now, so that it imports Ultralytics while the kernel works."
+    global _warm_trainer
+    if _warm_trainer is None or _warm_trainer.proc.poll() is not None: _warm_trainer = TrainerProcess()
+
+def take_training() -> TrainerProcess | KernelTraining:
+    "The trainer process a launcher started (`warm_trainer`) if it still waits, else training in this process."
+    global _warm_trainer
+    trainer, _warm_trainer = _warm_trainer, None
+    return trainer if trainer is not None and trainer.proc.poll() is None else KernelTraining()
+
+def train_in_this_process():
+    """The trainer process (started by `TrainerProcess`): import Ultralytics, read one job, train with the callbacks
+    writing records to the kernel, then send how it ended and exit."""
+    records = os.fdopen(os.dup(1), "w")  # the kernel reads the records from stdout...
+    os.dup2(2, 1)                        # ... so anything else printed goes to stderr
+    stop_with_launcher()
+    if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]): os._exit(1)  # the kernel died before the line above
+    skip_ultralytics_mlflow()
+    import threading
+    from ultralytics import YOLO
+    line = sys.stdin.readline()
+    if not line.strip(): os._exit(0)  # the kernel ended without a job
+    job, writer, code = json.loads(line), RecordWriter(records), 0
+    with console_to_log(job["console_log"]):
+        try:
+            done = train_as_job(job, MlflowTrainingLogger("", client=writer),
+                                on_train_start=lambda trainer: writer.write(training=True))
+            for t in threading.enumerate():  # Ultralytics draws some plots in threads
+                if t is not threading.current_thread() and not t.daemon: t.join()
+            writer.write(done=done)
+        except BaseException as e:
+            import traceback
+            traceback.print_exc()
+            writer.write(error=f"{type(e).__name__}: {e}")
+            code = 1
+    os._exit(code)  # the files are written and closed; the interpreter's shutdown would take a second
+
+def relay_training(trainer: TrainerProcess, run_id: str, client=None, earlier: list = ()) -> dict:
+    """Log what `trainer` records to run `run_id` (the `earlier` records first) as it comes (with `client`, default a
+    `RecordLogger`), until training is over; return how it ended: its seconds, cadence and final val metrics. Raise
+    `TrainingError` if it failed or died."""
+    from itertools import chain
+    client = client or RecordLogger()
+    for record in chain(earlier, trainer.records()):
+        if "done" in record: return record["done"]
+        if "error" in record: raise TrainingError(f"{record['error']} (the traceback is in the run's console log)")
+        if "metrics" in record or "params" in record:
+            client.log_batch(run_id, metrics=[MetricRecord(*m) for m in record.get("metrics", [])],
+                             params=[ParamRecord(*p) for p in record.get("params", [])])
+    raise TrainingError(f"the training process ended (exit code {trainer.proc.wait()}) before training was over; "
+                        "its last output is in the run's console log")
+
 # %% ../nbs/02_train.ipynb #c027n
 class _Stopwatch:
     "Wall time per phase of a run, logged as `time_<phase>_s` metrics so every run shows where its time went."
@@ -798,14 +967,21 @@ class TrainResult:
 
 def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     """Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and
-    metrics."""
-    import tempfile
-    skip_ultralytics_raytune()
+    metrics. A run launched on its own trains in a process of its own (`TrainerProcess`) while this one opens and
+    fills the run; else it trains here (`KernelTraining`)."""
+    import tempfile, uuid
     cfg = check_train_config(cfg or make_train_config(**params))
     # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.txt of our own
     log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.txt")
     log.parent.mkdir(parents=True, exist_ok=True)
-    with console_to_log(log): run_id, result = _open_and_train(cfg)
+    # training starts before the run is opened: its folder is named after the grid's run, or the launch
+    save_dir = config.runs_dir() / "train" / (cfg.run_id or cfg.launch_id or uuid.uuid4().hex)
+    training = take_training()
+    try:
+        training.start(training_job(cfg, save_dir, log))
+        earlier = training.wait_until_training()
+        with console_to_log(log): run_id, result = _open_and_train(cfg, training, save_dir, earlier)
+    finally: training.stop()
     if not cfg.console_log:
         try: _attach_console_log(run_id, log)
         except Exception: pass
@@ -815,15 +991,17 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
 # %% ../nbs/02_train.ipynb #c027s
 SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
 
-def _open_and_train(cfg: TrainConfig) -> tuple[str, TrainResult | BaseException]:
-    "Open the run (with system metrics) and train; a failure closes the run FAILED and is returned, not raised."
+def _open_and_train(cfg: TrainConfig, training, save_dir: Path,
+                    earlier: list = ()) -> tuple[str, TrainResult | BaseException]:
+    """Open the run (with system metrics) and fill it as `training` trains into `save_dir` (`earlier`: what a trainer
+    process recorded before the run opened); a failure closes the run FAILED and is returned, not raised."""
     import mlflow
     mlflow.set_tracking_uri(cfg.tracking_uri)
     exp_id = config.get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
     mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
     run = mlflow.start_run(run_id=cfg.run_id or None, experiment_id=None if cfg.run_id else exp_id,
                            run_name=cfg.run_name or None, log_system_metrics=True)
-    try: return run.info.run_id, _train_logged(cfg, run.info.run_id)
+    try: return run.info.run_id, _train_logged(cfg, run.info.run_id, training, save_dir, earlier)
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"[:4000]
         try:
@@ -831,6 +1009,9 @@ def _open_and_train(cfg: TrainConfig) -> tuple[str, TrainResult | BaseException]
             mlflow.end_run("FAILED")
         except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
         return run.info.run_id, e
+    finally:
+        import gc
+        gc.unfreeze()  # frozen during training (`_warm_up_evaluation`): collected as usual again
 
 def _attach_console_log(run_id: str, path: Path):
     "Attach the console log to run `run_id` as `logs/<name>`."
@@ -868,10 +1049,22 @@ def trained_marker(console_log: str | os.PathLike) -> Path:
     return Path(console_log).with_suffix(".trained")
 
 # %% ../nbs/02_train.ipynb #c027z
-def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
-    "The body of `train_run`, inside its MLflow run and console log."
-    import mlflow
+def _warm_up_evaluation(cfg: TrainConfig):
+    """Do now, while the trainer process trains, what would otherwise slow the work after training: import what the
+    first prediction, evaluation and the report's figures import (a second and a half; one prediction of the
+    pretrained model does it), then collect garbage and freeze what is left (`gc.freeze`: MLflow, Ultralytics and
+    torch, hundreds of thousands of objects that a full collection after training would scan again, 0.26 s).
+    `_open_and_train` unfreezes them when the run ends."""
+    import gc, matplotlib.pyplot, yolo_mlops.pyfunc
     from ultralytics import YOLO
+    YOLO(cfg.weights).predict(str(split_images(cfg.data)[0]), imgsz=cfg.imgsz, device=cfg.device or None, verbose=False)
+    gc.collect()
+    gc.freeze()
+
+def _train_logged(cfg: TrainConfig, run_id: str, training, save_dir: Path, earlier: list = ()) -> TrainResult:
+    """The body of `train_run`, inside its MLflow run and console log, as `training` (a `TrainerProcess` or
+    `KernelTraining`) trains into `save_dir` (`earlier`: what a trainer process recorded before the run opened)."""
+    import mlflow
     clock = _Stopwatch()
     digest = verify_dataset(dataset_folder(cfg.data))
     mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS})
@@ -884,27 +1077,23 @@ def _train_logged(cfg: TrainConfig, run_id: str) -> TrainResult:
     mlflow.log_metrics(metrics)
     clock.lap("baseline")
 
-    save_dir = config.runs_dir() / "train" / run_id
-    logger = MlflowTrainingLogger(run_id)
-    model = logger.attach(YOLO(cfg.weights))
-    model.train(data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer,
-                lr0=cfg.lr0, warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience,
-                freeze=cfg.freeze or None, seed=cfg.seed, deterministic=True, device=cfg.device or None,
-                workers=cfg.workers, project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
-    clock.lap("train")
-    metrics["train_seconds"] = clock.seconds["time_train_s"]
+    if isinstance(training, TrainerProcess): _warm_up_evaluation(cfg)  # it trains meanwhile
+    trained_as = training.finish(run_id, earlier)  # a trainer process: the epochs so far, then each as it ends
+    clock.lap("train")  # what is left of training once the run is ready
+    metrics["train_seconds"] = trained_as["seconds"]
     best = save_dir / "weights" / "best.pt"
     if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
 
+    from ultralytics import YOLO
     trained = YOLO(str(best))  # loaded once: latency and predictions, test evaluation, the pyfunc's check
     times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
     metrics["latency_ms_median"] = statistics.median(times)
     clock.lap("latency")
     # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
     if cfg.console_log: trained_marker(cfg.console_log).touch()
-    final, run_test = _final_evaluation(trained, cfg, save_dir / "eval", logger.final_val)
+    final, run_test = _final_evaluation(trained, cfg, save_dir / "eval", trained_as["final_val"])
     metrics.update(final)
-    metrics.update(logger.cadence())
+    metrics.update(trained_as["cadence"])
     clock.lap("evaluate")
     metrics.update(gain_metrics(metrics, run_test, baseline_test, base.draw_scores))
     metrics.update({**per_class_metrics(run_test, names, "final_test"),
@@ -1025,12 +1214,15 @@ def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
 
 def phase_table(run) -> "pd.DataFrame":
-    "Wall seconds of each phase of the run, as logged (`time_<phase>_s`)."
+    """Wall seconds of each phase of the run, as logged (`time_<phase>_s`), and of training itself (`train_seconds`,
+    beside setup and baseline: not part of the total)."""
     import pandas as pd
     m = run.data.metrics
     rows = [(k[5:-2], round(v, 1)) for k, v in m.items() if k.startswith("time_") and k.endswith("_s")]
-    return pd.DataFrame(rows + [("total", round(sum(v for _, v in rows), 1))],
-                        columns=["phase", "seconds"]).set_index("phase")
+    rows.append(("total", round(sum(v for _, v in rows), 1)))
+    if "train_seconds" in m: rows.append(("training, in its own process (beside setup and baseline)",
+                                          round(m["train_seconds"], 1)))
+    return pd.DataFrame(rows, columns=["phase", "seconds"]).set_index("phase")
 
 # %% ../nbs/02_train.ipynb #c034k
 def plot_run_curves(run, path, tracking_uri: str | None = None):
