@@ -1,5 +1,6 @@
 """Training runs, for real and really logged: the `yolo-mlops train` command end to end, the learning
-rate that is actually used, bad parameters, and a run whose kernel dies in the middle of training."""
+rate that is actually used, bad parameters, and a run whose kernel or trainer process dies in the middle of
+training."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
@@ -143,6 +144,39 @@ def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, datase
     run = only_run(client)
     assert run.info.status == "FAILED" and "DeadKernelError" in run.data.tags["error"]
     assert "notebook/02_train.ipynb" in artifact_paths(client, run.info.run_id)
+
+def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_trainer_along(workdir, dataset):
+    "`yolo-mlops train` trains in a process of its own: its death is a FAILED run, and so is its kernel's, with no trainer left."
+    import psutil
+    from yolo_mlops.config import get_or_create_experiment
+    get_or_create_experiment()
+    client = client_for(workdir)
+    def start_training():
+        proc = subprocess.Popen([str(BIN / "yolo-mlops"), "train", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0",
+                                 "-p", f"data={dataset}", "--quiet"], cwd=workdir, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while time.time() < deadline:  # the first epoch is logged: the trainer process trains
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "attributes.status = 'RUNNING'")
+            if runs and client.get_metric_history(runs[0].info.run_id, "train_box_loss"): break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+        else: pytest.fail("training never logged an epoch")
+        family = psutil.Process(proc.pid).children(recursive=True)
+        kernel = next(p for p in family if "ipykernel" in " ".join(p.cmdline()))
+        trainer = next(p for p in family if "train_in_this_process" in " ".join(p.cmdline()))
+        return proc, runs[0].info.run_id, kernel, trainer
+    proc, run_id, kernel, trainer = start_training()
+    trainer.send_signal(signal.SIGKILL)  # what the OOM killer does to the biggest process
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and "the training process ended (exit code -9)" in run.data.tags["error"]
+    proc, run_id, kernel, trainer = start_training()
+    kernel.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and client.get_run(run_id).info.status == "FAILED", out + err
+    trainer.wait(timeout=30)  # raises psutil.TimeoutExpired if the trainer outlived its kernel
 
 def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, dataset):
     "40 images, batch 8, 2 epochs: 10 batches; Ultralytics steps once (nbs 64: every 8 batches) or 10 times (nbs 8)."

@@ -1057,7 +1057,9 @@ def _warm_up_evaluation(cfg: TrainConfig):
     `_open_and_train` unfreezes them when the run ends."""
     import gc, matplotlib.pyplot, yolo_mlops.pyfunc
     from ultralytics import YOLO
-    YOLO(cfg.weights).predict(str(split_images(cfg.data)[0]), imgsz=cfg.imgsz, device=cfg.device or None, verbose=False)
+    try: YOLO(cfg.weights).predict(str(split_images(cfg.data)[0]), imgsz=cfg.imgsz, device=cfg.device or None,
+                                   verbose=False)
+    except Exception: pass  # only a warm-up: the work after training reports its own errors, after training's
     gc.collect()
     gc.freeze()
 
@@ -1220,8 +1222,7 @@ def phase_table(run) -> "pd.DataFrame":
     m = run.data.metrics
     rows = [(k[5:-2], round(v, 1)) for k, v in m.items() if k.startswith("time_") and k.endswith("_s")]
     rows.append(("total", round(sum(v for _, v in rows), 1)))
-    if "train_seconds" in m: rows.append(("training, in its own process (beside setup and baseline)",
-                                          round(m["train_seconds"], 1)))
+    if "train_seconds" in m: rows.append(("training itself (not in the total)", round(m["train_seconds"], 1)))
     return pd.DataFrame(rows, columns=["phase", "seconds"]).set_index("phase")
 
 # %% ../nbs/02_train.ipynb #c034k
