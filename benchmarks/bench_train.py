@@ -8,8 +8,8 @@ go: for the bare run, its start and imports, `model.train` and its exit; for the
 before training (launcher, kernel start, the trainer process and its imports), training (Ultralytics trains in a
 process of its own), the phases after it and what follows the run's close (report cells, HTML, attaching the
 notebook); then what the kernel does beside training (its imports, the store, the run, setup, the baseline), which
-is not on that path. Target: the fully logged run costs at most 1.15x the bare training. Uses COCO128 and the weights as configured (YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS) and a temporary
-working folder."""
+is not on that path. Target: the fully logged run costs at most 1.15x the bare training. Uses COCO128 and the
+weights as configured (YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS) and a temporary working folder."""
 import argparse, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -158,9 +158,8 @@ def start_warm_kernel(module: str, kernel_name: str | None = None, tracking_uri:
     client = BlockingKernelClient()
     client.load_connection_info(manager.get_connection_info())
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-    code = [f"import {module}"]
-    if not heavy: code += [WARM_UP[module]] if module in WARM_UP else []
-    else: code += [f"import {m}" for m in HEAVY_IMPORTS.get(module, ("mlflow",))]
+    later = [f"import {m}" for m in HEAVY_IMPORTS.get(module, ("mlflow",))] if heavy else [WARM_UP.get(module, "")]
+    code = [f"import {module}", *later]
     if heavy and tracking_uri:  # under the schema lock: the launcher may be creating a new SQLite store at this very moment
         code += ["try:", "    from yolo_mlops.config import open_store",
                  f"    open_store({tracking_uri!r}, check=False).client.search_experiments(max_results=1)",

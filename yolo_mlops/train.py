@@ -841,9 +841,10 @@ class KernelTraining:
     "Training in this process: a grid's cell, whose kernel has imported everything while it waited, or a notebook."
     job = None
     def start(self, job: dict): self.job = job
-    def wait_until_training(self) -> list: return []
-    def finish(self, run_id: str, earlier=()) -> dict:
-        "Train, logging to run `run_id` as it goes; return how it ended (`train_as_job`)."
+    def wait_until_training(self): pass
+    def finish(self, run_id: str, meanwhile=None) -> dict:
+        """Train, logging to run `run_id` as it goes; return how it ended (`train_as_job`). `meanwhile` is for work
+        to do while a trainer process trains: here, training itself does it."""
         return train_as_job(self.job, MlflowTrainingLogger(run_id))
     def stop(self): pass
 
@@ -864,28 +865,32 @@ class TrainerProcess:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-c", TRAINER_CODE, str(os.getpid())], text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.held = []  # records that came while `wait_until_training` waited
 
     def start(self, job: dict):
         "Send the job (`training_job`)."
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
 
-    def wait_until_training(self) -> list:
+    def wait_until_training(self):
         """Wait until the trainer has its job and is set up (imports, model, data, optimizer: single-threaded work
-        that the kernel's own imports would slow, on two cores); return the records sent meanwhile."""
-        records = []
-        for record in self.records():
-            if "training" in record: break
-            records.append(record)
-        return records
+        that the kernel's own imports would slow, on two cores); what it records meanwhile is held for `records`."""
+        for line in self.proc.stdout:
+            record = json.loads(line)
+            if "training" in record: return
+            self.held.append(record)
 
     def records(self):
-        "The records the trainer sends, as they come, until it closes its end."
+        "The records the trainer sends: those held while waiting, then each as it comes, until it closes its end."
+        held, self.held = self.held, []
+        yield from held
         for line in self.proc.stdout: yield json.loads(line)
 
-    def finish(self, run_id: str, earlier=()) -> dict:
-        "Log what the trainer records to run `run_id` until training is over; return how it ended (`relay_training`)."
-        return relay_training(self, run_id, earlier=earlier)
+    def finish(self, run_id: str, meanwhile=None) -> dict:
+        """Do `meanwhile()` (the kernel's own work while the trainer trains), then log what the trainer records to run
+        `run_id` until training is over; return how it ended (`relay_training`)."""
+        if meanwhile: meanwhile()
+        return relay_training(self, run_id)
 
     def stop(self):
         "Kill the trainer if it still runs, and wait for it."
@@ -933,13 +938,12 @@ def train_in_this_process():
             code = 1
     os._exit(code)  # the files are written and closed; the interpreter's shutdown would take a second
 
-def relay_training(trainer: TrainerProcess, run_id: str, client=None, earlier: list = ()) -> dict:
-    """Log what `trainer` records to run `run_id` (the `earlier` records first) as it comes (with `client`, default a
-    `RecordLogger`), until training is over; return how it ended: its seconds, cadence and final val metrics. Raise
-    `TrainingError` if it failed or died."""
-    from itertools import chain
+def relay_training(trainer: TrainerProcess, run_id: str, client=None) -> dict:
+    """Log what `trainer` records to run `run_id` as it comes (with `client`, default a `RecordLogger`), until
+    training is over; return how it ended: its seconds, cadence and final val metrics. Raise `TrainingError` if it
+    failed or died."""
     client = client or RecordLogger()
-    for record in chain(earlier, trainer.records()):
+    for record in trainer.records():
         if "done" in record: return record["done"]
         if "error" in record: raise TrainingError(f"{record['error']} (the traceback is in the run's console log)")
         if "metrics" in record or "params" in record:
@@ -979,8 +983,8 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
     training = take_training()
     try:
         training.start(training_job(cfg, save_dir, log))
-        earlier = training.wait_until_training()
-        with console_to_log(log): run_id, result = _open_and_train(cfg, training, save_dir, earlier)
+        training.wait_until_training()
+        with console_to_log(log): run_id, result = _open_and_train(cfg, training, save_dir)
     finally: training.stop()
     if not cfg.console_log:
         try: _attach_console_log(run_id, log)
@@ -991,17 +995,16 @@ def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
 # %% ../nbs/02_train.ipynb #c027s
 SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
 
-def _open_and_train(cfg: TrainConfig, training, save_dir: Path,
-                    earlier: list = ()) -> tuple[str, TrainResult | BaseException]:
-    """Open the run (with system metrics) and fill it as `training` trains into `save_dir` (`earlier`: what a trainer
-    process recorded before the run opened); a failure closes the run FAILED and is returned, not raised."""
+def _open_and_train(cfg: TrainConfig, training, save_dir: Path) -> tuple[str, TrainResult | BaseException]:
+    """Open the run (with system metrics) and fill it as `training` trains into `save_dir`; a failure closes the run
+    FAILED and is returned, not raised."""
     import mlflow
     mlflow.set_tracking_uri(cfg.tracking_uri)
     exp_id = config.get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
     mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
     run = mlflow.start_run(run_id=cfg.run_id or None, experiment_id=None if cfg.run_id else exp_id,
                            run_name=cfg.run_name or None, log_system_metrics=True)
-    try: return run.info.run_id, _train_logged(cfg, run.info.run_id, training, save_dir, earlier)
+    try: return run.info.run_id, _train_logged(cfg, run.info.run_id, training, save_dir)
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"[:4000]
         try:
@@ -1063,9 +1066,9 @@ def _warm_up_evaluation(cfg: TrainConfig):
     gc.collect()
     gc.freeze()
 
-def _train_logged(cfg: TrainConfig, run_id: str, training, save_dir: Path, earlier: list = ()) -> TrainResult:
+def _train_logged(cfg: TrainConfig, run_id: str, training, save_dir: Path) -> TrainResult:
     """The body of `train_run`, inside its MLflow run and console log, as `training` (a `TrainerProcess` or
-    `KernelTraining`) trains into `save_dir` (`earlier`: what a trainer process recorded before the run opened)."""
+    `KernelTraining`) trains into `save_dir`."""
     import mlflow
     clock = _Stopwatch()
     digest = verify_dataset(dataset_folder(cfg.data))
@@ -1079,8 +1082,8 @@ def _train_logged(cfg: TrainConfig, run_id: str, training, save_dir: Path, earli
     mlflow.log_metrics(metrics)
     clock.lap("baseline")
 
-    if isinstance(training, TrainerProcess): _warm_up_evaluation(cfg)  # it trains meanwhile
-    trained_as = training.finish(run_id, earlier)  # a trainer process: the epochs so far, then each as it ends
+    # a trainer process: the warm-up while it trains, then the epochs so far, then each as it ends
+    trained_as = training.finish(run_id, meanwhile=lambda: _warm_up_evaluation(cfg))
     clock.lap("train")  # what is left of training once the run is ready
     metrics["train_seconds"] = trained_as["seconds"]
     best = save_dir / "weights" / "best.pt"
