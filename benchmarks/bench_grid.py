@@ -13,7 +13,7 @@ Prints the wall times and two comparisons, each named for what it measures: one 
 the **overhead** of logging and recording (target on a 2-core CPU: at most 1.10x); N workers against the loop
 is the **speed-up** of running cells side by side (target on one GPU: at least 6x). Then where the seconds of
 a cell go: the phases every run logs, and what is spent outside the run (launcher, kernel, report, HTML)."""
-import argparse, csv, subprocess, sys, tempfile, time
+import argparse, csv, os, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from phases import phase_split, print_split, training_runs
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BARE = """
 from ultralytics import YOLO
-from yolo_mlops.train import disable_ultralytics_mlflow, skip_ultralytics_raytune
+from yolo_mlops.trainer import disable_ultralytics_mlflow, skip_ultralytics_raytune
 skip_ultralytics_raytune()  # as in our runs: no Ray Tune import where Ray is installed
 model = YOLO({weights!r})
 model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)  # a bare run logs nothing (MLflow is imported)
@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--per-device", type=int)
     ap.add_argument("--skip-plain", action="store_true", help="only time `yolo-mlops grid`")
     ap.add_argument("--skip-one-worker", action="store_true", help="skip the one-worker grid (the overhead comparison)")
+    ap.add_argument("--train-in", choices=("kernel", "process"), help="where the grid's cells train (default: as "
+                    "`yolo-mlops grid` chooses for the device)")
     a = ap.parse_args()
     from yolo_mlops.cli import parse_params
     from yolo_mlops.config import pretrained_weights
@@ -81,9 +83,11 @@ def time_grid(a, home: Path, args: list) -> tuple[float, dict]:
     "Run `yolo-mlops grid` in a fresh home (nothing done yet); return its wall time and the per-phase split of its cells."
     home.mkdir(parents=True)
     (home / "data").symlink_to(home.parent / "data")
-    cmd = [BIN / "yolo-mlops", "grid", "--grid", a.grid, *args, *[x for p in (a.param or []) for x in ("-p", p)]]
+    cmd = [BIN / "yolo-mlops", "grid", "--grid", a.grid, *args, *[x for p in (a.param or []) for x in ("-p", p)],
+           *(["--train-in", a.train_in] if a.train_in else [])]
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLO_MLOPS_HOME")}  # its own store
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=home, capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=home, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     print(r.stdout[-2500:])
     if r.returncode: sys.exit(f"yolo-mlops grid failed:\n{r.stderr[-3000:]}")

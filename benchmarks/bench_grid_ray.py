@@ -7,7 +7,7 @@
 Each run trains every cell from scratch into a fresh embedded store, with the same number of cells at
 once on both backends. Prints the wall times, the median cell time of each backend, and the Ray
 overhead: the extra wall time per cell, and the part of it that is starting or joining Ray."""
-import argparse, csv, statistics, subprocess, sys, tempfile, time
+import argparse, csv, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_grid_once(work: Path, grid: str, backend: list[str]) -> tuple[float, list[float]]:
     "Wall time of one `yolo-mlops grid` into a fresh store under `work`, and its cells' own times."
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLO_MLOPS_HOME")}  # its own store
     t0 = time.perf_counter()
-    r = subprocess.run([BIN / "yolo-mlops", "grid", "--grid", grid, *backend], cwd=work, capture_output=True, text=True)
+    r = subprocess.run([BIN / "yolo-mlops", "grid", "--grid", grid, *backend], cwd=work, capture_output=True, text=True,
+                       env=env)
     wall = time.perf_counter() - t0
     if r.returncode: sys.exit(f"yolo-mlops grid {' '.join(backend)} failed:\n{r.stderr[-3000:]}")
     summary = next((work / "outputs" / "grids").glob("*/grid_summary.csv"))
@@ -33,12 +35,15 @@ def main():
     ap.add_argument("--workers", type=int, default=2, help="cells at once, on both backends (default 2)")
     ap.add_argument("--address", help="a Ray cluster to use instead of a fresh local instance")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--train-in", choices=("kernel", "process"), help="where the Ray cells train (default: as "
+                    "`yolo-mlops grid --backend ray` chooses)")
     a = ap.parse_args()
     from yolo_mlops.data import build_tiny_person_dataset
     from yolo_mlops.grid import load_grid
     cells = len(load_grid(a.grid).cells())
     backends = {"local": ["--workers", str(a.workers)],
-                "ray": ["--backend", "ray", "--workers", str(a.workers), *(["--address", a.address] if a.address else [])]}
+                "ray": ["--backend", "ray", "--workers", str(a.workers), *(["--address", a.address] if a.address else []),
+                        *(["--train-in", a.train_in] if a.train_in else [])]}
     walls, cell_times = {k: [] for k in backends}, {k: [] for k in backends}
     for i in range(a.repeat):
         for name, args in backends.items():

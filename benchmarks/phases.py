@@ -37,7 +37,7 @@ def _training_ends(run) -> tuple[float, float]:
 
 def timeline_split(runs: list, launches: list, ends: list) -> dict:
     """Median seconds of each logged run's process along the path that sets its wall time: before training starts
-    (launcher, kernel start, the trainer process and its imports), training (in the trainer process), each phase
+    (launcher, kernel start, the imports), training (in the trainer process or the kernel), each phase
     after it, and after the run closed (report cells, kernel stop, HTML, attaching the notebook). `launches` and
     `ends` are the wall clock times (`time.time()`) at which each run's process started and ended, in the order of
     `runs`. What the kernel does beside training (`beside_training`) is not on that path."""
@@ -47,8 +47,9 @@ def timeline_split(runs: list, launches: list, ends: list) -> dict:
         after = [r.data.metrics.get(f"time_{p}_s", 0.0) for p in AFTER_TRAINING]
         closed = r.info.end_time / 1000
         rows.append([started - launched, trained - started, *after, closed - trained - sum(after), ended - closed])
-    names = ["before training (launcher, kernel start, the trainer process and its imports)",
-             "training (model.train in the trainer process)", *(f"after training: {p}" for p in AFTER_TRAINING),
+    names = ["before training (launcher, kernel start, imports; with train_in=kernel also the run's setup, baseline)",
+             "training (model.train, in the trainer process or the kernel)",
+             *(f"after training: {p}" for p in AFTER_TRAINING),
              "after training: between phases, closing the run",
              "after the run closed (report cells, kernel stop, HTML, attach)"]
     return {n: statistics.median(row[i] for row in rows) for i, n in enumerate(names)}

@@ -134,7 +134,7 @@ def test_champion_loads_and_serves_over_http(pipeline, dataset):
     import mlflow
     from yolo_mlops.promotion import promote, PromotionCriteria
     from yolo_mlops.pyfunc import images_to_frame
-    from yolo_mlops.train import split_images
+    from yolo_mlops.evaluate import split_images
     _, _, uri = pipeline
     promote(_table(uri), PromotionCriteria(min_gain_over_baseline=-1, min_gain_over_champion=-1), "served", tracking_uri=uri)
     image = split_images(str(dataset))[0]

@@ -95,7 +95,7 @@ def test_killing_a_worker_node_mid_grid_fails_its_cell_and_resume_completes(team
 def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir, cluster, tracking, dataset, tmp_path):
     "A node that cannot find the grid's dataset builds its own copy; with other source data its digest differs."
     from yolo_mlops.data import dataset_recipe, make_fake_coco128
-    from yolo_mlops.grid import CellJob, CellOutcome, close_cell_run, notebook_code_hash
+    from yolo_mlops.grid import Cell, CellJob, close_cell_run, notebook_code_hash
     from yolo_mlops.grid_ray import RayBackend
     from yolo_mlops.runner import start_training_run
     backend = RayBackend(address=cluster.address)
@@ -110,7 +110,7 @@ def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir
         job = CellJob(0, params, run_params, run_id, "cell000", tmp_path, notebook_code_hash(), "digest")
         cell = backend.run(job)
         assert cell.returncode == 1 and "not the copy the grid's dataset was built from" in cell.error
-        outcome = close_cell_run(MlflowClient(tracking), CellOutcome(0, params, "k", "PENDING"), job, cell, 1.0)
+        outcome = close_cell_run(MlflowClient(tracking), Cell(0, params, "k"), job, cell, 1.0)
         assert outcome.status == "FAILED" and "digest" in outcome.error
         run = MlflowClient(tracking).get_run(run_id)
         assert run.info.status == "FAILED" and "train_box_loss" not in run.data.metrics  # nothing was trained

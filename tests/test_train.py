@@ -81,7 +81,7 @@ def test_train_command_logs_everything(workdir, dataset):
     # the pyfunc model predicts person boxes
     import mlflow
     from yolo_mlops.pyfunc import images_to_frame, BOX_COLUMNS
-    from yolo_mlops.train import split_images
+    from yolo_mlops.evaluate import split_images
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     boxes = model.predict(images_to_frame(split_images(str(dataset))[:2]), params={"conf": 0.001})
@@ -164,7 +164,7 @@ def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_tr
         else: pytest.fail("training never logged an epoch")
         family = psutil.Process(proc.pid).children(recursive=True)
         kernel = next(p for p in family if "ipykernel" in " ".join(p.cmdline()))
-        trainer = next(p for p in family if "train_in_this_process" in " ".join(p.cmdline()))
+        trainer = next(p for p in family if "yolo_mlops.trainer" in " ".join(p.cmdline()))
         return proc, runs[0].info.run_id, kernel, trainer
     proc, run_id, kernel, trainer = start_training()
     trainer.send_signal(signal.SIGKILL)  # what the OOM killer does to the biggest process
@@ -181,7 +181,8 @@ def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_tr
 def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, dataset):
     "40 images, batch 8, 2 epochs: 10 batches; Ultralytics steps once (nbs 64: every 8 batches) or 10 times (nbs 8)."
     import json, mlflow
-    from yolo_mlops.train import train_run, matches_from_json, image_matches_map
+    from yolo_mlops.train import train_run
+    from yolo_mlops.evaluate import matches_from_json, image_matches_map
     client = client_for(workdir)
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
     for nbs, steps, per_epoch, accumulate in ((64, 1, [0, 1], 8), (8, 10, [5, 5], 1)):

@@ -4,12 +4,12 @@
 
 # %% ../nbs/04_analysis.ipynb #c003
 from __future__ import annotations
-import math, os, time
-from dataclasses import fields
+import math, os
 from pathlib import Path
 import pandas as pd
 from . import config
-from .train import BOOKKEEPING_PARAMETERS, BOOTSTRAP_RESAMPLES, TrainConfig
+from .evaluate import BOOTSTRAP_RESAMPLES
+from .grid import GRID_PARAMETERS
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
@@ -18,7 +18,7 @@ __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load
 
 # %% ../nbs/04_analysis.ipynb #c006
 # The columns of the runs table: what a run was asked for, what it really used, and what it got
-PARAMETERS = [f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment")]
+PARAMETERS = list(GRID_PARAMETERS)  # what a grid may vary: the training parameters, but for bookkeeping
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters",
              "effective_imgsz", "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest",
              "dataset_test_images", "bootstrap_resamples", "baseline"]
@@ -74,7 +74,7 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
 def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
     "run id -> `{'run': images, 'baseline': images}`: the test matches of every FINISHED run that logged them."
     from concurrent.futures import ThreadPoolExecutor
-    from yolo_mlops.train import read_test_matches
+    from yolo_mlops.evaluate import read_test_matches
     config.open_store(tracking_uri, check=False, fluent=True)
     config.quiet_artifact_downloads()
     done = table[table.status == "FINISHED"].run_id.tolist()
@@ -86,9 +86,9 @@ def score_image_draws(matches: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed:
     """run id -> `{'run': array, 'baseline': array}`, each (resamples, 2): mAP50 and mAP50-95 on the same draws of
     test images for every run. Runs scored on another set of test images than the first are left out."""
     import numpy as np
-    from yolo_mlops.train import align_images, image_matches_map, resample_images
+    from yolo_mlops.evaluate import align_images, image_matches_map, resample_images
     if not matches: return {}
-    from yolo_mlops.train import by_name
+    from yolo_mlops.evaluate import by_name
     reference = by_name(next(iter(matches.values()))["run"])  # the image order of every run's own interval
     draws, cache, out = resample_images(len(reference), resamples, seed), {}, {}
     def score(images):

@@ -12,16 +12,18 @@ from . import config
 
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
-           'add_model_name_option', 'data_options', 'make_dataset', 'cmd_data', 'train_options', 'print_train_result',
-           'cmd_train', 'wait_for_go', 'train_cell', 'grid_options', 'grid_backend', 'run_and_show_grid', 'cmd_grid',
-           'run_stage', 'experiment_options', 'analyze', 'cmd_analyze', 'promote_options', 'decide_promotion',
-           'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline',
-           'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process', 'console_main', 'cell_main']
+           'add_model_name_option', 'data_options', 'make_dataset', 'cmd_data', 'train_options', 'add_train_in_option',
+           'print_train_result', 'cmd_train', 'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend',
+           'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
+           'promote_options', 'decide_promotion', 'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog',
+           'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process',
+           'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
     "A command line that cannot be run as written."
 
+# %% ../nbs/09_cli.ipynb #c006-1
 def parse_params(pairs: list[str] | None) -> dict:
     "`['epochs=3', 'optimizer=SGD']` -> `{'epochs': 3, 'optimizer': 'SGD'}` (values read as YAML scalars)."
     out = {}
@@ -36,18 +38,21 @@ def parse_params(pairs: list[str] | None) -> dict:
 class Command:
     "A sub-command: what `yolo-mlops --help` says of it, what declares its options, what runs it."
     help: str
-    options: Callable  # options(parser) adds the command's options
-    run: Callable      # run(args) -> exit status
+    options: Callable     # options(parser) adds the command's options
+    run: Callable         # run(args) -> exit status
+    hidden: bool = False  # a command for the project's own processes (a grid's cell), not listed by --help
 
+# %% ../nbs/09_cli.ipynb #c008a-1
 COMMANDS: dict[str, Command] = {}  # in the order `yolo-mlops --help` lists them
 
-def command(name: str, help: str, options: Callable | None = None):
+def command(name: str, help: str, options: Callable | None = None, hidden: bool = False):
     "Register the decorated `cmd_*(args) -> int` as `yolo-mlops <name>`, with the options `options(parser)` declares."
     def register(run):
-        COMMANDS[name] = Command(help, options or (lambda parser: None), run)
+        COMMANDS[name] = Command(help, options or (lambda parser: None), run, hidden)
         return run
     return register
 
+# %% ../nbs/09_cli.ipynb #c008a-2
 def add_model_name_option(p):
     "`--model-name`, the same for every command that registers a model."
     from yolo_mlops.promotion import DEFAULT_MODEL_NAME  # every command with this option uses the promotion chapter
@@ -76,6 +81,7 @@ def data_options(p):
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})")
     p.add_argument("--force", action="store_true", help="replace an existing, different dataset")
 
+# %% ../nbs/09_cli.ipynb #c009-1
 def make_dataset(source: str | None = None, **build) -> int:
     "The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons) and print what it holds."
     from yolo_mlops.data import build_dataset, dataset_summary, class_summary
@@ -88,6 +94,7 @@ def make_dataset(source: str | None = None, **build) -> int:
     print(f"digest: {built.digest}\nyaml:   {built.yaml}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009-2
 @command("data", "build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)",
          data_options)
 def cmd_data(args) -> int:
@@ -109,7 +116,18 @@ def train_options(p):
     p.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
     p.add_argument("--timeout", type=float,
                    help="stop the run after this many seconds: it ends FAILED, notebook attached")
+    from yolo_mlops.runner import TRAIN_IN_ONE_RUN
+    add_train_in_option(p, TRAIN_IN_ONE_RUN)
 
+# %% ../nbs/09_cli.ipynb #c009t-1
+def add_train_in_option(p, default: str | None, default_says: str = ""):
+    "`--train-in`, the same for every command that starts training runs (the choice is the training chapter's)."
+    from yolo_mlops.trainer import TRAIN_IN
+    p.add_argument("--train-in", choices=TRAIN_IN, default=default,
+                   help=f"where a run's model trains: in its kernel, or in a trainer process "
+                        f"(default: {default or default_says})")
+
+# %% ../nbs/09_cli.ipynb #c009t-2
 def print_train_result(result) -> int:
     """Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it
     finished."""
@@ -123,6 +141,7 @@ def print_train_result(result) -> int:
     print(json.dumps(shown, indent=1))
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009t-3
 @command("train", "one training run: the training notebook executed by papermill, logged to MLflow", train_options)
 def cmd_train(args) -> int:
     "Execute the training notebook with papermill into a new MLflow run, and report it."
@@ -130,7 +149,8 @@ def cmd_train(args) -> int:
     from yolo_mlops.runner import run_training_notebook
     params = parse_params(args.param)
     check_train_config(make_train_config(**params), check_files=False)
-    result = run_training_notebook(params, output=args.output, log_output=not args.quiet, timeout=args.timeout)
+    result = run_training_notebook(params, output=args.output, log_output=not args.quiet, timeout=args.timeout,
+                                   train_in=args.train_in)
     return print_train_result(result)
 
 # %% ../nbs/09_cli.ipynb #c009c
@@ -138,14 +158,25 @@ def wait_for_go():
     "Block until the grid launcher says 'go' on stdin (its turn to train); a launcher gone before that stops the cell."
     if sys.stdin.readline().strip() != "go": raise KeyboardInterrupt("the grid launcher ended before this cell's turn")
 
-def train_cell(request: dict) -> int:
-    """One grid cell, described by its launcher: `{"params": {...}, "run_id": the run to fill, "output": the executed
-    notebook, "timeout": seconds or null, "wait_for_go": bool}`; 0 if its run FINISHED."""
+# %% ../nbs/09_cli.ipynb #c009c2
+def execute_cell(request) -> int:
+    "One grid cell, as its launcher's `CellRequest` describes it: the training notebook into the cell's run; 0 if FINISHED."
     from yolo_mlops.runner import run_training_notebook
-    result = run_training_notebook(request["params"], output=request["output"], run_id=request["run_id"],
-                                   timeout=request.get("timeout"),
-                                   go=wait_for_go if request.get("wait_for_go") else None)
+    result = run_training_notebook(request.params, output=request.output, run_id=request.run_id,
+                                   timeout=request.timeout, train_in=request.train_in,
+                                   go=wait_for_go if request.wait_for_turn else None)
     return print_train_result(result)
+
+# %% ../nbs/09_cli.ipynb #c009c3
+@command("cell", "one grid cell, as its launcher describes it in one JSON document (started by `yolo-mlops grid`)",
+         lambda p: p.add_argument("request", help="the cell's CellRequest, as JSON"), hidden=True)
+def cmd_cell(args) -> int:
+    "A grid cell's process: end with the launcher, then execute the cell."
+    from yolo_mlops.runner import CellRequest
+    from yolo_mlops.trainer import die_with_parent
+    request = CellRequest.from_json(args.request)
+    die_with_parent(request.launcher_pid or None)
+    return execute_cell(request)
 
 # %% ../nbs/09_cli.ipynb #c009g
 def grid_options(p):
@@ -168,7 +199,9 @@ def grid_options(p):
     p.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
     p.add_argument("--timeout", type=float,
                    help="stop a cell after this many seconds: it ends FAILED, the others go on")
+    add_train_in_option(p, None, "in its kernel on the CPU, in a trainer process on GPUs and on Ray")
 
+# %% ../nbs/09_cli.ipynb #c009g-1
 def grid_backend(args):
     "The backend the grid's options ask for: this machine (default) or a Ray cluster."
     if args.backend == "ray":
@@ -176,13 +209,13 @@ def grid_backend(args):
             raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts "
                              "four cells on a GPU")
         from yolo_mlops.grid_ray import RayBackend
-        return RayBackend(args.address, args.cpus_per_cell or 1, args.gpus_per_cell or 0, args.workers)
+        return RayBackend(args.address, args.cpus_per_cell or 1, args.gpus_per_cell or 0, args.workers, args.train_in)
     if args.address or args.cpus_per_cell or args.gpus_per_cell:
         raise UsageError("--address, --cpus-per-cell and --gpus-per-cell need --backend ray")
     from yolo_mlops.grid import LocalBackend
     devices = [d.strip() for d in args.device.split(",")] if args.device else None
     workers = args.per_device * len(devices) if (args.per_device and devices) else (args.workers or 1)
-    return LocalBackend(workers, devices)
+    return LocalBackend(workers, devices, args.train_in)
 
 # %% ../nbs/09_cli.ipynb #c009g2
 def run_and_show_grid(spec,                          # the grid (`GridSpec`)
@@ -196,11 +229,12 @@ def run_and_show_grid(spec,                          # the grid (`GridSpec`)
     result = run_grid(spec, rerun=rerun, backend=backend, timeout=timeout)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.table().drop(columns=["error"]).to_string(index=False))
-    print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.outcomes)} cells, "
+    print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.cells)} cells, "
           f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
     for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
     return result
 
+# %% ../nbs/09_cli.ipynb #c009g2-1
 @command("grid", "run a grid of training runs: parallel, resumable, failure-isolated", grid_options)
 def cmd_grid(args) -> int:
     "Run a grid of training runs; exit 1 if any cell failed."
@@ -229,11 +263,13 @@ def run_stage(stage: str,       # the run's `stage` tag: analysis or promotion
         return None
     return result
 
+# %% ../nbs/09_cli.ipynb #c009a-1
 def experiment_options(p):
     "`--experiment` and `--grid`: which runs a stage reads."
     p.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT, help=f"default {config.DEFAULT_EXPERIMENT}")
     p.add_argument("--grid", help="only the runs of this grid")
 
+# %% ../nbs/09_cli.ipynb #c009a-2
 def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "") -> int:
     "The analysis stage: execute the analysis notebook into an analysis run, write reports/, print the effects."
     params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()))
@@ -243,6 +279,7 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "") -> int:
     print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009a-3
 @command("analyze", "runs table, effects and figures from MLflow (executes 04_analysis.ipynb)", experiment_options)
 def cmd_analyze(args) -> int:
     "Execute the analysis notebook into an analysis run; write reports/."
@@ -266,6 +303,7 @@ def promote_options(p):
     p.add_argument("--max-latency-ms", type=float, default=d.max_latency_ms,
                    help="latency budget, median CPU ms per image (default: none)")
 
+# %% ../nbs/09_cli.ipynb #c009p-1
 def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "", **criteria) -> int:
     """The promotion stage: execute the promotion notebook into a promotion run (`criteria`: `run_id`, `model_name` and
     `PromotionCriteria`'s fields, as the notebook's parameters name them); 0 whether or not it promotes."""
@@ -276,6 +314,7 @@ def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = ""
     print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009p-2
 @command("promote", "promote the best run if it meets the criteria (executes 05_promotion.ipynb)", promote_options)
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
@@ -290,6 +329,7 @@ def run_id_options(p):
     "`--run-id`, required: the run a recovery tool works on."
     p.add_argument("--run-id", required=True)
 
+# %% ../nbs/09_cli.ipynb #c009r-1
 @command("register", "register one run's model in the Model Registry (idempotent)",
          lambda p: (run_id_options(p), add_model_name_option(p)))
 def cmd_register(args) -> int:
@@ -299,6 +339,7 @@ def cmd_register(args) -> int:
     print(f"run {args.run_id} is version {mv.version} of {mv.name}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009r-2
 @command("relog", "re-log a run's per-epoch metrics from its results.csv artifact (idempotent)", run_id_options)
 def cmd_relog(args) -> int:
     "Re-log a run's per-epoch metrics from its results.csv artifact (idempotent)."
@@ -318,6 +359,7 @@ def pipeline_options(p):
     p.add_argument("--source", help="COCO128 source for the data stage")
     add_model_name_option(p)
 
+# %% ../nbs/09_cli.ipynb #c009pl-1
 @command("pipeline", "data -> grid -> analysis -> promotion", pipeline_options)
 def cmd_pipeline(args) -> int:
     "data -> grid -> analysis -> promotion, on the configured store: each stage's own function, in turn."
@@ -327,8 +369,8 @@ def cmd_pipeline(args) -> int:
     spec = load_grid(args.grid)
     print(f"[pipeline] 2/4 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
     result = run_and_show_grid(spec, LocalBackend(args.workers))
-    finished = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED")]
-    print(f"[pipeline] grid: {len(finished)} of {len(result.outcomes)} cells finished", flush=True)
+    finished = [o for o in result.cells if o.status in ("FINISHED", "SKIPPED")]
+    print(f"[pipeline] grid: {len(finished)} of {len(result.cells)} cells finished", flush=True)
     if not finished: return 1
     print("[pipeline] 3/4 analysis", flush=True)
     if (rc := analyze(spec.experiment, spec.name)) != 0: return rc
@@ -336,6 +378,7 @@ def cmd_pipeline(args) -> int:
     rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
     return rc or (1 if result.failed else 0)
 
+# %% ../nbs/09_cli.ipynb #c009pl-2
 @command("settings", "show the resolved configuration")
 def cmd_settings(args) -> int:
     "Print the resolved configuration."
@@ -350,6 +393,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                                             "with MLflow.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     for name, c in COMMANDS.items():
+        if c.hidden and command != name: continue  # argparse would list it
         parser = sub.add_parser(name, help=c.help, description=c.help)
         if command in (None, name): c.options(parser)
         parser.set_defaults(func=c.run)
@@ -372,6 +416,7 @@ def _error_line(command: str, e: BaseException) -> tuple[str, int]:
     return (f"yolo-mlops {command}: error: {type(e).__name__}: {str(e).splitlines()[0][:500] if str(e) else ''} "
             "(unexpected: YOLO_MLOPS_TRACEBACK=1 shows where it came from)"), 1
 
+# %% ../nbs/09_cli.ipynb #c011-1
 def run_command(command: str, action: Callable[[], int]) -> int:
     "Run `action()` as command `command`: SIGTERM unwinds like Ctrl-C, HTTP retries are bounded, an error is one line."
     def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
@@ -402,12 +447,9 @@ def end_process(status: int):
     for stream in (sys.stdout, sys.stderr): stream.flush()
     os._exit(status)
 
+# %% ../nbs/09_cli.ipynb #c011b-1
 def console_main():
-    "The `yolo-mlops` console script."
+    "The `yolo-mlops` console script, and `python -m yolo_mlops.cli`."
     end_process(main())
 
-def cell_main():
-    """A grid cell's process: `python -c 'from yolo_mlops.cli import cell_main; cell_main()' REQUEST` (`train_cell`'s
-    JSON)."""
-    request = json.loads(sys.argv[1])
-    end_process(run_command("train", lambda: train_cell(request)))
+if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "yolo_mlops.cli": console_main()

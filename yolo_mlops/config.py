@@ -36,6 +36,7 @@ def _lib_name(ini: Path) -> str | None:
     except (configparser.Error, OSError, UnicodeError): return None
     return parser.defaults().get("lib_name")
 
+# %% ../nbs/00_config.ipynb #c006b-1
 def project_root(start: str | os.PathLike | None = None) -> Path | None:
     """The nearest folder at or above `start` (default: the current directory) with this project's `settings.ini`,
     else None."""
@@ -54,6 +55,7 @@ def find_home(path: str | os.PathLike | None = None) -> tuple[Path, str]:
     if root: return root, "checkout"
     return Path.cwd().resolve(), "current directory"
 
+# %% ../nbs/00_config.ipynb #c006f-1
 def home_dir(path: str | os.PathLike | None = None) -> Path:
     """The project's home folder: `path`, else `YOLO_MLOPS_HOME`, else the checkout we are in, else the current
     directory."""
@@ -66,10 +68,12 @@ def tracking_uri(uri: str | None = None, home: str | os.PathLike | None = None) 
     if _env("MLFLOW_TRACKING_URI"): return _env("MLFLOW_TRACKING_URI")
     return f"sqlite:///{home_dir(home) / 'mlruns.db'}"
 
+# %% ../nbs/00_config.ipynb #c009-1
 def is_embedded_store(uri: str) -> bool:
     "True when `uri` is a local store (SQLite or a folder) rather than a tracking server."
     return not str(uri).startswith(("http://", "https://", "databricks"))
 
+# %% ../nbs/00_config.ipynb #c009-2
 def artifact_root(home: str | os.PathLike | None = None) -> str:
     "Where the embedded store keeps artifacts: `<home>/mlartifacts`, as a file URI."
     return (home_dir(home) / "mlartifacts").as_uri()
@@ -78,6 +82,7 @@ def artifact_root(home: str | os.PathLike | None = None) -> str:
 class TrackingUnreachable(RuntimeError):
     "The MLflow tracking store cannot be reached."
 
+# %% ../nbs/00_config.ipynb #c012-1
 def check_tracking_store(uri: str,             # the tracking URI, resolved (`tracking_uri`)
                          retries: int = 3,      # requests to a server's `/health` before giving up
                          timeout: float = 3.0,  # seconds each request may take
@@ -113,6 +118,7 @@ def bound_http_retries():
     "Set MLflow's HTTP retry settings to bounded values where the environment does not set them."
     for k, v in HTTP_RETRY_DEFAULTS.items(): os.environ.setdefault(k, v)
 
+# %% ../nbs/00_config.ipynb #c014-1
 def is_unreachable_error(error) -> bool:
     "True when `error` (an exception or its text) says the tracking server could not be reached."
     text = str(error)
@@ -131,11 +137,13 @@ def schema_lock(uri: str):
     from filelock import FileLock
     return FileLock(uri[len("sqlite:///"):] + ".lock")
 
+# %% ../nbs/00_config.ipynb #c019b-1
 class TrackingStore(NamedTuple):
     "A tracking store, opened: its resolved URI and an `MlflowClient` for it."
     uri: str
     client: object
 
+# %% ../nbs/00_config.ipynb #c019b-2
 def open_store(uri: str | None = None,                  # the store; None: the configured one (`tracking_uri`)
                home: str | os.PathLike | None = None,   # the home folder of the embedded store (`home_dir`)
                check: bool = True,                      # fail fast unless the store answers (`check_tracking_store`)
@@ -173,6 +181,7 @@ def page_size() -> int:
     50,000)."""
     return int(_env("YOLO_MLOPS_PAGE_SIZE") or 1000)
 
+# %% ../nbs/00_config.ipynb #c019f-1
 def heartbeat_seconds() -> float:
     """How often a grid launcher marks its cells as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
     takes a cell over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
@@ -200,22 +209,27 @@ def coco128_source(source: str | os.PathLike | None = None) -> str:
     "Where COCO128 comes from: `source`, else `YOLO_MLOPS_COCO128`, else Ultralytics' download URL."
     return str(source or _env("YOLO_MLOPS_COCO128") or COCO128_URL)
 
+# %% ../nbs/00_config.ipynb #c021-1
 def coco128_here() -> str | None:
     "This machine's own copy of COCO128, `YOLO_MLOPS_COCO128`, if set: a worker rebuilding a grid's dataset prefers it."
     return _env("YOLO_MLOPS_COCO128")
 
+# %% ../nbs/00_config.ipynb #c021-2
 def data_dir(path: str | os.PathLike | None = None, home: str | os.PathLike | None = None) -> Path:
     "The folder that holds built datasets and their YAML: `path`, else `YOLO_MLOPS_DATA`, else `<home>/data`."
     return Path(path or _env("YOLO_MLOPS_DATA") or home_dir(home) / "data").expanduser().resolve()
 
+# %% ../nbs/00_config.ipynb #c021-3
 def node_data_dir() -> Path:
     "Where a worker (a Ray node) keeps datasets built by digest: `YOLO_MLOPS_DATA`, else `~/.cache/yolo-mlops/data`."
     return Path(_env("YOLO_MLOPS_DATA") or Path.home() / ".cache" / "yolo-mlops" / "data").expanduser()
 
+# %% ../nbs/00_config.ipynb #c021-4
 def dataset_yaml(path: str | os.PathLike | None = None, home: str | os.PathLike | None = None) -> Path:
     "The Ultralytics dataset YAML that training reads: `path`, else `<data_dir>/tiny_coco.yaml`."
     return Path(path).expanduser().resolve() if path else data_dir(home=home) / "tiny_coco.yaml"
 
+# %% ../nbs/00_config.ipynb #c021-5
 def pretrained_weights(weights: str | os.PathLike | None = None) -> str:
     "The starting weights: `weights`, else `YOLO_MLOPS_WEIGHTS`, else `yolov8n.pt`, which Ultralytics downloads."
     return str(weights or _env("YOLO_MLOPS_WEIGHTS") or DEFAULT_WEIGHTS)
@@ -225,15 +239,18 @@ def reports_dir(home: str | os.PathLike | None = None) -> Path:
     "Where analysis tables, figures and decision reports go."
     return home_dir(home) / "reports"
 
+# %% ../nbs/00_config.ipynb #c022d-1
 def runs_dir(home: str | os.PathLike | None = None) -> Path:
     "Ultralytics' `project` folder for training outputs (kept local; MLflow holds what matters)."
     return home_dir(home) / "runs"
 
+# %% ../nbs/00_config.ipynb #c022d-2
 def notebooks_dir(path: str | os.PathLike | None = None) -> Path:
     "The notebooks papermill executes: `path`, else `YOLO_MLOPS_NBS`, else `nbs/` beside the library."
     import yolo_mlops
     return Path(path or _env("YOLO_MLOPS_NBS") or Path(yolo_mlops.__file__).resolve().parent.parent / "nbs").resolve()
 
+# %% ../nbs/00_config.ipynb #c022d-3
 def notebook_kernel(kernel: str | None = None) -> str:
     "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
     return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
@@ -244,18 +261,22 @@ def cpu_threads() -> int | None:
     value = _env("OMP_NUM_THREADS")
     return int(value) if value and value.isdigit() else None
 
+# %% ../nbs/00_config.ipynb #c022g-1
 def cell_environment(threads: int) -> dict:
     "The environment of a grid cell's process: this one's, with a budget of `threads` CPU threads (`cpu_threads`)."
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
+# %% ../nbs/00_config.ipynb #c022g-2
 def ray_address() -> str | None:
     "The Ray cluster `ray.init()` joins when no address is given: `RAY_ADDRESS`, else None (a new local instance)."
     return _env("RAY_ADDRESS")
 
+# %% ../nbs/00_config.ipynb #c022g-3
 def quiet_artifact_downloads():
     "Turn off MLflow's progress bar for artifact downloads: one per run would bury a report's own output."
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
+# %% ../nbs/00_config.ipynb #c022g-4
 def show_tracebacks() -> bool:
     "Whether a command shows the traceback of an unexpected error instead of one line: `YOLO_MLOPS_TRACEBACK=1`."
     return (_env("YOLO_MLOPS_TRACEBACK") or "0").lower() not in ("0", "false", "no")

@@ -28,6 +28,7 @@ __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAU
 class DatasetError(ValueError):
     "A dataset source or build request that cannot be used; the message says what to change."
 
+# %% ../nbs/01_data.ipynb #c006-1
 @dataclass
 class SourceImage:
     """One image of the source: its file name, its bytes (or a function that reads them), its label text (None: no
@@ -41,6 +42,7 @@ class SourceImage:
         "The image's bytes, read from the source when asked for (a large source is never held in memory)."
         return self.load() if callable(self.load) else self.load
 
+# %% ../nbs/01_data.ipynb #c006-2
 @dataclass
 class DatasetSource:
     "A source read: its images with their label text, and its class names (None when it carries none)."
@@ -84,17 +86,20 @@ def label_path(image: str) -> str:
     parts[-1] = parts[-1].rsplit(".", 1)[0] + ".txt"
     return "/".join(parts)
 
+# %% ../nbs/01_data.ipynb #c007b-1
 def _unique_names(paths: list[str]) -> list[str]:
     "The file names of `paths`, or the whole path joined by '__' where two folders hold the same file name."
     base = [p.rsplit("/", 1)[-1] for p in paths]
     seen = collections.Counter(base)
     return [b if seen[b] == 1 else p.strip("/").replace("/", "__") for p, b in zip(paths, base)]
 
+# %% ../nbs/01_data.ipynb #c007b-2
 def _is_image(rel: str) -> bool:
     "True for an image file inside an `images` folder (not in a hidden folder)."
     parts = rel.split("/")
     return rel.lower().endswith(IMAGE_SUFFIXES) and "images" in parts[:-1] and not any(p.startswith(".") for p in parts)
 
+# %% ../nbs/01_data.ipynb #c007b-3
 def _coco_layout(rels: list[str]) -> bool:
     "True when the images lie in `images/train2017`, as in COCO128."
     return any("/images/train2017/" in "/" + r for r in rels)
@@ -108,11 +113,13 @@ def _names_dict(names, where: str) -> dict[int, str]:
         except (TypeError, ValueError): pass
     raise DatasetError(f"`names` in {where} must be a list of class names or a mapping id: name, got {names!r:.80}.")
 
+# %% ../nbs/01_data.ipynb #c008-1
 def _load_yaml(text: str, where: str):
     "The content of YAML `text`; a `DatasetError` naming the file `where` when it is not valid YAML."
     try: return yaml.safe_load(text)
     except yaml.YAMLError as e: raise DatasetError(f"{where} is not valid YAML ({e}). Fix it, or remove it.") from None
 
+# %% ../nbs/01_data.ipynb #c008-2
 def _find_names(files: list[str], read_text: Callable[[str], str], where: str) -> tuple[dict[int, str] | None, str]:
     """The class names of the first dataset YAML among `files` (top level or one folder down) that has `names`, and
     its path."""
@@ -132,6 +139,7 @@ def _items_from_paths(images: list[Path], rels: list[str]) -> list[SourceImage]:
         out.append(SourceImage(name, img.read_bytes, lab.read_text() if lab.is_file() else None, str(lab)))
     return out
 
+# %% ../nbs/01_data.ipynb #c008f-1
 def _images_from_folder(path: Path) -> DatasetSource:
     "The source a dataset folder in Ultralytics' layout holds."
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
@@ -150,6 +158,7 @@ def _zip_entry(path: Path, entry: str) -> bytes:
     "The bytes of `entry` in zip `path` (opened for each read: an image's bytes are read only when it is kept)."
     with zipfile.ZipFile(path) as zf: return zf.read(entry)
 
+# %% ../nbs/01_data.ipynb #c008a-1
 def _images_from_zip(path: Path) -> DatasetSource:
     "The source a zip in Ultralytics' layout holds, after checking that the zip is whole."
     if not zipfile.is_zipfile(path):
@@ -182,6 +191,7 @@ def _yaml_images(root: Path, entry, where: str) -> list[Path]:
     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES: return [p]
     raise DatasetError(f"{where}: {p} not found (entries are read relative to the dataset's `path`, {root}).")
 
+# %% ../nbs/01_data.ipynb #c008c-1
 def _images_from_yaml(path: Path) -> DatasetSource:
     "The source an Ultralytics dataset YAML names: every image of its `train`, `val` and `test`, once."
     cfg = _load_yaml(path.read_text(), f"Dataset YAML {path}")
@@ -226,6 +236,7 @@ def read_source(source: str | os.PathLike | None = None,        # a folder, a zi
     if path.suffix.lower() in (".yaml", ".yml"): return _images_from_yaml(path)
     return _images_from_zip(path)
 
+# %% ../nbs/01_data.ipynb #c009-1
 def read_coco128(source: str | os.PathLike | None = None,
                  download_dir: str | os.PathLike | None = None) -> list[SourceImage]:
     "Every image of a source (COCO128 by default) with its label text: the `items` of `read_source`."
@@ -268,6 +279,7 @@ def _draw_shapes(draw, rng: random.Random, width: int, height: int, first: int) 
         lines.append(f"{cls} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}")
     return lines
 
+# %% ../nbs/01_data.ipynb #c011b-1
 def make_shapes_dataset(folder: str | os.PathLike,           # where to write it
                         n: int = 40,                         # images with shapes
                         n_empty: int | None = None,          # images with neither (default: n // 5)
@@ -327,6 +339,7 @@ def coco80_names() -> dict[int, str]:
     cfg = Path(list(spec.submodule_search_locations)[0]) / "cfg" / "datasets" / "coco128.yaml"
     return _names_dict(yaml.safe_load(cfg.read_text())["names"], str(cfg))
 
+# %% ../nbs/01_data.ipynb #c012b-1
 def class_names(src: DatasetSource) -> tuple[dict[int, str], str]:
     """The class names of a source and where they came from: its YAML's `names`, else COCO's 80 when it looks like
     COCO128."""
@@ -352,6 +365,7 @@ def parse_classes(classes: str | list[str]) -> list[str]:
                            "give each class once.")
     return names
 
+# %% ../nbs/01_data.ipynb #c012e-1
 def class_map(names: dict[int, str], classes: list[str], names_from: str = "the source") -> dict[int, int]:
     """Source class id -> id in the new dataset (0..n-1 in the order of `classes`); unknown names are refused with
     the list."""
@@ -420,6 +434,7 @@ class PlannedFile:
     sha256: str = field(init=False)
     def __post_init__(self): self.sha256 = hashlib.sha256(self.data).hexdigest()
 
+# %% ../nbs/01_data.ipynb #c017-1
 def dataset_digest(files) -> str:
     "The sha256 of the sorted `path sha256` lines of a dataset's files (`PlannedFile`s or manifest entries)."
     entries = sorted((f["path"], f["sha256"]) if isinstance(f, dict) else (f.path, f.sha256) for f in files)
@@ -432,6 +447,7 @@ def _kept_lines(item: SourceImage, cmap: dict[int, int], names: dict | None) -> 
     boxes = parse_yolo_labels(item.label_text, item.label_where, names)
     return [f"{cmap[box[0]]}{line[len(line.split()[0]):]}" for line, box in zip(lines, boxes) if box[0] in cmap]
 
+# %% ../nbs/01_data.ipynb #c017a-1
 def plan_dataset(items: list[SourceImage],   # the source's images (`read_source(...).items`)
                  cmap: dict[int, int],       # source class id -> new id (`class_map`): the classes kept
                  split=DEFAULT_SPLIT,        # train/val/test as counts or fractions (`parse_split`)
@@ -485,6 +501,7 @@ class DatasetBuild:
     name: str = DEFAULT_TITLE
     classes: list = field(default_factory=lambda: [dict(name="person", source_id=0)])
 
+# %% ../nbs/01_data.ipynb #c020-1
 def _manifest(plan: list[PlannedFile], source: str, seed: int, name: str = DEFAULT_NAME, classes: list | None = None,
               names_from: str = "", split=DEFAULT_SPLIT) -> dict:
     "The manifest of a planned dataset: what it is built from, its classes, and every file with its sha256."
@@ -496,6 +513,7 @@ def _manifest(plan: list[PlannedFile], source: str, seed: int, name: str = DEFAU
                 names={i: c["name"] for i, c in enumerate(classes)}, classes=classes, names_from=names_from,
                 files=[dict(path=f.path, sha256=f.sha256, split=f.split, boxes=f.boxes) for f in plan])
 
+# %% ../nbs/01_data.ipynb #c020-2
 def read_manifest(folder: str | os.PathLike) -> dict | None:
     "The manifest of a built dataset folder, or None when it has none."
     path = Path(folder) / MANIFEST
@@ -527,6 +545,7 @@ def _write_folder(plan: list[PlannedFile], manifest: dict, folder: Path):
         (folder / f.path).write_bytes(f.data)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
+# %% ../nbs/01_data.ipynb #c021-1
 def _swap_in(plan: list[PlannedFile], manifest: dict, out: Path):
     "Write the dataset to a temporary folder beside `out`, then rename it into place (the old one removed only after)."
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -553,6 +572,7 @@ def _check_yaml_target(yaml_path: Path, out: Path, digest: str):
         raise DatasetError(f"{yaml_path} belongs to the dataset in {other}; writing it for {out} would repoint it. "
                            "Nothing was changed. Choose another --yaml (or --name), or re-run with --force.")
 
+# %% ../nbs/01_data.ipynb #c021c-1
 def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path: Path, force: bool) -> DatasetBuild:
     "Write the planned dataset into `out` unless it holds it already; refuse to replace other data without `force`."
     digest, names = manifest["digest"], manifest["names"]
@@ -585,11 +605,13 @@ def _check_name(name: str) -> str:
                            "(e.g. --name pets).")
     return str(name)
 
+# %% ../nbs/01_data.ipynb #c021b-1
 def _any_of(classes: list[str]) -> str:
     "'a person', 'a cat or dog', 'an apple, cat or dog': the images a split counts, in words."
     words = classes[0] if len(classes) == 1 else f"{', '.join(classes[:-1])} or {classes[-1]}"
     return ("an " if words[0].lower() in "aeiou" else "a ") + words
 
+# %% ../nbs/01_data.ipynb #c021b-2
 def build_dataset(source: str | os.PathLike | None = None,        # a folder, zip, dataset YAML or URL (None: COCO128)
                   classes: str | list[str] = DEFAULT_CLASSES,     # the classes to keep, in order: 'cat,dog' or a list
                   split=DEFAULT_SPLIT,                            # train/val/test as counts or fractions
@@ -650,6 +672,7 @@ def verify_dataset(folder: str | os.PathLike, raise_on_error: bool = True) -> st
         return None
     return manifest["digest"]
 
+# %% ../nbs/01_data.ipynb #c023-1
 def dataset_folder(yaml_path: str | os.PathLike | None = None) -> Path:
     "The dataset folder an Ultralytics YAML points at (its `path:`, else the YAML's own folder)."
     import yaml
@@ -677,12 +700,14 @@ def _holds(folder: Path, digest: str) -> bool:
     m = read_manifest(folder) if folder.is_dir() else None
     return bool(m and m.get("digest") == digest and verify_dataset(folder, raise_on_error=False))
 
+# %% ../nbs/01_data.ipynb #c026a-1
 def _source_here(source: str) -> str:
     """The recipe's source if it is a path this machine has, else this machine's own COCO128 (`YOLO_MLOPS_COCO128`),
     else the URL."""
     if not source.startswith(("http://", "https://")) and Path(source).exists(): return source
     return config.coco128_here() or source
 
+# %% ../nbs/01_data.ipynb #c026a-2
 def _build_copy(recipe: dict, folder: Path, cache: Path):
     "Build the recipe's dataset into `folder` (through a temporary folder); refuse it if its digest differs."
     digest, source, counts = recipe["digest"], _source_here(recipe["source"]), recipe["counts"]
@@ -736,6 +761,7 @@ def manifest_classes(manifest: dict) -> list[dict]:
     return manifest.get("classes") or [dict(name=n, source_id=int(i))
                                        for i, n in manifest.get("names", {"0": "person"}).items()]
 
+# %% ../nbs/01_data.ipynb #c031b-1
 def class_summary(folder: str | os.PathLike):
     """For each class of a built dataset: its id, its id in the source, its boxes in each split, and the images that
     have it."""
@@ -769,6 +795,7 @@ def plot_image_boxes(ax,                   # the matplotlib axes to draw on
         if labels is not None: ax.text(x1, y1, labels[i], color="white", fontsize=7, backgroundcolor=color)
     ax.set_title(title, fontsize=8)
 
+# %% ../nbs/01_data.ipynb #c031f-1
 def yolo_to_xyxy(boxes, width: int, height: int) -> list[tuple[float, float, float, float]]:
     "Normalised YOLO `(class, x, y, w, h)` boxes as pixel corners."
     return [((x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height)

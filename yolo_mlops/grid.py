@@ -6,25 +6,26 @@
 from __future__ import annotations
 import hashlib, itertools, json, os, signal, socket, subprocess, sys, threading, time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 from fastcore.basics import patch
 import yaml
 from . import config
 from .data import DatasetError, dataset_folder, read_manifest
-from .train import (BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config,
-                              trained_marker, training_notebook)
+from .train import BOOKKEEPING_PARAMETERS, TrainConfig, TrainParameterError, make_train_config, training_notebook
+from .trainer import RunFiles
+from .runner import CellRequest
 
 # %% auto #0
-__all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'STOP_GRACE_SECONDS', 'PARENT_SETTLE_S',
-           'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value', 'GridSpec', 'load_grid',
-           'grid_from_params', 'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'CellOutcome', 'GridResult',
-           'stale_after_seconds', 'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key',
-           'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'CellRun', 'GridBackend',
-           'run_cell_command', 'LocalBackend', 'close_cell_run', 'CellPlan', 'import_optuna', 'optuna_distributions',
-           'TpePlan', 'GridPlan', 'plan_grid', 'finished_cells', 'run_grid', 'run_cells', 'repair_interrupted_runs_of',
-           'close_parent']
+__all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'STOP_GRACE_SECONDS', 'TRAIN_IN_CPU_CELLS',
+           'TRAIN_IN_GPU_CELLS', 'PARENT_SETTLE_S', 'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value',
+           'GridSpec', 'load_grid', 'grid_from_params', 'training_chapters', 'notebook_code_hash', 'dataset_digest_of',
+           'cell_key', 'Cell', 'GridResult', 'stale_after_seconds', 'launcher_alive', 'fail_for_retry',
+           'repair_interrupted_runs', 'finished_runs_by_key', 'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat',
+           'CellJob', 'TurnToTrain', 'CellExit', 'GridBackend', 'run_cell_command', 'LocalBackend', 'close_cell_run',
+           'CellQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue', 'GridPlan', 'plan_grid', 'finished_cells',
+           'run_grid', 'run_cells', 'repair_interrupted_runs_of', 'close_parent']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
@@ -34,6 +35,7 @@ DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 class GridSpecError(ValueError):
     "A grid spec that cannot run; the message says what to change."
 
+# %% ../nbs/03_grid.ipynb #c006-1
 def _check_name(name: str):
     "Refuse a name that is not a training parameter a grid may set."
     if name in GRID_PARAMETERS: return
@@ -42,6 +44,7 @@ def _check_name(name: str):
         raise GridSpecError(str(e).replace("training parameter", "grid parameter")) from None
     raise GridSpecError(f"'{name}' cannot be a grid parameter (it is set by the grid itself).")
 
+# %% ../nbs/03_grid.ipynb #c006-2
 def check_distribution(name: str, dist) -> tuple[str, list]:
     """The kind and arguments of `space` entry `name` (`{loguniform: [0.0005, 0.02]}`), refused with a reason if
     malformed."""
@@ -60,6 +63,7 @@ def check_distribution(name: str, dist) -> tuple[str, list]:
             raise GridSpecError(f"space.{name}.int needs integers, got {args!r}")
     return kind, args
 
+# %% ../nbs/03_grid.ipynb #c006-3
 def draw_value(kind: str, args: list, rng):
     "One value of a distribution, from `random.Random` `rng`; floats keep 6 significant digits (readable, stable keys)."
     import math
@@ -127,6 +131,7 @@ def _random_cells(self: GridSpec) -> list[dict]:
                             "or widen the space.")
     return cells
 
+# %% ../nbs/03_grid.ipynb #c006d-1
 @patch
 def key_material(self: GridSpec) -> dict:
     """What identifies a `tpe` search, whose cells are not known ahead: not `trials`, so that raising it resumes
@@ -153,6 +158,7 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
                     " ".join(str(raw.get("description") or "").split()),
                     method, raw.get("trials") or 0, raw.get("search_seed") or 0, dict(raw.get("space") or {}))
 
+# %% ../nbs/03_grid.ipynb #c008-1
 def grid_from_params(params: dict, base: GridSpec | None = None, name: str | None = None) -> GridSpec:
     """Add command-line values to `base`: `'320,416'` or a list is a dimension (a `choice` in a search's space),
     a single value is fixed."""
@@ -168,19 +174,29 @@ def grid_from_params(params: dict, base: GridSpec | None = None, name: str | Non
     return replace(base, name=name or base.name, grid=grid, fixed=fixed, space=space)
 
 # %% ../nbs/03_grid.ipynb #c013
-def notebook_code_hash(path: str | os.PathLike | None = None) -> str:
-    "sha256 of the code cells of a notebook (sources only, so cleaning or running it changes nothing)."
-    nb = json.loads(Path(path or training_notebook()).read_text())
-    code = "\n#---\n".join("".join(c["source"]) for c in nb["cells"]
-                            if c["cell_type"] == "code"
-                            and "skip-execution" not in c.get("metadata", {}).get("tags", []))
-    return hashlib.sha256(code.encode()).hexdigest()
+def training_chapters() -> list[Path]:
+    "The chapters a training run executes: the training chapter, and the evaluation and trainer chapters it uses."
+    train = training_notebook()
+    return [train, train.with_name("02a_evaluate.ipynb"), train.with_name("02b_trainer.ipynb")]
 
+# %% ../nbs/03_grid.ipynb #c013-1
+def notebook_code_hash(*paths: str | os.PathLike) -> str:
+    """sha256 of the code cells of notebooks `paths` (default: `training_chapters()`), sources only, so that cleaning
+    or running them changes nothing."""
+    code = []
+    for path in paths or training_chapters():
+        nb = json.loads(Path(path).read_text())
+        code += ["".join(c["source"]) for c in nb["cells"]
+                 if c["cell_type"] == "code" and "skip-execution" not in c.get("metadata", {}).get("tags", [])]
+    return hashlib.sha256("\n#---\n".join(code).encode()).hexdigest()
+
+# %% ../nbs/03_grid.ipynb #c013-2
 def dataset_digest_of(params: dict) -> str:
     "The digest of the dataset a cell trains on (from its `data` parameter), or 'missing'."
     try: return read_manifest(dataset_folder(params.get("data") or None))["digest"]
     except (DatasetError, TypeError, KeyError, OSError): return "missing"
 
+# %% ../nbs/03_grid.ipynb #c013-3
 def cell_key(params: dict, digest: str, notebook_hash: str) -> str:
     "The key of a cell: what it trains, on which data, with which notebook."
     payload = json.dumps({"params": {k: params[k] for k in sorted(params)}, "dataset": digest,
@@ -189,12 +205,12 @@ def cell_key(params: dict, digest: str, notebook_hash: str) -> str:
 
 # %% ../nbs/03_grid.ipynb #c016
 @dataclass
-class CellOutcome:
-    "What happened to one cell."
+class Cell:
+    "One cell of a grid: what it trains, its key, and what became of it."
     index: int
     params: dict
     key: str
-    status: str          # FINISHED, FAILED, SKIPPED (an earlier FINISHED run has the same key)
+    status: str = "PENDING"  # then FINISHED, FAILED, SKIPPED (an earlier FINISHED run has the same key) or NOT RUN
     run_id: str = ""
     seconds: float = 0.0
     error: str = ""
@@ -202,15 +218,16 @@ class CellOutcome:
     metrics: dict = field(default_factory=dict)
     trained_by: str = ""  # "another launcher" when a launcher beside this one trained it
 
+# %% ../nbs/03_grid.ipynb #c016-1
 @dataclass
 class GridResult:
     "What `run_grid` did."
     parent_run_id: str
-    outcomes: list
+    cells: list
     wall_seconds: float
 
     @property
-    def failed(self): return [o for o in self.outcomes if o.status != "FINISHED" and o.status != "SKIPPED"]
+    def failed(self): return [o for o in self.cells if o.status != "FINISHED" and o.status != "SKIPPED"]
 
     def table(self):
         "One row per cell: its parameters, status, run and main metrics."
@@ -219,7 +236,7 @@ class GridResult:
                  "trained_by": o.trained_by or ("earlier" if o.status == "SKIPPED" else "here"),
                  "run_id": o.run_id, "seconds": round(o.seconds, 1),
                  "test_mAP50": o.metrics.get("final_test_mAP50"), "gain_test_mAP50": o.metrics.get("gain_test_mAP50"),
-                 "error": o.error[:80]} for o in self.outcomes]
+                 "error": o.error[:80]} for o in self.cells]
         return pd.DataFrame(rows)
 
 # %% ../nbs/03_grid.ipynb #c017
@@ -229,10 +246,12 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/03_grid.ipynb #c017-1
 def stale_after_seconds() -> float:
     "How old a cell run's heartbeat may be before its launcher counts as gone."
     return config.heartbeat_seconds() * config.STALE_HEARTBEATS
 
+# %% ../nbs/03_grid.ipynb #c017-2
 def launcher_alive(run, now: float | None = None) -> bool:
     """Whether the launcher training a RUNNING cell run is alive: its heartbeat tag is recent, and (on this host) its
     process exists. Works across machines: a launcher sets `grid_heartbeat` on each of its runs every few seconds."""
@@ -251,6 +270,7 @@ def fail_for_retry(client, run_id: str, reason: str):
     client.set_tag(run_id, "grid_retry", "true")
     client.set_terminated(run_id, "FAILED")
 
+# %% ../nbs/03_grid.ipynb #4af4aa43-1
 def repair_interrupted_runs(client, experiment_id: str) -> list[str]:
     "Mark FAILED (to be trained again) every grid cell run left RUNNING by a launcher that is gone."
     repaired = []
@@ -264,19 +284,19 @@ def repair_interrupted_runs(client, experiment_id: str) -> list[str]:
 # %% ../nbs/03_grid.ipynb #85a7e0a2
 def finished_runs_by_key(client,             # an `MlflowClient` of the grid's store
                          experiment_id: str,  # the grid's experiment
-                         outcomes: list,      # the grid's cells (`CellOutcome`s), whose keys are looked for
+                         cells: list,      # the grid's cells (`Cell`s), whose keys are looked for
                          out_dir: Path,       # the grid's folder, where a cell's executed notebook may still be
                         ) -> dict:
-    """The FINISHED cell runs among `outcomes`' keys: key -> run. A FINISHED run whose executed notebook was never
+    """The FINISHED cell runs among `cells`' keys: key -> run. A FINISHED run whose executed notebook was never
     attached (the store went away just after training) gets it now from `out_dir`, or is marked FAILED to be re-run."""
-    wanted = {o.key: o for o in outcomes}
+    wanted = {o.key: o for o in cells}
     found = {}
     for run in config.search_all_runs(client, [experiment_id],
                                       "tags.grid_cell_key != '' and attributes.status = 'FINISHED'"):
         key = run.data.tags.get("grid_cell_key")
         if key not in wanted or key in found: continue
         if run.data.tags.get("notebook", "missing") == "missing":
-            local = out_dir / f"{_cell_stem(wanted[key])}.ipynb"
+            local = _cell_notebook(out_dir, wanted[key])
             if not local.exists():
                 fail_for_retry(client, run.info.run_id,
                                "finished without its executed notebook, which is lost: the cell runs again")
@@ -293,6 +313,7 @@ def cell_claims(client, parent: str, key: str) -> list[str]:
     while f"claim.{key}.{len(runs)}" in params: runs.append(params[f"claim.{key}.{len(runs)}"])
     return runs
 
+# %% ../nbs/03_grid.ipynb #c017b-1
 def claim_cell(client,       # an `MlflowClient` of the grid's store
                parent: str,  # the grid's parent run, which holds the claims
                key: str,     # the cell's key
@@ -310,6 +331,7 @@ def claim_cell(client,       # an `MlflowClient` of the grid's store
         if holder is None: raise
         return holder
 
+# %% ../nbs/03_grid.ipynb #c017b-2
 def cell_state(client,              # an `MlflowClient` of the grid's store
                parent: str,         # the grid's parent run
                key: str,            # the cell's key
@@ -332,6 +354,7 @@ def cell_state(client,              # an `MlflowClient` of the grid's store
         return "failed", run, len(claims)  # the cell itself failed: another launcher would fail the same way
     return "free", run, len(claims)
 
+# %% ../nbs/03_grid.ipynb #c017b-3
 class Heartbeat:
     "A launcher's pulse: every `interval` seconds, it sets the tag `grid_heartbeat` of each run in `runs` to now."
     def __init__(self, client, interval: float | None = None):
@@ -348,40 +371,33 @@ class Heartbeat:
     def stop(self): self._stop.set()
 
 # %% ../nbs/03_grid.ipynb #c018
-def _die_with_parent():
-    "In a cell's process, before exec: on Linux, ask to be killed when the grid process dies, even by SIGKILL."
-    os.setsid()
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError): pass
-
-def _cell_stem(outcome) -> str:
+def _cell_stem(cell: Cell) -> str:
     "The name of a cell's files (executed notebook, log) under the grid's output folder."
-    return f"cell{outcome.index:03d}-{outcome.key[:8]}"
+    return f"cell{cell.index:03d}-{cell.key[:8]}"
 
-def _cell_command(request: dict) -> list[str]:
-    "A cell's process: `cli.cell_main` with the cell's request (`cli.train_cell`) as one JSON document."
-    return [sys.executable, "-c", "from yolo_mlops.cli import cell_main; cell_main()", json.dumps(request)]
+# %% ../nbs/03_grid.ipynb #c018-1
+def _cell_notebook(out_dir: Path, cell: Cell) -> Path:
+    "Where cell `cell`'s executed notebook goes (its side files, `RunFiles`, beside it)."
+    return out_dir / f"{_cell_stem(cell)}.ipynb"
 
-
+# %% ../nbs/03_grid.ipynb #c018p
 class _Progress:
     "One line per finished cell: finished / failed / skipped / remaining, and an ETA."
     def __init__(self, total: int, skipped: int, out=sys.stderr):
         self.total, self.skipped, self.done, self.failed, self.t0, self.out = total, skipped, 0, 0, time.time(), out
         self.lock = threading.Lock()
-    def update(self, outcome: CellOutcome):
+    def update(self, cell: Cell):
         with self.lock:
             self.done += 1
-            self.failed += outcome.status != "FINISHED"
+            self.failed += cell.status != "FINISHED"
             todo = self.total - self.skipped
             left = todo - self.done
             eta = (time.time() - self.t0) / self.done * left
             print(f"[grid] {self.done}/{todo} run: {self.done - self.failed} finished, {self.failed} failed, "
-                  f"{left} remaining{f', ETA {eta:.0f}s' if left else ''} | cell {outcome.index} {outcome.status} "
-                  f"in {outcome.seconds:.0f}s"
-                  + (f" (trained by {outcome.trained_by})" if outcome.trained_by else "")
-                  + (f": {outcome.error[:100]}" if outcome.error else ""), file=self.out, flush=True)
+                  f"{left} remaining{f', ETA {eta:.0f}s' if left else ''} | cell {cell.index} {cell.status} "
+                  f"in {cell.seconds:.0f}s"
+                  + (f" (trained by {cell.trained_by})" if cell.trained_by else "")
+                  + (f": {cell.error[:100]}" if cell.error else ""), file=self.out, flush=True)
 
 # %% ../nbs/03_grid.ipynb #c020
 @dataclass
@@ -397,16 +413,27 @@ class CellJob:
     grid: str = ""
     slot: int = 0         # the worker slot (the local backend maps slots to devices)
     timeout: float | None = None  # seconds the cell may take before it is stopped and FAILED
-    gate: threading.Event | None = None  # if given, the cell's process starts at once but trains only once it is set
+    turn: TurnToTrain | None = None  # if given, the cell's process starts at once but trains only once it opens
 
     @property
     def notebook(self) -> Path: return self.out_dir / f"{self.stem}.ipynb"
     @property
     def log(self) -> Path: return self.out_dir / f"{self.stem}.log"
 
+# %% ../nbs/03_grid.ipynb #c020b
+class TurnToTrain:
+    "When a prestarted cell may train: its launcher opens it, and notes when (the cell's seconds count from there)."
+    def __init__(self): self._open, self.opened_at = threading.Event(), None
+    def open(self):
+        if self.opened_at is None: self.opened_at = time.time()
+        self._open.set()
+    def is_open(self) -> bool: return self._open.is_set()
+    def wait(self, timeout: float | None = None) -> bool: return self._open.wait(timeout)
+
+# %% ../nbs/03_grid.ipynb #c020c
 @dataclass
-class CellRun:
-    "What executing a cell gave: the exit status of its process (None if it never finished), and why not."
+class CellExit:
+    "How a cell's process ended: its exit status (None if it never finished), and why, when the backend knows."
     returncode: int | None
     error: str = ""
 
@@ -414,11 +441,12 @@ class CellRun:
 class GridBackend(Protocol):
     """Where a grid's cells run: `LocalBackend` (processes of this machine) or `RayBackend` (tasks on a Ray cluster).
     A backend that sets `prestart = True` gets one cell process more than it trains at once (see below)."""
-    name: str  # shown in the progress line and tagged on every run
+    name: str      # shown in the progress line and tagged on every run
+    train_in: str  # where its cells' models train: 'kernel' or 'process' (the run's param `train_in`)
 
     def start(self, uri: str) -> int:
         "Connect; refuse a store at `uri` the cells could not reach; return how many cells run at once."
-    def run(self, job: CellJob) -> CellRun:
+    def run(self, job: CellJob) -> CellExit:
         "Execute one cell (blocking: its process trains, records and closes its run) and say how it ended."
     def stop(self):
         "Ask every running cell to stop, closing its run FAILED (the grid was interrupted)."
@@ -428,29 +456,25 @@ class GridBackend(Protocol):
 # %% ../nbs/03_grid.ipynb #3927326a
 STOP_GRACE_SECONDS = 30  # how long a stopped cell may take to close its run and kernel before it is killed
 
-def run_cell_command(params: dict,                        # the cell's parameters and bookkeeping (store, experiment)
-                     run_id: str,                         # the run the cell fills
-                     notebook: Path,                      # where its executed notebook goes
-                     log: Path,                           # its process' output
-                     threads: int,                        # its budget of CPU threads
-                     procs: dict | None = None,           # run id -> process, kept while it runs (to stop it)
-                     cwd: str | os.PathLike | None = None,  # its working directory (a Ray node's folder)
-                     timeout: float | None = None,        # seconds before it is stopped, FAILED
-                     gate: threading.Event | None = None, # if given, it starts at once but trains once it is set
+def run_cell_command(request: CellRequest,                 # what the cell's process is asked to do
+                     log: Path,                            # its process' output
+                     threads: int,                         # its budget of CPU threads
+                     procs: dict | None = None,            # run id -> process, kept while it runs (to stop it)
+                     cwd: str | os.PathLike | None = None, # its working directory (a Ray node's folder)
+                     turn: TurnToTrain | None = None,      # if given, it starts at once but trains once this opens
                     ) -> int:
-    """Execute one cell in its own process (`cli.cell_main`), output to `log`; return its exit status.
-    With a `gate`, the process starts its kernel at once and trains once the gate is set (it reads "go" on stdin).
-    Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it after
-    `STOP_GRACE_SECONDS`."""
-    env = config.cell_environment(threads)
-    request = dict(params=params, run_id=run_id, output=str(notebook), timeout=timeout, wait_for_go=gate is not None)
-    command = _cell_command(request)
+    """Execute one cell in its own process (`python -m yolo_mlops.cli cell REQUEST`), output to `log`; return its exit
+    status. With a `turn`, the process starts its kernel at once and trains once the turn opens (it reads "go" on
+    stdin). Interrupted (Ctrl-C, a cancelled Ray task), it asks the cell to stop, which closes its run, and kills it
+    after `STOP_GRACE_SECONDS`."""
+    request = replace(request, wait_for_turn=turn is not None, launcher_pid=os.getpid())
+    run_id = request.run_id
     with open(log, "w") as f:
-        proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                stdin=subprocess.PIPE if gate else None, text=True,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                                start_new_session=sys.platform != "linux")
-        if gate: threading.Thread(target=_say_go, args=(proc, gate), daemon=True).start()
+        # a session of its own: the cell, its kernel and their children are stopped as one process group
+        proc = subprocess.Popen([sys.executable, "-m", "yolo_mlops.cli", "cell", request.to_json()], stdout=f,
+                                stderr=subprocess.STDOUT, env=config.cell_environment(threads), cwd=cwd,
+                                stdin=subprocess.PIPE if turn else None, text=True, start_new_session=True)
+        if turn: threading.Thread(target=_say_go, args=(proc, turn), daemon=True).start()
         if procs is not None: procs[run_id] = proc
         try:
             while True:  # a timed wait: a cancelled Ray task's interrupt only lands between Python steps
@@ -464,9 +488,10 @@ def run_cell_command(params: dict,                        # the cell's parameter
         finally:
             if procs is not None: procs.pop(run_id, None)
 
-def _say_go(proc, gate: threading.Event):
-    "Tell a waiting cell process to train once `gate` is set (or, if it ends first, let it be)."
-    while not gate.wait(1):
+# %% ../nbs/03_grid.ipynb #3927326a-1
+def _say_go(proc, turn: TurnToTrain):
+    "Tell a waiting cell process to train once its `turn` opens (or, if it ends first, let it be)."
+    while not turn.wait(1):
         if proc.poll() is not None: return
     try:
         proc.stdin.write("go\n")
@@ -474,27 +499,30 @@ def _say_go(proc, gate: threading.Event):
     except (BrokenPipeError, OSError, ValueError): pass  # it has ended already
 
 # %% ../nbs/03_grid.ipynb #c0829d21
+TRAIN_IN_CPU_CELLS = "kernel"   # bench_grid.py --workers 2: TRAIN_GRID_NUMBERS
+TRAIN_IN_GPU_CELLS = "process"  # cells start at once, like one run; not yet measured on a GPU
+
 class LocalBackend:
     """Cells run as processes of this machine, `workers` at once; worker slot i uses `devices[i % len(devices)]`.
     On CPUs, one more cell process starts ahead (`prestart`): its kernel and imports overlap the cells before it."""
     name = "local"
-    def __init__(self, workers: int = 1, devices: list[str] | None = None):
+    def __init__(self, workers: int = 1, devices: list[str] | None = None, train_in: str | None = None):
         self.workers, self.devices, self.procs = max(1, workers), devices or [""], {}
         cpu_only = self.devices in ([""], ["cpu"])  # CPU cells share the cores; GPU cells need few threads
         self.threads = max(1, (os.cpu_count() or 1) // self.workers) if cpu_only else 2
         self.prestart = cpu_only  # on GPUs a slot is a device share: no extra process on it
+        self.train_in = train_in or (TRAIN_IN_CPU_CELLS if cpu_only else TRAIN_IN_GPU_CELLS)
 
     def start(self, uri: str) -> int:
         "Any store this machine reaches will do; return how many cells run at once."
         return self.workers
 
-    def run(self, job: CellJob) -> CellRun:
+    def run(self, job: CellJob) -> CellExit:
         device = self.devices[job.slot % len(self.devices)]
         params = {**job.params, **job.run_params,
                   **({"device": device} if device and "device" not in job.params else {})}
-        rc = run_cell_command(params, job.run_id, job.notebook, job.log, self.threads, self.procs, timeout=job.timeout,
-                              gate=job.gate)
-        return CellRun(rc)
+        request = CellRequest(params, job.run_id, str(job.notebook), self.train_in, job.timeout)
+        return CellExit(run_cell_command(request, job.log, self.threads, self.procs, turn=job.turn))
 
     def stop(self):
         _stop_cells(self.procs, signal.SIGTERM)  # each cell closes its run and kernel...
@@ -505,25 +533,25 @@ class LocalBackend:
     def close(self): pass
 
 # %% ../nbs/03_grid.ipynb #c021
-def close_cell_run(client,               # an `MlflowClient` of the grid's store
-                   outcome: CellOutcome,  # the cell's outcome, filled here
-                   job: CellJob,          # what was executed
-                   cell: CellRun,         # how its process ended
-                   seconds: float,        # its wall time, from its turn to train
-                  ) -> CellOutcome:
-    "Fill `outcome` from the cell's MLflow run, first closing the run as FAILED if the cell's process could not."
+def close_cell_run(client,          # an `MlflowClient` of the grid's store
+                   cell: Cell,      # the cell, filled here
+                   job: CellJob,    # what was executed
+                   ended: CellExit, # how its process ended
+                   seconds: float,  # its wall time, from its turn to train
+                  ) -> Cell:
+    "Fill `cell` from its MLflow run, first closing the run as FAILED if the cell's process could not."
     run_id = job.run_id
-    outcome.seconds, outcome.log, outcome.run_id = seconds, str(job.log), run_id
+    cell.seconds, cell.log, cell.run_id = seconds, str(job.log), run_id
     run = client.get_run(run_id)
-    if cell.returncode != 0 and run.info.status == "RUNNING":  # the cell's process died before it could close its run
-        why = cell.error or f"cell process exited with {cell.returncode}"
+    if ended.returncode != 0 and run.info.status == "RUNNING":  # the cell's process died before it could close its run
+        why = ended.error or f"cell process exited with {ended.returncode}"
         client.set_tag(run_id, "error", f"{why}; see {job.log}")
         client.set_terminated(run_id, "FAILED")
         run = client.get_run(run_id)
-    outcome.status, outcome.metrics = run.info.status, dict(run.data.metrics)
-    ok = cell.returncode == 0 or run.info.status == "FINISHED"  # e.g. a cell that finished just as the grid was stopped
-    outcome.error = run.data.tags.get("error", "" if ok else cell.error or f"exit status {cell.returncode}")
-    return outcome
+    cell.status, cell.metrics = run.info.status, dict(run.data.metrics)
+    ok = ended.returncode == 0 or run.info.status == "FINISHED"  # e.g. a cell that finished just as the grid was stopped
+    cell.error = run.data.tags.get("error", "" if ok else ended.error or f"exit status {ended.returncode}")
+    return cell
 
 # %% ../nbs/03_grid.ipynb #c022
 PARENT_SETTLE_S = 1.0  # launchers started together each create a parent; after this long they all see them all
@@ -534,6 +562,7 @@ def _grid_parents(client, experiment_id: str, grid_key: str) -> list:
                               max_results=50)
     return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
 
+# %% ../nbs/03_grid.ipynb #c022-1
 def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total: int) -> str:
     """The grid's parent run: the one from an earlier invocation of the same grid, or a new one. Of two launchers
     that create one at the same instant, both keep the first created and the other is deleted."""
@@ -560,12 +589,12 @@ def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total
     return rid
 
 # %% ../nbs/03_grid.ipynb #c023
-class CellPlan:
+class CellQueue:
     "The cells a launcher still has to start, in order; a cell taken over from a dead launcher goes back in front."
-    def __init__(self, outcomes: list): self.queue = list(outcomes)
-    def next(self) -> CellOutcome | None: return self.queue.pop(0) if self.queue else None
-    def retry(self, outcome: CellOutcome): self.queue.insert(0, outcome)
-    def finished(self, outcome: CellOutcome): pass  # a search that learns from results (tpe) listens here
+    def __init__(self, cells: list): self.queue = list(cells)
+    def next(self) -> Cell | None: return self.queue.pop(0) if self.queue else None
+    def retry(self, cell: Cell): self.queue.insert(0, cell)
+    def finished(self, cell: Cell): pass  # a search that learns from results (tpe) listens here
     def __len__(self): return len(self.queue)
 
 # %% ../nbs/03_grid.ipynb #13efd6bc
@@ -580,6 +609,7 @@ def import_optuna():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
+# %% ../nbs/03_grid.ipynb #13efd6bc-1
 def optuna_distributions(space: dict) -> dict:
     "The grid file's `space` as Optuna distributions."
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -589,13 +619,13 @@ def optuna_distributions(space: dict) -> dict:
     return {name: make[kind](args) for name, (kind, args) in ((n, check_distribution(n, d)) for n, d in space.items())}
 
 # %% ../nbs/03_grid.ipynb #29987974
-class TpePlan(CellPlan):
+class TpeQueue(CellQueue):
     """Cells proposed one at a time by Optuna's TPE sampler, told the result of each finished cell. Its state is
     rebuilt from `history` (the `(params, value)` of the cells the store already holds), so no study file is kept."""
-    def __init__(self, spec: GridSpec, make_outcome, history: list):
+    def __init__(self, spec: GridSpec, make_cell, history: list):
         super().__init__([])
         optuna = import_optuna()
-        self.spec, self.make_outcome, self.dists, self.trials = spec, make_outcome, optuna_distributions(spec.space), {}
+        self.spec, self.make_cell, self.dists, self.trials = spec, make_cell, optuna_distributions(spec.space), {}
         # seeded by the seed and how far the search is: a resumed search goes on rather than proposing its start again
         sampler = optuna.samplers.TPESampler(seed=spec.search_seed + len(history))
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -603,31 +633,31 @@ class TpePlan(CellPlan):
         for params, value in history:
             self.study.add_trial(optuna.trial.create_trial(params={n: params[n] for n in self.dists},
                                                            distributions=self.dists, value=value))
-            self.known[make_outcome(-1, {**spec.fixed, **params}).key] = value
+            self.known[make_cell(-1, {**spec.fixed, **params}).key] = value
         self.asked = len(history)
 
-    def next(self) -> CellOutcome | None:
+    def next(self) -> Cell | None:
         if self.queue or self.asked >= self.spec.trials: return super().next()
         for _ in range(100):  # a small space runs out of new cells: then the search ends early
             trial = self.study.ask(self.dists)
             params = {**self.spec.fixed,
                       **{n: float(f"{v:.6g}") if isinstance(v, float) else v for n, v in trial.params.items()}}
-            outcome = self.make_outcome(self.asked, params)
-            if outcome.key not in self.known and outcome.key not in self.trials: break
-            self.study.tell(trial, self.known.get(outcome.key), state=None if outcome.key in self.known else
+            cell = self.make_cell(self.asked, params)
+            if cell.key not in self.known and cell.key not in self.trials: break
+            self.study.tell(trial, self.known.get(cell.key), state=None if cell.key in self.known else
                             import_optuna().trial.TrialState.PRUNED)
         else: return None
         self.asked += 1
-        self.trials[outcome.key] = trial
-        return outcome
+        self.trials[cell.key] = trial
+        return cell
 
-    def finished(self, outcome: CellOutcome):
-        trial = self.trials.pop(outcome.key, None)
+    def finished(self, cell: Cell):
+        trial = self.trials.pop(cell.key, None)
         if trial is None: return
-        value = outcome.metrics.get(TPE_METRIC)
-        if outcome.status in ("FINISHED", "SKIPPED") and value is not None:
+        value = cell.metrics.get(TPE_METRIC)
+        if cell.status in ("FINISHED", "SKIPPED") and value is not None:
             self.study.tell(trial, value)
-            self.known[outcome.key] = value
+            self.known[cell.key] = value
         else: self.study.tell(trial, state=import_optuna().trial.TrialState.FAIL)
 
     def __len__(self): return len(self.queue) + self.spec.trials - self.asked
@@ -639,18 +669,20 @@ class GridPlan:
     spec: GridSpec
     uri: str
     client: object
-    outcomes: list     # one `CellOutcome` per cell (a tpe search adds its cells as it proposes them)
+    cells: list     # one `Cell` per cell (a tpe search adds its cells as it proposes them)
     digests: dict      # the dataset digest of each `data` the cells use
     nb_hash: str       # the training notebook's code hash, part of every key
     parent: str        # the grid's parent run
     out_dir: Path      # where the cells' notebooks and logs go
-    todo: CellPlan     # the cells left to run, in order
+    todo: CellQueue    # the cells left to run, in order
 
-def _grid_key(spec: GridSpec, outcomes: list, digests: dict, nb_hash: str) -> str:
+# %% ../nbs/03_grid.ipynb #c023a-1
+def _grid_key(spec: GridSpec, cells: list, digests: dict, nb_hash: str) -> str:
     "What makes a grid the same grid again: its cells' keys (a tpe search: its definition, data and notebook)."
-    keys = [o.key for o in outcomes] if spec.method != "tpe" else [spec.key_material(), digests, nb_hash]
+    keys = [o.key for o in cells] if spec.method != "tpe" else [spec.key_material(), digests, nb_hash]
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
+# %% ../nbs/03_grid.ipynb #c023a-2
 def plan_grid(spec: GridSpec,                            # the grid
               rerun: bool = False,                        # plan every cell, even those FINISHED already
               tracking_uri: str | None = None,            # the store (default: the configured one)
@@ -659,40 +691,41 @@ def plan_grid(spec: GridSpec,                            # the grid
     "Step 1 of `run_grid`: keys of the cells, what the store already has, the parent run, and what is left to run."
     uri, client = config.open_store(tracking_uri)
     nb_hash, digests = notebook_code_hash(), {}
-    def make_outcome(index: int, params: dict) -> CellOutcome:
+    def make_cell(index: int, params: dict) -> Cell:
         data = params.get("data") or ""
         digests.setdefault(data, dataset_digest_of(params))
-        return CellOutcome(index, params, cell_key(params, digests[data], nb_hash), "PENDING")
-    outcomes = [make_outcome(i, params) for i, params in enumerate(spec.cells())]
-    if spec.method == "tpe": make_outcome(0, dict(spec.fixed))  # no cells yet: the digest of the data they will use
+        return Cell(index, params, cell_key(params, digests[data], nb_hash))
+    cells = [make_cell(i, params) for i, params in enumerate(spec.cells())]
+    if spec.method == "tpe": make_cell(0, dict(spec.fixed))  # no cells yet: the digest of the data they will use
     if all(d == "missing" for d in digests.values()):
         raise DatasetError(f"No dataset at {config.dataset_yaml()}: build it first with `yolo-mlops data`.")
     experiment_id = config.get_or_create_experiment(spec.experiment, uri)  # created once, before any worker starts
     repair_interrupted_runs(client, experiment_id)
     out_dir = Path(out_dir or config.home_dir() / "outputs" / "grids" / spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = {} if rerun else finished_runs_by_key(client, experiment_id, outcomes, out_dir)
-    parent = _parent_run(client, experiment_id, spec, _grid_key(spec, outcomes, digests, nb_hash),
-                         spec.trials if spec.method == "tpe" else len(outcomes))
-    todo = _plan(client, spec, parent, outcomes, done, make_outcome, rerun)
-    return GridPlan(spec, uri, client, outcomes, digests, nb_hash, parent, out_dir, todo)
+    done = {} if rerun else finished_runs_by_key(client, experiment_id, cells, out_dir)
+    parent = _parent_run(client, experiment_id, spec, _grid_key(spec, cells, digests, nb_hash),
+                         spec.trials if spec.method == "tpe" else len(cells))
+    todo = _plan(client, spec, parent, cells, done, make_cell, rerun)
+    return GridPlan(spec, uri, client, cells, digests, nb_hash, parent, out_dir, todo)
 
 # %% ../nbs/03_grid.ipynb #c023a2
-def _plan(client, spec: GridSpec, parent: str, outcomes: list, done: dict, make_outcome, rerun: bool) -> CellPlan:
+def _plan(client, spec: GridSpec, parent: str, cells: list, done: dict, make_cell, rerun: bool) -> CellQueue:
     """Mark the cells the store already has SKIPPED (adding a resumed search's earlier cells); return the plan of the
     rest."""
-    for o in outcomes:
+    for o in cells:
         if o.key in done:
             o.status, o.run_id, o.metrics = "SKIPPED", done[o.key].info.run_id, dict(done[o.key].data.metrics)
-    if spec.method != "tpe": return CellPlan([o for o in outcomes if o.status == "PENDING"])
+    if spec.method != "tpe": return CellQueue([o for o in cells if o.status == "PENDING"])
     runs = [] if rerun else finished_cells(client, parent)
     for i, run in enumerate(runs):
-        o = make_outcome(i, {**spec.fixed, **{n: yaml.safe_load(run.data.params[n]) for n in spec.space}})
+        o = make_cell(i, {**spec.fixed, **{n: yaml.safe_load(run.data.params[n]) for n in spec.space}})
         o.status, o.run_id, o.metrics = "SKIPPED", run.info.run_id, dict(run.data.metrics)
-        outcomes.append(o)
-    return TpePlan(spec, make_outcome, [({n: o.params[n] for n in spec.space}, o.metrics[TPE_METRIC])
-                                        for o in outcomes if TPE_METRIC in o.metrics])
+        cells.append(o)
+    return TpeQueue(spec, make_cell, [({n: o.params[n] for n in spec.space}, o.metrics[TPE_METRIC])
+                                        for o in cells if TPE_METRIC in o.metrics])
 
+# %% ../nbs/03_grid.ipynb #c023a2-1
 def finished_cells(client, parent: str) -> list:
     "The FINISHED cell runs of grid run `parent`, oldest first: what a resumed tpe search already knows."
     runs = config.search_all_runs(client, [client.get_run(parent).info.experiment_id],
@@ -708,65 +741,66 @@ def run_grid(spec: GridSpec,                              # the grid: its cells,
              backend: GridBackend | None = None,          # where cells run (default: `LocalBackend()`, one at a time)
              timeout: float | None = None,                # seconds before a running cell is stopped, FAILED
             ) -> GridResult:
-    """Run every cell of `spec` that has no FINISHED run with the same key yet; return the outcome of each cell.
+    """Run every cell of `spec` that has no FINISHED run with the same key yet; return the cell of each cell.
     Other launchers of the same grid on the same store share the work."""
     t0 = time.time()
     backend = backend or LocalBackend()
     plan = plan_grid(spec, rerun, tracking_uri, out_dir)
-    slots = backend.start(plan.uri) if len(plan.todo) else 1
+    at_once = backend.start(plan.uri) if len(plan.todo) else 1
     try:
         plan.client.set_tag(plan.parent, "grid_backend", backend.name)
-        return run_cells(plan, backend, slots, progress, t0, timeout, rerun)
+        return run_cells(plan, backend, at_once, progress, t0, timeout, rerun)
     finally:
         backend.close()
 
 # %% ../nbs/03_grid.ipynb #c023b
 def run_cells(plan: GridPlan,                  # the planned grid
               backend: GridBackend,            # where its cells run
-              slots: int,                      # how many cells train at once
+              at_once: int,                    # how many cells train at once
               progress,                        # where the progress lines go
               t0: float,                       # when the grid started (`time.time()`)
               timeout: float | None = None,    # seconds before a running cell is stopped, FAILED
               rerun: bool = False,             # a rerun: cells FINISHED before this launcher train again
              ) -> GridResult:
-    "Step 2 of `run_grid`: train the cells left in `plan` on `backend`, `slots` at once; then, always, `close_parent`."
-    skipped = sum(o.status == "SKIPPED" for o in plan.outcomes)
+    "Step 2 of `run_grid`: train the cells left in `plan` on `backend`, `at_once` at once; then, always, `close_parent`."
+    skipped = sum(o.status == "SKIPPED" for o in plan.cells)
     print(f"[grid] {plan.spec.name}: {len(plan.todo) + skipped} cells, {skipped} already done, {len(plan.todo)} to run "
-          f"with {slots} worker(s) on the {backend.name} backend; parent run {plan.parent}; logs in {plan.out_dir}",
+          f"with {at_once} worker(s) on the {backend.name} backend; parent run {plan.parent}; logs in {plan.out_dir}",
           file=progress, flush=True)
-    launcher = _Launcher(plan, backend, slots, timeout, int(t0 * 1000), rerun,
+    launcher = _Launcher(plan, backend, at_once, timeout, int(t0 * 1000), rerun,
                          _Progress(len(plan.todo) + skipped, skipped, progress))
     main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
     status = "FINISHED"
-    try: launcher.run(plan.todo, plan.outcomes)
+    try: launcher.run(plan.todo, plan.cells)
     except BaseException:
         status = "KILLED"
-        for o in plan.outcomes:
+        for o in plan.cells:
             if o.run_id == "" and o.status == "PENDING": o.status = "NOT RUN"
         repair_interrupted_runs_of(plan.client, launcher.mine, "interrupted: the grid was stopped")
         raise
     finally:
         launcher.heartbeat.stop()
         if old_term is not None: signal.signal(signal.SIGTERM, old_term)
-        result = GridResult(plan.parent, plan.outcomes, time.time() - t0)
+        result = GridResult(plan.parent, plan.cells, time.time() - t0)
         close_parent(plan, result, "FAILED" if status == "FINISHED" and result.failed else status)
     return result
 
+# %% ../nbs/03_grid.ipynb #c023b-1
 def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
 
 # %% ../nbs/03_grid.ipynb #c023l1
 class _Launcher:
     "One launcher's loop: claim the next cell, train it on a free slot, and follow the cells other launchers train."
-    def __init__(self, plan: GridPlan, backend: GridBackend, slots: int, timeout: float | None, since_ms: int,
+    def __init__(self, plan: GridPlan, backend: GridBackend, at_once: int, timeout: float | None, since_ms: int,
                  rerun: bool, bar: _Progress):
         self.plan, self.client, self.spec, self.parent = plan, plan.client, plan.spec, plan.parent
         self.backend, self.timeout, self.since_ms, self.rerun, self.bar = backend, timeout, since_ms, rerun, bar
         # a backend that can prestart (local CPU cells) gets one more cell process than it trains at once: that cell's
         # kernel starts and imports while the cells before it finish, and it trains when one of them has ended
         self.extra = 1 if getattr(backend, "prestart", False) else 0
-        self.capacity, self.slots, self.slot_lock, self.mine = (slots, list(range(slots + self.extra)),
-                                                                threading.Lock(), [])
+        self.capacity, self.free_slots, self.slot_lock, self.mine = (at_once, list(range(at_once + self.extra)),
+                                                                     threading.Lock(), [])
         self.heartbeat = Heartbeat(plan.client)
 
     def say(self, line: str) -> bool:
@@ -775,21 +809,20 @@ class _Launcher:
 
 # %% ../nbs/03_grid.ipynb #c023l2
 @patch
-def run(self: _Launcher, plan: CellPlan, outcomes: list):
+def run(self: _Launcher, plan: CellQueue, cells: list):
     "Until every cell of `plan` is done here or elsewhere; a cell whose launcher dies is taken over."
-    running, elsewhere, said = {}, {}, False  # running: future -> (the gate that lets its cell train, its marker)
+    running, elsewhere, said = {}, {}, False  # running: future -> (the cell's turn to train, its marker)
     with ThreadPoolExecutor(max_workers=self.capacity + self.extra) as pool:
         try:
             while True:
                 while len(running) < self.capacity + self.extra and (o := plan.next()) is not None:
-                    if o not in outcomes: outcomes.append(o)
+                    if o not in cells: cells.append(o)
                     state = self.claim(o)
                     if state == "mine":
-                        gate, marker = (threading.Event(),
-                                        trained_marker(self.plan.out_dir / f"{_cell_stem(o)}.console.txt"))
+                        turn, marker = TurnToTrain(), RunFiles(_cell_notebook(self.plan.out_dir, o)).trained_marker
                         marker.unlink(missing_ok=True)
-                        running[pool.submit(self.train, o, gate)] = gate, marker
-                        self.open_gates(running)
+                        running[pool.submit(self.train, o, turn)] = turn, marker
+                        self.open_turns(running)
                     elif state == "elsewhere": elsewhere[o.key] = o
                     else: self.bar.update(o); plan.finished(o)
                 if not running and not elsewhere: return
@@ -797,12 +830,12 @@ def run(self: _Launcher, plan: CellPlan, outcomes: list):
                     said = self.say(f"waiting for {len(elsewhere)} cell(s) trained by other launchers "
                                     f"({', '.join(str(o.index) for o in elsewhere.values())}); "
                                     f"checking every {self.heartbeat.interval:g}s")
-                waiting = any(not gate.is_set() for gate, _ in running.values())  # then look for markers twice a second
+                waiting = any(not turn.is_open() for turn, _ in running.values())  # then look for markers twice a second
                 finished, _ = wait(list(running),
                                    timeout=0.5 if waiting else self.heartbeat.interval if elsewhere else None,
                                    return_when=FIRST_COMPLETED)
                 for f in finished: plan.finished(f.result()); running.pop(f)
-                self.open_gates(running)
+                self.open_turns(running)
                 self.follow(elsewhere, plan)
         except BaseException:
             for f in running: f.cancel()
@@ -811,19 +844,17 @@ def run(self: _Launcher, plan: CellPlan, outcomes: list):
 
 # %% ../nbs/03_grid.ipynb #c023l3
 @patch
-def open_gates(self: _Launcher, running: dict):
+def open_turns(self: _Launcher, running: dict):
     """Let the oldest waiting cells train while fewer than `capacity` train (a dict keeps the order they were
-    started). A cell that has left its marker (`trained_marker`) is done training: it evaluates and records."""
+    started). A cell that has left its marker (`RunFiles.trained_marker`) is done training: it evaluates and records."""
     jobs = list(running.values())
-    for gate, _ in jobs:
-        if sum(g.is_set() and not m.exists() for g, m in jobs) >= self.capacity: return
-        if not gate.is_set():
-            gate.opened_at = time.time()  # a cell's seconds count from its turn, not from its early start
-            gate.set()
+    for turn, _ in jobs:
+        if sum(t.is_open() and not m.exists() for t, m in jobs) >= self.capacity: return
+        if not turn.is_open(): turn.open()
 
 # %% ../nbs/03_grid.ipynb #c023l5
 @patch
-def claim(self: _Launcher, o: CellOutcome) -> str:
+def claim(self: _Launcher, o: Cell) -> str:
     "Claim cell `o` (creating its run) and return 'mine', or say where it stands: elsewhere, done, failed."
     while True:
         state, run, n = cell_state(self.client, self.parent, o.key, self.since_ms, self.rerun)
@@ -842,8 +873,9 @@ def claim(self: _Launcher, o: CellOutcome) -> str:
         self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
         self.say(f"cell {o.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
 
+# %% ../nbs/03_grid.ipynb #c023l5-1
 @patch
-def adopt(self: _Launcher, o: CellOutcome, run, state: str):
+def adopt(self: _Launcher, o: Cell, run, state: str):
     "Fill `o` from a run of another launcher."
     o.run_id, o.trained_by = run.info.run_id, "another launcher"
     if state != "elsewhere":
@@ -853,7 +885,7 @@ def adopt(self: _Launcher, o: CellOutcome, run, state: str):
 
 # %% ../nbs/03_grid.ipynb #c023l6
 @patch
-def follow(self: _Launcher, elsewhere: dict, plan: CellPlan):
+def follow(self: _Launcher, elsewhere: dict, plan: CellQueue):
     "Take in the cells other launchers have finished; put back in the plan those whose launcher died."
     for key, o in list(elsewhere.items()):
         run = self.client.get_run(o.run_id)
@@ -870,7 +902,7 @@ def follow(self: _Launcher, elsewhere: dict, plan: CellPlan):
 
 # %% ../nbs/03_grid.ipynb #c023l7
 @patch
-def create_run(self: _Launcher, o: CellOutcome) -> str:
+def create_run(self: _Launcher, o: Cell) -> str:
     from yolo_mlops.runner import start_training_run
     tags = {"grid_cell_key": o.key, "grid_name": self.spec.name, "grid_cell": str(o.index),
             "grid_host": socket.gethostname(), "grid_pid": str(os.getpid()), "grid_backend": self.backend.name,
@@ -879,30 +911,30 @@ def create_run(self: _Launcher, o: CellOutcome) -> str:
                                    self.parent, tags)
     return run_id
 
+# %% ../nbs/03_grid.ipynb #c023l7-1
 @patch
-def run_params(self: _Launcher, o: CellOutcome) -> dict:
+def run_params(self: _Launcher, o: Cell) -> dict:
     digest = self.plan.digests[o.params.get("data") or ""]
     return {"experiment": self.spec.experiment, "tracking_uri": self.plan.uri,
             **({"expected_digest": digest} if digest != "missing" else {})}
 
 # %% ../nbs/03_grid.ipynb #c023l8
 @patch
-def train(self: _Launcher, o: CellOutcome, gate: threading.Event) -> CellOutcome:
-    "Execute claimed cell `o` on a free slot of the backend (training once `gate` opens) and fill its outcome."
-    with self.slot_lock: slot = self.slots.pop(0)
+def train(self: _Launcher, o: Cell, turn: TurnToTrain) -> Cell:
+    "Execute claimed cell `o` on a free slot of the backend (training once its `turn` opens) and fill it in."
+    with self.slot_lock: slot = self.free_slots.pop(0)
     try:
         job = CellJob(o.index, o.params, self.run_params(o), o.run_id, _cell_stem(o), self.plan.out_dir,
-                      self.plan.nb_hash, self.spec.name, slot, self.timeout, gate if self.extra else None)
+                      self.plan.nb_hash, self.spec.name, slot, self.timeout, turn if self.extra else None)
         t_cell = time.time()
-        cell = self.backend.run(job)
-        return close_cell_run(self.client, o, job, cell, time.time() - max(t_cell, getattr(gate, "opened_at", t_cell)))
+        ended = self.backend.run(job)
+        return close_cell_run(self.client, o, job, ended, time.time() - max(t_cell, turn.opened_at or t_cell))
     except Exception as e:
         o.status, o.error = "FAILED", f"{type(e).__name__}: {e}"
         return o
     finally:
-        trained_marker(self.plan.out_dir / f"{_cell_stem(o)}.console.txt").unlink(missing_ok=True)
         self.heartbeat.runs.discard(o.run_id)
-        with self.slot_lock: self.slots.append(slot)
+        with self.slot_lock: self.free_slots.append(slot)
         self.bar.update(o)
 
 # %% ../nbs/03_grid.ipynb #c024
@@ -912,6 +944,7 @@ def _stop_cells(procs: dict, sig):
         try: os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError): pass
 
+# %% ../nbs/03_grid.ipynb #c024-1
 def repair_interrupted_runs_of(client, run_ids, reason: str):
     "Mark FAILED (to be trained again) those of `run_ids` that are still RUNNING."
     for rid in run_ids:
@@ -938,7 +971,7 @@ def close_parent(plan: GridPlan, result: GridResult, status: str):
     except Exception as e:  # e.g. the artifact store is down: the summary stays on disk, the grid still closes
         if config.is_unreachable_error(e): raise
         client.set_tag(parent, "error", f"could not store the grid summary ({type(e).__name__}); it is in {out_dir}")
-    counts = {s: sum(o.status == s for o in result.outcomes) for s in ("FINISHED", "FAILED", "SKIPPED")}
+    counts = {s: sum(o.status == s for o in result.cells) for s in ("FINISHED", "FAILED", "SKIPPED")}
     from mlflow.entities import Metric
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric("wall_seconds", result.wall_seconds, now, 0),
@@ -949,7 +982,7 @@ def close_parent(plan: GridPlan, result: GridResult, status: str):
 # %% ../nbs/03_grid.ipynb #62a03892
 def _show_best_cell(client, parent: str, spec: GridSpec, result: GridResult, metric: str = "final_test_mAP50"):
     "Tag the parent run with its best FINISHED cell and add a line about it to its description."
-    done = [o for o in result.outcomes if o.status in ("FINISHED", "SKIPPED") and metric in o.metrics]
+    done = [o for o in result.cells if o.status in ("FINISHED", "SKIPPED") and metric in o.metrics]
     if not done: return
     best = max(done, key=lambda o: o.metrics[metric])
     m = best.metrics

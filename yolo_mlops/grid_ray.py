@@ -7,17 +7,21 @@ from __future__ import annotations
 import os, socket, tempfile
 from pathlib import Path
 from urllib.parse import urlparse
+from fastcore.basics import patch
 from . import config
 from .data import DatasetError, dataset_by_digest, dataset_recipe
-from .grid import CellJob, CellRun, GridSpecError, notebook_code_hash, run_cell_command
+from .grid import CellJob, CellExit, GridSpecError, notebook_code_hash, run_cell_command
+from .runner import CellRequest
 
 # %% auto #0
-__all__ = ['GridBackendError', 'import_ray', 'check_store_reachable', 'node_work_dir', 'run_cell_on_node', 'RayBackend']
+__all__ = ['TRAIN_IN_RAY_CELLS', 'GridBackendError', 'import_ray', 'check_store_reachable', 'node_work_dir', 'run_cell_on_node',
+           'RayBackend']
 
 # %% ../nbs/03b_grid_ray.ipynb #c006
 class GridBackendError(GridSpecError):
     "The backend cannot run this grid as configured; the message says what to change."
 
+# %% ../nbs/03b_grid_ray.ipynb #c006-1
 def import_ray():
     "Ray, or a clear error saying how to install it."
     try:
@@ -30,6 +34,7 @@ def import_ray():
 # %% ../nbs/03b_grid_ray.ipynb #c006a
 def _is_loopback(host: str) -> bool: return host in ("localhost", "::1") or host.startswith("127.")
 
+# %% ../nbs/03b_grid_ray.ipynb #c006a-1
 def check_store_reachable(uri: str, node_ips: list[str], here_ip: str) -> str:
     "Refuse a tracking store that only this machine reaches when the cluster has nodes on other machines."
     only_here = config.is_embedded_store(uri) or _is_loopback(urlparse(uri).hostname or "")
@@ -48,6 +53,7 @@ def node_work_dir(grid: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
+# %% ../nbs/03b_grid_ray.ipynb #c009-1
 def run_cell_on_node(job: dict,           # the cell's `CellJob` as plain values (`_task_payload`)
                      recipe: dict | None, # the dataset recipe (`dataset_recipe`); None: the notebook reports it missing
                      threads: int,        # the cell's CPU thread budget
@@ -74,7 +80,8 @@ def run_cell_on_node(job: dict,           # the cell's `CellJob` as plain values
         if recipe: params["data"] = str(dataset_by_digest(recipe))
     except (DatasetError, OSError) as e: return refuse(str(e))
     if gpu and "device" not in job["params"]: params["device"] = "0"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU
-    rc = run_cell_command(params, job["run_id"], notebook, log, threads, cwd=work, timeout=job.get("timeout"))
+    request = CellRequest(params, job["run_id"], str(notebook), job["train_in"], job.get("timeout"))
+    rc = run_cell_command(request, log, threads, cwd=work)
     return dict(returncode=rc, error="", log=log.read_text(errors="replace"),
                 notebook=notebook.read_bytes() if notebook.exists() else None)
 
@@ -124,12 +131,14 @@ def _cluster_room(have: dict, cpus: float, gpus: float) -> int:
     return room
 
 # %% ../nbs/03b_grid_ray.ipynb #c010f
-def _task_payload(job: CellJob) -> dict:
-    "The fields of `job` the Ray task reads (`run_cell_on_node`), as plain values."
+def _task_payload(job: CellJob, train_in: str) -> dict:
+    "The fields of `job` the Ray task reads (`run_cell_on_node`), and where its model trains, as plain values."
     return dict(params=job.params, run_params=job.run_params, run_id=job.run_id, stem=job.stem,
-                notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout)
+                notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout, train_in=train_in)
 
 # %% ../nbs/03b_grid_ray.ipynb #c011
+TRAIN_IN_RAY_CELLS = "process"  # a Ray cell starts at once, its kernel cold, as one run does (TRAIN_RAY_NUMBERS)
+
 class RayBackend:
     "Cells run as Ray tasks on a cluster, each with `cpus_per_cell` CPUs and `gpus_per_cell` GPUs."
     name = "ray"
@@ -137,9 +146,11 @@ class RayBackend:
                  address: str | None = None,  # None: a local instance (or `RAY_ADDRESS`); "auto"; "ray://host:10001"
                  cpus_per_cell: float = 1,     # the CPUs each cell's task asks for
                  gpus_per_cell: float = 0,     # the GPUs each cell asks for: a fraction of one, or a whole number
-                 workers: int | None = None):  # cells at once; None: as many as the cluster has room for
+                 workers: int | None = None,   # cells at once; None: as many as the cluster has room for
+                 train_in: str | None = None): # where its cells' models train (default: `TRAIN_IN_RAY_CELLS`)
         _check_cell_resources(cpus_per_cell, gpus_per_cell, workers)
         self.address, self.cpus, self.gpus, self.workers = address, cpus_per_cell, gpus_per_cell, workers
+        self.train_in = train_in or TRAIN_IN_RAY_CELLS
         self.refs, self._recipes, self._task, self._connected = {}, {}, None, False
 
     def start(self, uri: str) -> int:
@@ -163,23 +174,6 @@ class RayBackend:
             except DatasetError: self._recipes[data] = None
         return self._recipes[data]
 
-    def run(self, job: CellJob) -> CellRun:
-        ray = import_ray()
-        options = dict(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, name=f"{job.grid}-cell{job.index:03d}")
-        recipe = self._recipe(job.params.get("data") or "")
-        ref = self._task.options(**options).remote(_task_payload(job), recipe, max(1, int(self.cpus)), self.gpus > 0)
-        self.refs[job.run_id] = ref
-        try: out = ray.get(ref)
-        except ray.exceptions.TaskCancelledError:
-            return CellRun(None, "the grid was stopped")
-        except ray.exceptions.RayError as e:  # the node or the worker process died under the cell
-            job.log.write_text(f"The Ray task of this cell failed:\n{e}\n")
-            return CellRun(None, f"the Ray node or worker running this cell died ({type(e).__name__})")
-        finally: self.refs.pop(job.run_id, None)
-        job.log.write_text(out["log"])
-        if out["notebook"]: job.notebook.write_bytes(out["notebook"])
-        return CellRun(out["returncode"], out["error"])
-
     def stop(self):
         ray = import_ray()
         for ref in list(self.refs.values()): ray.cancel(ref)  # KeyboardInterrupt in the task: the cell closes its run
@@ -188,3 +182,24 @@ class RayBackend:
         if self._connected:
             import_ray().shutdown()
             self._connected = False
+
+# %% ../nbs/03b_grid_ray.ipynb #c011s
+@patch
+def run(self: RayBackend, job: CellJob) -> CellExit:
+    "Execute one cell as a Ray task on whichever node has room; a node or worker that dies fails the cell."
+    ray = import_ray()
+    options = dict(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, name=f"{job.grid}-cell{job.index:03d}")
+    recipe = self._recipe(job.params.get("data") or "")
+    ref = self._task.options(**options).remote(_task_payload(job, self.train_in), recipe, max(1, int(self.cpus)),
+                                               self.gpus > 0)
+    self.refs[job.run_id] = ref
+    try: out = ray.get(ref)
+    except ray.exceptions.TaskCancelledError:
+        return CellExit(None, "the grid was stopped")
+    except ray.exceptions.RayError as e:  # the node or the worker process died under the cell
+        job.log.write_text(f"The Ray task of this cell failed:\n{e}\n")
+        return CellExit(None, f"the Ray node or worker running this cell died ({type(e).__name__})")
+    finally: self.refs.pop(job.run_id, None)
+    job.log.write_text(out["log"])
+    if out["notebook"]: job.notebook.write_bytes(out["notebook"])
+    return CellExit(out["returncode"], out["error"])

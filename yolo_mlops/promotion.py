@@ -59,6 +59,7 @@ def _interval_detail(what: str, gain: float, low: float, high: float, minimum: f
         return False, f"the gain over {what} {where} is not above {minimum:+.4f} anywhere in its interval"
     return False, f"the gain over {what} {where} is within the resolution of {images} test images"
 
+# %% ../nbs/05_promotion.ipynb #c006c-1
 def _gain_check(criterion: str, what: str, gain: float, interval, minimum: float, rule: str, images) -> Check:
     "The check of one gain (over the baseline or the champion) under `rule`."
     if rule == "point":
@@ -77,6 +78,7 @@ def _int(v):
     try: return int(float(v))
     except (TypeError, ValueError): return v
 
+# %% ../nbs/05_promotion.ipynb #c006d-1
 def check_candidate(run: dict,                          # the candidate's row of the runs table
                     criteria: PromotionCriteria,        # what it must achieve
                     champion: dict | None = None,       # the current champion's row, if there is a champion
@@ -179,7 +181,7 @@ class PromotionDecision:
 def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
     "Evaluate the champion's weights on the candidate's test split (another dataset): its per-image matches."
     import mlflow, tempfile
-    from yolo_mlops.train import evaluate_split
+    from yolo_mlops.evaluate import evaluate_split
     data = candidate.get("data")
     if not data or not Path(str(data)).exists():
         raise ValueError(f"the champion was trained on another dataset, and the candidate's dataset {data} "
@@ -197,7 +199,7 @@ def compare_with_champion(candidate: dict,                  # the candidate's ro
                           ) -> dict:
     """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
     `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
-    from yolo_mlops.train import paired_bootstrap_gain, image_matches_map, read_test_matches
+    from yolo_mlops.evaluate import paired_bootstrap_gain, image_matches_map, read_test_matches
     client = config.open_store(tracking_uri, check=False, fluent=True).client
     k = "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
     mine = read_test_matches(candidate["run_id"])
@@ -221,6 +223,7 @@ def _row(table: pd.DataFrame, run_id: str) -> dict | None:
     rows = table[table.run_id == run_id]
     return rows.iloc[0].to_dict() if len(rows) else None
 
+# %% ../nbs/05_promotion.ipynb #c011d-1
 def promote(table: pd.DataFrame,                        # the runs table (`runs_table`)
             criteria: PromotionCriteria | None = None,  # default: `PromotionCriteria()`
             model_name: str | None = None,              # default: named after the candidate's dataset
@@ -271,6 +274,7 @@ def _fmt(v, floats: int | None = 4) -> str:
     if isinstance(v, float): return f"{v:g}" if floats is None else f"{v:.{floats}f}"
     return str(v)
 
+# %% ../nbs/05_promotion.ipynb #c013-1
 def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
     "`df` as a Markdown table, its values formatted by `_fmt`."
     if df.empty: return "_none_"
@@ -308,6 +312,7 @@ def _gain_text(gain: float, low: float, high: float) -> str:
     "A gain with its interval, when there is one."
     return f"{gain:+.4f}" + ("" if math.isnan(low) else f", 95 % interval [{low:+.4f}, {high:+.4f}]")
 
+# %% ../nbs/05_promotion.ipynb #c013b-1
 def _cadence_text(c: dict) -> str:
     "How often the candidate's optimizer stepped, and whether its best epoch came before the first step."
     if math.isnan(float(c.get("optimizer_steps", math.nan))): return "not recorded"
@@ -387,7 +392,7 @@ def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
     "Log the per-epoch metrics of `results.csv` that run `run_id` lacks; return how many points were added."
     import mlflow, time
     from mlflow.entities import Metric
-    from yolo_mlops.train import metric_name
+    from yolo_mlops.trainer import metric_name
     uri, client = config.open_store(tracking_uri, fluent=True)
     csv = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="ultralytics/results.csv")
     results = pd.read_csv(csv)

@@ -4,32 +4,25 @@
 
 # %% ../nbs/02_train.ipynb #c003
 from __future__ import annotations
-import difflib, hashlib, json, math, os, statistics, subprocess, sys, time, warnings
+import difflib, math, os, statistics, subprocess, tempfile, time, uuid, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, asdict
-from typing import NamedTuple
 from pathlib import Path
-from fastcore.meta import delegates
 from . import config
-from .data import DatasetError, dataset_folder, verify_dataset, read_manifest, parse_yolo_labels, yolo_to_xyxy
+from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
+from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, baseline_evaluation, class_gains,
+                       dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
+                       plot_predictions, split_images, timed_predictions)
+from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
+                      training_in)
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'PINNED_PACKAGES', 'MATCHES_ARTIFACT',
-           'TRAINER_CODE', 'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig', 'make_train_config',
-           'check_train_config', 'metric_name', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune',
-           'skip_ultralytics_mlflow', 'MetricRecord', 'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger',
-           'Evaluation', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'evaluate_split',
-           'evaluate_weights', 'matches_to_json', 'matches_from_json', 'ap_by_class', 'image_matches_map', 'draw_ap',
-           'resample_images', 'align_images', 'score_draws', 'by_name', 'paired_bootstrap_gain', 'Baseline',
-           'baseline_evaluation', 'baseline_metrics', 'split_images', 'timed_predictions', 'plot_predictions',
-           'pip_requirements', 'pinned_packages_only', 'log_pyfunc_model', 'training_notebook', 'stage_tags',
-           'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'gain_metrics',
-           'per_class_metrics', 'read_test_matches', 'console_to_log', 'TrainingError', 'training_job', 'train_as_job',
-           'KernelTraining', 'RecordWriter', 'TrainerProcess', 'warm_trainer', 'take_training', 'train_in_this_process',
-           'relay_training', 'TrainResult', 'train_run', 'ArtifactUploadError', 'trained_marker', 'stop_with_launcher',
-           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'parameters_table', 'dataset_table',
-           'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
-           'plot_run_curves']
+__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig',
+           'make_train_config', 'check_train_config', 'training_job', 'training_notebook', 'stage_tags', 'git_commit',
+           'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'TrainResult', 'train_run', 'opened_run',
+           'ArtifactUploadError', 'prepare_report_kernel', 'config_from_namespace', 'get_run', 'show_table',
+           'show_figure', 'run_summary', 'parameters_table', 'dataset_table', 'final_metrics_table',
+           'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
@@ -37,6 +30,7 @@ OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "au
 class TrainParameterError(ValueError):
     "A training parameter that cannot be used; the message says what to change."
 
+# %% ../nbs/02_train.ipynb #c006a
 @dataclass
 class TrainConfig:
     "Every parameter of one training run."
@@ -61,9 +55,11 @@ class TrainConfig:
     launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
     expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
     console_log: str = ""       # where Ultralytics' console output goes ("" = console.txt in the run's folder)
+    train_in: str = "kernel"    # where the model trains: 'kernel' (this notebook's) or 'process' (a trainer process)
 
-# Parameters that say where and how a run is recorded, not what is trained: not logged as params, not grid dimensions
-BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log")
+# Parameters that say where and how a run is recorded or executed, not what is trained: not grid dimensions, not keys
+BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log",
+                          "train_in")
 
 # %% ../nbs/02_train.ipynb #c008
 def _convert(name: str, value, default):
@@ -98,6 +94,8 @@ def _weights_exist_or_downloadable(weights: str) -> bool:
     # a bare name like 'yolov8n.pt' is Ultralytics' to download; a path must exist
     return path.exists() or (path.parent == Path(".") and path.suffix == ".pt")
 
+
+
 def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfig:
     "`cfg` with data, weights and tracking store resolved, or `TrainParameterError` saying what to change."
     problems = []
@@ -120,6 +118,8 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
         m = difflib.get_close_matches(cfg.optimizer.lower(), [o.lower() for o in OPTIMIZERS], 1, 0.4)
         hint = f" (did you mean '{next(o for o in OPTIMIZERS if o.lower() == m[0])}'?)" if m else ""
         problems.append(f"optimizer '{cfg.optimizer}' is not one of {', '.join(OPTIMIZERS)}{hint}")
+    if cfg.train_in not in TRAIN_IN:
+        problems.append(f"train_in must be one of {', '.join(TRAIN_IN)} (got {cfg.train_in!r})")
     if not cfg.experiment: problems.append("experiment must not be empty")
     if problems: raise TrainParameterError("Invalid training parameters: " + "; ".join(problems) + ".")
     resolved = TrainConfig(**{**asdict(cfg), "optimizer": optimizer, "data": str(config.dataset_yaml(cfg.data or None)),
@@ -142,536 +142,26 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
     return resolved
 
 # %% ../nbs/02_train.ipynb #c014
-def metric_name(key: str) -> str:
-    "An Ultralytics metric key as an MLflow metric name: 'metrics/mAP50-95(B)' -> 'val_mAP50_95'."
-    return (key.replace("metrics/", "val_").replace("(B)", "").replace("train/", "train_").replace("val/", "val_")
-               .replace("lr/", "lr_").replace("-", "_"))
+def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> TrainingJob:
+    "What `cfg` asks Ultralytics to train, into `save_dir`, its console output going to `console_log`."
+    return TrainingJob(cfg.weights, str(console_log), dict(
+        data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer, lr0=cfg.lr0,
+        warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None, seed=cfg.seed,
+        deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
+        name=save_dir.name, exist_ok=True, verbose=False))
 
-def disable_ultralytics_mlflow(trainer) -> int:
-    "Remove Ultralytics' own MLflow callbacks from `trainer`; return how many were removed."
-    removed = 0
-    for event, fns in trainer.callbacks.items():
-        keep = [f for f in fns if "callbacks.mlflow" not in (getattr(f, "__module__", "") or "")]
-        removed += len(fns) - len(keep)
-        trainer.callbacks[event] = keep
-    return removed
-
-def _leave_out_ultralytics_integration(name: str, what: str):
-    "Register Ultralytics' integration `name` as a module without callbacks in this process (the settings file is untouched)."
-    import types
-    module = f"ultralytics.utils.callbacks.{name}"
-    if module not in sys.modules:
-        stub = types.ModuleType(module, f"Ultralytics' {what} callbacks, left out by yolo-mlops.")
-        stub.callbacks = {}
-        sys.modules[module] = stub
-
-def skip_ultralytics_raytune():
-    """Register Ultralytics' Ray Tune integration as empty in this process. Where Ray is installed (the `ray` extra),
-    every Ultralytics trainer imports `ray.tune` (2 s) to report to a Tune session that our runs never have; this
-    avoids it without changing the user's Ultralytics settings file."""
-    _leave_out_ultralytics_integration("raytune", "Ray Tune")
-
-def skip_ultralytics_mlflow():
-    """Register Ultralytics' MLflow integration as empty in this process: for the process that trains, whose
-    records the kernel logs (`TrainerProcess`). Every Ultralytics trainer would otherwise import MLflow (a second)
-    only for `disable_ultralytics_mlflow` to remove its callbacks."""
-    _leave_out_ultralytics_integration("mlflow", "MLflow")
-
-# %% ../nbs/02_train.ipynb #c015b
-def _effective_settings(trainer) -> dict:
-    "The settings `trainer` really uses, once its optimizer exists: logged as the `effective_*` params."
-    pg = trainer.optimizer.param_groups[0]
-    nb = len(trainer.train_loader)
-    return {
-        "effective_optimizer": type(trainer.optimizer).__name__,
-        "effective_lr0": pg.get("initial_lr", pg["lr"]),
-        "effective_momentum": pg["momentum"] if "momentum" in pg else pg.get("betas", [None])[0],
-        "effective_weight_decay": pg.get("weight_decay"),
-        "effective_warmup_iters": trainer._get_warmup_iterations(nb) if hasattr(trainer, "_get_warmup_iterations")
-                                  else max(round(trainer.args.warmup_epochs * nb), 100),
-        "effective_imgsz": trainer.args.imgsz,
-        "effective_batch": trainer.batch_size,
-        "effective_accumulate": trainer.accumulate,  # batches per optimizer step, as Ultralytics capped it
-        "batches_per_epoch": nb,
-        "train_images": len(trainer.train_loader.dataset),
-        "save_dir": str(trainer.save_dir)}
-
-# %% ../nbs/02_train.ipynb #c016
-SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
-                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
-
-class MetricRecord(NamedTuple):
-    "One metric value, as MLflow's `Metric` takes it (the process that trains does not import MLflow)."
-    key: str
-    value: float
-    timestamp: int  # milliseconds since the epoch
-    step: int
-
-class ParamRecord(NamedTuple):
-    "One param, as MLflow's `Param` takes it."
-    key: str
-    value: str
-
-class RecordLogger:
-    "Logs `MetricRecord`s and `ParamRecord`s to MLflow, as MLflow's own entities (with `client`, an `MlflowClient`)."
-    def __init__(self, client=None):
-        if client is None:
-            from mlflow import MlflowClient
-            client = MlflowClient()
-        self.client = client
-    def log_batch(self, run_id: str, metrics=(), params=()):
-        from mlflow.entities import Metric, Param
-        self.client.log_batch(run_id, metrics=[Metric(*m) for m in metrics], params=[Param(*p) for p in params])
-
-class MlflowTrainingLogger:
-    """Ultralytics callbacks that log effective settings, per-epoch metrics and optimizer steps to MLflow run `run_id`,
-    through `client.log_batch` of records (default: a `RecordLogger`; in a trainer process, a `RecordWriter`)."""
-    events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
-
-    def __init__(self, run_id: str, client=None):
-        self.run_id, self.client = run_id, client or RecordLogger()
-        self.effective, self.best_epoch, self.epochs_logged, self.final_val = {}, None, 0, {}
-        self.optimizer_steps, self.steps_before_epoch, self.steps_at_best, self.first_step_epoch = 0, 0, None, 0
-
-    def attach(self, model):
-        "Hook the callbacks to an Ultralytics `YOLO` model before `model.train`."
-        for event in self.events: model.add_callback(event, getattr(self, event))
-        return model
-
-    def on_pretrain_routine_start(self, trainer): disable_ultralytics_mlflow(trainer)
-
-    def on_pretrain_routine_end(self, trainer):
-        self.effective = _effective_settings(trainer)
-        trainer.optimizer.register_step_post_hook(self._count_step)  # the real calls, whatever the cadence
-        self.client.log_batch(self.run_id, params=[ParamRecord(k, str(v)) for k, v in self.effective.items()])
-
-    def _count_step(self, optimizer, args, kwargs): self.optimizer_steps += 1
-
-    def on_train_epoch_start(self, trainer): self.steps_before_epoch = self.optimizer_steps
-
-    def on_fit_epoch_end(self, trainer):
-        if not trainer.validator.training:  # Ultralytics' final validation of best.pt: our final val metrics
-            self.final_val = {k: float(trainer.metrics[v]) for k, v in SPLIT_METRICS.items() if v in trainer.metrics}
-            return
-        step, now = trainer.epoch + 1, int(time.time() * 1000)
-        steps = self.optimizer_steps - self.steps_before_epoch
-        if steps and not self.first_step_epoch: self.first_step_epoch = step
-        values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics, **trainer.lr}
-        metrics = [MetricRecord(metric_name(k), float(v), now, step) for k, v in values.items()]
-        metrics.append(MetricRecord("epoch_optimizer_steps", steps, now, step))
-        # a new best fitness: Ultralytics saves best.pt at this epoch
-        if getattr(trainer, "fitness", None) is not None and trainer.fitness == trainer.best_fitness:
-            self.best_epoch, self.steps_at_best = step, self.optimizer_steps
-        self.client.log_batch(self.run_id, metrics=metrics)
-        self.epochs_logged = step
-
-    def cadence(self) -> dict:
-        """What the optimizer really did: total steps, the first epoch with a step, the best epoch and whether it is
-        the pretrained model."""
-        out = {"optimizer_steps": self.optimizer_steps, "first_step_epoch": self.first_step_epoch,
-               "epochs_trained": self.epochs_logged}
-        if self.best_epoch:
-            out.update(best_epoch=self.best_epoch, best_is_pretrained=float(self.steps_at_best == 0))
-        return out
-
-# %% ../nbs/02_train.ipynb #c018
-@dataclass
-class Evaluation:
-    "A checkpoint's metrics on one split, and the per-image matches of Ultralytics' validator behind them."
-    metrics: dict   # precision, recall, mAP50, mAP50_95
-    images: list    # per image: image (file name), tp (predictions x 10 IoU thresholds), conf, pred_cls, target_cls
-
-def _record_matches(model) -> tuple[list, callable]:
-    "Make the next `model.val` record every image's matches into the returned list; also return the hook to remove."
-    import numpy as np
-    records = []
-    def on_val_start(validator):
-        update = validator.metrics.update_stats
-        def record(stat):
-            records.append({"image": stat["im_name"], "tp": np.asarray(stat["tp"], bool),
-                            "conf": np.asarray(stat["conf"], float), "pred_cls": np.asarray(stat["pred_cls"], float),
-                            "target_cls": np.asarray(stat["target_cls"], float)})
-            update(stat)
-        validator.metrics.update_stats = record
-    model.add_callback("on_val_start", on_val_start)
-    return records, on_val_start
-
-# %% ../nbs/02_train.ipynb #c018e
-def dataset_class_names(data: str | os.PathLike) -> list[str]:
-    "The class names of a dataset YAML, in id order (Ultralytics accepts a list or an id -> name mapping)."
-    import yaml
-    names = (yaml.safe_load(Path(data).read_text()) or {}).get("names", ["person"])
-    return [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
-
-def pretrained_class_map(model_names: dict, classes: list[str]) -> dict[int, int]:
-    "pretrained model id -> dataset id, for the dataset's classes that the pretrained model knows by name."
-    by_name = {n: i for i, n in model_names.items()}
-    return {by_name[c]: k for k, c in enumerate(classes) if c in by_name}
-
-def baseline_note(classes: list[str], class_map: dict) -> str:
-    "What the baseline is, in words (logged as the param `baseline` and shown in the reports)."
-    known = [c for k, c in enumerate(classes) if k in class_map.values()]
-    new = [c for c in classes if c not in known]
-    parts = ([f"the pretrained model restricted to {', '.join(known)}"] if known else []) + \
-            ([f"no detections for {', '.join(new)} (classes the pretrained model does not know)"] if new else [])
-    return "; ".join(parts)
-
-# %% ../nbs/02_train.ipynb #c018g
-def _remap_predictions(model, class_map: dict) -> callable:
-    """Make the next `model.val` see its predicted class ids through `class_map` (model id -> dataset id), others
-    dropped."""
-    import torch
-    lut = torch.full((max(class_map, default=0) + 1,), -1, dtype=torch.long)
-    for model_id, data_id in class_map.items(): lut[model_id] = data_id
-    def on_val_start(validator):
-        postprocess = validator.postprocess
-        def remap(preds):
-            out = []
-            for p in postprocess(preds):
-                cls, table = p["cls"].long(), lut.to(p["cls"].device)  # predictions are where the model is (a GPU)
-                new = torch.where(cls < len(table), table[cls.clamp(max=len(table) - 1)], torch.full_like(cls, -1))
-                keep = new >= 0
-                out.append({**{k: v[keep] for k, v in p.items()}, "cls": new[keep].to(p["cls"].dtype)})
-            return out
-        validator.postprocess = remap
-    model.add_callback("on_val_start", on_val_start)
-    return on_val_start
-
-# %% ../nbs/02_train.ipynb #c018i
-def evaluate_split(weights,                                   # a checkpoint path, or a loaded YOLO model
-                   data: str,                                 # the dataset YAML
-                   split: str,                                # 'train', 'val' or 'test'
-                   imgsz: int,                                # the image size to validate at
-                   device: str = "cpu",                       # 'cpu', '0' (first GPU), or '' for Ultralytics' choice
-                   batch: int = 8,                            # the validation batch size
-                   workdir: str | os.PathLike | None = None,  # where Ultralytics writes (None: runs/eval)
-                   class_map: dict | None = None,             # model class id -> dataset class id (None: the same)
-                  ) -> Evaluation:
-    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes.
-    `class_map` (model class id -> dataset class id) evaluates a model trained on other classes (the pretrained one):
-    its predictions of classes outside the map are dropped."""
-    from ultralytics import YOLO
-    model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
-    workdir = Path(workdir or config.runs_dir() / "eval")
-    records, hook = _record_matches(model)
-    hooks = [hook] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
-    try:
-        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, plots=False,
-                        verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
-    finally:
-        for h in hooks: model.callbacks["on_val_start"].remove(h)
-    return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
-
-@delegates(evaluate_split, but=["class_map"])
-def evaluate_weights(weights,     # a checkpoint path, or a loaded YOLO model
-                     data: str,   # the dataset YAML
-                     split: str,  # 'train', 'val' or 'test'
-                     imgsz: int,  # the image size to validate at
-                     **kwargs) -> dict:
-    """Precision, recall, mAP50 and mAP50-95 of `weights` (a path or a YOLO model) on `split` (the other parameters
-    are `evaluate_split`'s)."""
-    return evaluate_split(weights, data, split, imgsz, **kwargs).metrics
-
-# %% ../nbs/02_train.ipynb #c018l
-def matches_to_json(images: list) -> list:
-    """Per-image matches as JSON-ready lists (a prediction's ten true-positive flags as one integer, bit i =
-    threshold i)."""
-    return [{"image": i["image"], "tp": [int(sum(1 << b for b, hit in enumerate(row) if hit)) for row in i["tp"]],
-             "conf": i["conf"].tolist(), "pred_cls": i["pred_cls"].tolist(), "target_cls": i["target_cls"].tolist()}
-            for i in images]
-
-def matches_from_json(records: list) -> list:
-    "The inverse of `matches_to_json`."
-    import numpy as np
-    bits = 1 << np.arange(10)
-    return [{"image": r["image"], "tp": (np.asarray(r["tp"], np.int64).reshape(-1, 1) & bits) > 0,
-             "conf": np.asarray(r["conf"], float), "pred_cls": np.asarray(r["pred_cls"], float),
-             "target_cls": np.asarray(r["target_cls"], float)} for r in records]
-
-# %% ../nbs/02_train.ipynb #c018b
-BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
-
-def ap_by_class(images: list):
-    """Ultralytics' `ap_per_class` on a set of per-image matches: the AP array (classes, 10 IoU thresholds) and its
-    class ids."""
-    import numpy as np
-    from ultralytics.utils.metrics import ap_per_class
-    stack = lambda k: np.concatenate([i[k] for i in images]) if images else np.zeros(0)
-    tp = np.concatenate([i["tp"].reshape(-1, 10) for i in images]) if images else np.zeros((0, 10), bool)
-    result = ap_per_class(tp, stack("conf"), stack("pred_cls"), stack("target_cls"))
-    return result[5], result[6]
-
-def _map_pair(ap) -> tuple[float, float]:
-    "mAP50 and mAP50-95 from an AP array (classes, 10 IoU thresholds): the means over its classes."
-    return (float(ap[:, 0].mean()), float(ap.mean())) if len(ap) else (0.0, 0.0)
-
-def image_matches_map(images: list) -> tuple[float, float]:
-    "mAP50 and mAP50-95 of a set of per-image matches, computed by Ultralytics' own `ap_per_class`."
-    if not any(len(i["target_cls"]) for i in images): return math.nan, math.nan
-    return _map_pair(ap_by_class(images)[0])
-
-# %% ../nbs/02_train.ipynb #c018b2
-def draw_ap(tp, conf, pred_cls, target_cls) -> "np.ndarray":
-    "The AP array of Ultralytics' `ap_per_class` (classes with targets, 10 IoU thresholds), without its curves."
-    import numpy as np
-    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it, as Ultralytics' compute_ap knows
-    order = np.argsort(-conf)
-    tp, pred_cls = tp[order], pred_cls[order]
-    classes, n_labels = np.unique(target_cls, return_counts=True)
-    ap, x, k = np.zeros((len(classes), tp.shape[1])), np.linspace(0, 1, 101), tp.shape[1]
-    for row, (c, labels) in enumerate(zip(classes, n_labels)):
-        mine = pred_cls == c
-        if not mine.any(): continue
-        tpc, fpc = tp[mine].cumsum(0), (1 - tp[mine]).cumsum(0)
-        recall, precision = tpc / (labels + 1e-16), tpc / (tpc + fpc)
-        # compute_ap, each threshold a row: sentinels, the precision envelope, 101-point interpolation
-        mrec = np.concatenate([np.zeros((1, k)), recall, recall[-1:], np.ones((1, k))]).T
-        mpre = np.concatenate([np.ones((1, k)), precision, np.zeros((2, k))]).T
-        mpre = np.flip(np.maximum.accumulate(np.flip(mpre, 1), 1), 1)
-        ap[row] = trapezoid(np.stack([np.interp(x, r, p) for r, p in zip(mrec, mpre)]), x, axis=-1)
-    return ap
-
-# %% ../nbs/02_train.ipynb #c018o
-def resample_images(n_images: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
-    """`resamples` draws of `n_images` image indices with replacement (a fixed seed: the same run gives the same
-    interval)."""
-    import numpy as np
-    return np.random.default_rng(seed).integers(0, n_images, size=(resamples, n_images))
-
-def align_images(images: list, reference: list) -> list:
-    "`images` in the order of `reference`, matched by image name; refuses two different sets of images."
-    by_name = {i["image"]: i for i in images}
-    missing = sorted({r["image"] for r in reference} ^ set(by_name))
-    if missing or len(images) != len(reference):
-        raise ValueError(f"the two evaluations are not on the same test images (differing: {missing[:5]}): "
-                         "a paired comparison needs the same split of the same dataset")
-    return [by_name[r["image"]] for r in reference]
-
-def score_draws(images: list, draws) -> "np.ndarray":
-    "mAP50 and mAP50-95 of `images` on each draw of image indices, as `image_matches_map`: an array (draws, 2)."
-    import numpy as np
-    tps = [i["tp"].reshape(-1, 10) for i in images]
-    def score(draw):
-        drawn = [images[i] for i in draw]
-        if not any(len(i["target_cls"]) for i in drawn): return math.nan, math.nan
-        stacked = (np.concatenate([i[k] for i in drawn]) for k in ("conf", "pred_cls", "target_cls"))
-        return _map_pair(draw_ap(np.concatenate([tps[i] for i in draw]), *stacked))
-    return np.array([score(draw) for draw in draws])
-
-def by_name(images: list) -> list:
-    "Per-image matches in the order of their image names: the order every bootstrap draw refers to."
-    return sorted(images, key=lambda i: i["image"])
-
-# %% ../nbs/02_train.ipynb #c018p
-def paired_bootstrap_gain(run_images: list,                      # the run's per-image test matches
-                          baseline_images: list,                 # the baseline's, on the same test images
-                          resamples: int = BOOTSTRAP_RESAMPLES,  # how many draws of the test images
-                          seed: int = 0,                         # the seed of the draws
-                          confidence: float = 0.95,              # the coverage of the interval
-                          baseline_scores=None,                  # the baseline's `score_draws` on these draws, if known
-                         ) -> dict:
-    """The interval of the gain (run minus baseline) in mAP50 and mAP50-95, both scored on the same resampled test
-    images. `baseline_scores`, the baseline's `score_draws` on the same draws, saves scoring it again (the baseline
-    cache keeps it)."""
-    import numpy as np
-    run = by_name(run_images)
-    draws = resample_images(len(run), resamples, seed)
-    base = baseline_scores if baseline_scores is not None else score_draws(align_images(baseline_images, run), draws)
-    diffs = score_draws(run, draws) - np.asarray(base)
-    low, high = np.nanpercentile(diffs, [50 * (1 - confidence), 50 * (1 + confidence)], axis=0)
-    return {"mAP50": (float(low[0]), float(high[0])), "mAP50_95": (float(low[1]), float(high[1]))}
-
-# %% ../nbs/02_train.ipynb #c018s
-def _sha256(path) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
-
-@dataclass
-class Baseline:
-    "The pretrained model on a dataset: metrics, per-image test matches, scores on the bootstrap draws, and what it is."
-    metrics: dict       # baseline_<split>_<metric>
-    images: list        # per-image test matches
-    draw_scores: list   # (draws, 2): mAP50 and mAP50-95 on each bootstrap draw of the test images
-    note: str           # e.g. "the pretrained model restricted to person"
-
-# %% ../nbs/02_train.ipynb #c018t
-def baseline_evaluation(weights: str,                               # the pretrained weights (a path or a name)
-                        data: str,                                  # the dataset YAML
-                        digest: str,                                # the dataset's digest, part of the cache key
-                        imgsz: int,                                 # the image size to validate at
-                        device: str = "cpu",                        # 'cpu', '0' (first GPU), or '' (Ultralytics')
-                        batch: int = 16,                            # the validation batch size
-                        cache_dir: str | os.PathLike | None = None, # where the cache is (None: runs/baseline)
-                       ) -> Baseline:
-    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
-    cached on disk."""
-    import numpy as np
-    from ultralytics import YOLO
-    from ultralytics.utils.downloads import attempt_download_asset
-    path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
-    key = (f"v4-{_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-"
-           f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
-    cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
-    if cache.exists():
-        c = json.loads(cache.read_text())
-        return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]), c["note"])
-    model = YOLO(str(path))
-    class_map = pretrained_class_map(model.names, classes)
-    metrics, test = {}, None
-    for split in ("val", "test"):
-        ev = evaluate_split(model, data, split, imgsz, device, batch, cache.parent / "eval", class_map)
-        metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
-        if split == "test": test = ev.images
-    out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))),
-                   baseline_note(classes, class_map))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test),
-                               "test_draw_scores": out.draw_scores.tolist(), "note": out.note}))
-    os.replace(tmp, cache)
-    return out
-
-@delegates(baseline_evaluation)
-def baseline_metrics(weights: str,  # the pretrained weights (a path or a name)
-                     data: str,     # the dataset YAML
-                     digest: str,   # the dataset's digest
-                     imgsz: int,    # the image size to validate at
-                     **kwargs) -> dict:
-    """The pretrained model's metrics on val and test, as `baseline_<split>_<metric>`; cached on disk (the other
-    parameters are `baseline_evaluation`'s)."""
-    return baseline_evaluation(weights, data, digest, imgsz, **kwargs).metrics
-
-# %% ../nbs/02_train.ipynb #c020
-def split_images(data: str, split: str = "test") -> list[Path]:
-    "The image files of `split` in the dataset a YAML points at."
-    return sorted((dataset_folder(data) / "images" / split).iterdir())
-
-def timed_predictions(model,                       # a loaded YOLO model
-                      images,                      # the image files, predicted one at a time
-                      imgsz: int,                  # the image size to predict at
-                      device: str = "cpu",         # where to predict
-                      warmup: int = 2,             # predictions of the first images before the clock starts
-                      threads: int | None = None,  # CPU threads (None: `config.cpu_threads()`, else torch's current)
-                     ) -> tuple[list[float], list]:
-    """Predict each of `images` once, one at a time, after `warmup` predictions, with `threads` CPU threads (default:
-    the process' budget, `config.cpu_threads()`); return the milliseconds of each and Ultralytics' results, in the
-    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight cells
-    packed on one GPU machine then measured 3 s per image instead of 15 ms."""
-    import torch
-    for img in images[:warmup]: model.predict(str(img), imgsz=imgsz, device=device, verbose=False)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or config.cpu_threads() or before)
-    times, results = [], []
-    try:
-        for img in images:
-            t0 = time.perf_counter()
-            results.append(model.predict(str(img), imgsz=imgsz, device=device, verbose=False)[0])
-            times.append((time.perf_counter() - t0) * 1000)
-    finally: torch.set_num_threads(before)
-    return times, results
-
-# %% ../nbs/02_train.ipynb #c020b
-def plot_predictions(model,               # a loaded YOLO model
-                     data: str,           # the dataset YAML (the pictures are of its test split)
-                     imgsz: int,          # the image size to predict at
-                     path,                # the picture's file (its suffix picks the format)
-                     n: int = 6,          # how many test images
-                     conf: float = 0.25,  # the lowest confidence of a drawn prediction
-                     device: str = "cpu", # where to predict
-                     height: int = 240,   # each image's height in the picture, in pixels
-                     cols: int = 3,       # images per row
-                     predictions=None,    # Ultralytics' results of the test images, in order (`timed_predictions`)
-                    ):
-    """Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence.
-    `predictions` already made (at `conf` or lower) are drawn as they are; else the model predicts each image."""
-    import cv2, numpy as np
-    folder, tiles = dataset_folder(data), []
-    for i, img in enumerate(split_images(data)[:n]):
-        im = cv2.imread(str(img))
-        h, w = im.shape[:2]
-        r = predictions[i] if predictions else model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
-        labels = (folder / "labels" / "test" / f"{img.stem}.txt").read_text()
-        for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels(labels), w, h):
-            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
-        many = len(model.names) > 1  # name the class only when there is more than one
-        for (x1, y1, x2, y2), c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
-            if c < conf: continue
-            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 230), 2)
-            label = f"{model.names[int(k)]} {c:.2f}" if many else f"{c:.2f}"
-            cv2.putText(im, label, (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
-        tiles.append(cv2.resize(im, (int(w * height / h), height)))
-    width = max(t.shape[1] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-             for t in tiles]
-    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
-    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
-    cv2.imwrite(str(path), grid)
-    return Path(path)
-
-# %% ../nbs/02_train.ipynb #c022
-PINNED_PACKAGES = {"mlflow": "mlflow", "ultralytics": "ultralytics", "torch": "torch", "pandas": "pandas",
-                   "pillow": "PIL"}
-
-def pip_requirements() -> list[str]:
-    "The explicit requirements of the pyfunc model: the versions of `PINNED_PACKAGES` this run used."
-    from importlib.metadata import version
-    return [f"{package}=={version(package).split('+')[0]}" for package in PINNED_PACKAGES]  # torch: no local '+cpu'
-
-@contextmanager
-def pinned_packages_only():
-    """While a model is logged, MLflow checks its pinned requirements against the installed packages, and to do so first
-    maps every file of every installed distribution to its module (34 000 files, half a second in every run). Our pins
-    are read from the installed packages (`pip_requirements`): that check cannot fail. Give it the map of the pinned
-    packages only, for this call, and leave MLflow's own to be built as usual afterwards. An MLflow without this
-    (private) map is left alone."""
-    from mlflow.utils import requirements_utils as ru
-    if getattr(ru, "_MODULES_TO_PACKAGES", "changed") is not None:
-        yield  # already built in this process (nothing to save), or an MLflow that works differently
-        return
-    ru._MODULES_TO_PACKAGES = {module: [package] for package, module in PINNED_PACKAGES.items()}
-    try: yield
-    finally: ru._MODULES_TO_PACKAGES, ru._PACKAGES_TO_MODULES = None, None
-
-# %% ../nbs/02_train.ipynb #c022a
-def log_pyfunc_model(weights,              # the checkpoint to package (best.pt)
-                     example_image,        # an image file: the input example of the model's signature
-                     imgsz: int,           # the image size the model predicts at
-                     name: str = "model",  # the model's name in the run
-                     loaded=None,          # the YOLO model already loaded from `weights`, if any
-                    ):
-    """Log `weights` as a `Detector` pyfunc model (boxes with their class name), with signature and input example;
-    `loaded`, the model already loaded from `weights`, spares MLflow's check of the example a second load."""
-    import mlflow, yolo_mlops
-    from mlflow.models import infer_signature
-    from yolo_mlops.pyfunc import Detector, images_to_frame, share_loaded_model, BOX_COLUMNS
-    import pandas as pd
-    example = images_to_frame([example_image])
-    output = pd.DataFrame([[0, 1.0, 2.0, 3.0, 4.0, 0.9, "person"]], columns=BOX_COLUMNS).astype({"image": "int64"})
-    with warnings.catch_warnings():  # hints about integer columns and type hints that do not apply here
-        warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(example, output, params={"conf": 0.25})
-        share_loaded_model(weights, loaded)
-        try:
-            with pinned_packages_only():
-                return mlflow.pyfunc.log_model(
-                    name=name, python_model=Detector(), artifacts={"weights": str(weights)},
-                    model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                    pip_requirements=pip_requirements(), code_paths=[str(Path(yolo_mlops.__file__).parent)])
-        finally: share_loaded_model(weights, None)
-
-# %% ../nbs/02_train.ipynb #c024
+# %% ../nbs/02_train.ipynb #c017
 def training_notebook() -> Path:
     "The training notebook papermill executes."
     return config.notebooks_dir() / "02_train.ipynb"
 
+# %% ../nbs/02_train.ipynb #c018
 def stage_tags(stage: str = "train", notebook: str | os.PathLike | None = None) -> dict:
     "The tags every run of a stage carries: its stage, and the notebook it was executed from."
     return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()),
             "mlflow.source.type": "NOTEBOOK"}
 
+# %% ../nbs/02_train.ipynb #c019
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     "The git commit of `folder` (with '-dirty' if it has uncommitted changes), or None outside a repository."
     folder = str(folder or Path(config.notebooks_dir()).parent)
@@ -683,6 +173,7 @@ def git_commit(folder: str | os.PathLike | None = None) -> str | None:
         return sha.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError): return None
 
+# %% ../nbs/02_train.ipynb #c020
 def run_tags(device: str) -> dict:
     "Library versions, device and git commit, as MLflow tags."
     from importlib.metadata import version
@@ -695,12 +186,13 @@ def run_tags(device: str) -> dict:
     if commit := git_commit(): tags["mlflow.source.git.commit"] = commit
     return tags
 
-# %% ../nbs/02_train.ipynb #c027
+# %% ../nbs/02_train.ipynb #c024
 def is_duplicate_key_error(err: Exception) -> bool:
     "Did a tracking store reject an insert because another writer inserted the same row first?"
     text = str(err).lower()
     return any(s in text for s in ("uniqueviolation", "unique constraint", "duplicate key"))
 
+# %% ../nbs/02_train.ipynb #c026
 def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
     """`mlflow.log_input`, retried when a concurrent run inserted the same dataset first.
 
@@ -713,7 +205,7 @@ def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
         except Exception as e:
             if attempt == tries or not is_duplicate_key_error(e): raise
 
-# %% ../nbs/02_train.ipynb #c027a
+# %% ../nbs/02_train.ipynb #c028
 def _log_dataset(cfg: TrainConfig, digest: str):
     "The dataset as the run's MLflow input, and its name, source, classes and images per split as params."
     import mlflow, pandas as pd
@@ -729,230 +221,66 @@ def _log_dataset(cfg: TrainConfig, digest: str):
                        "dataset_classes": ",".join(dataset_class_names(cfg.data)),
                        **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
 
-# %% ../nbs/02_train.ipynb #c027c
-def _final_evaluation(best, cfg: TrainConfig, eval_dir: Path, final_val: dict) -> tuple[dict, list]:
-    """The best checkpoint's metrics on val (Ultralytics' own final validation when there was one) and test, and its
-    test matches."""
-    out = {f"final_val_{k}": v for k, v in final_val.items()}
-    if "final_val_mAP50" not in out:
-        val = evaluate_weights(best, cfg.data, "val", cfg.imgsz, device=cfg.device, batch=2 * cfg.batch,
-                               workdir=eval_dir)
-        out.update({f"final_val_{k}": v for k, v in val.items()})
-    test = evaluate_split(best, cfg.data, "test", cfg.imgsz, cfg.device, 2 * cfg.batch, eval_dir)
-    out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
-    return out, test.images
+# %% ../nbs/02_train.ipynb #c030
+@dataclass
+class TrainResult:
+    "What one training run returns."
+    run_id: str
+    metrics: dict
+    save_dir: str = ""
 
-# %% ../nbs/02_train.ipynb #c027d
-def gain_metrics(metrics: dict,          # the run's `final_*` and `baseline_*` metrics
-                 run_images: list,       # the run's per-image test matches
-                 baseline_images: list,  # the baseline's, on the same test images
-                 baseline_scores=None,   # the baseline's `score_draws` on the bootstrap draws, if known
-                ) -> dict:
-    """Gains over the baseline on val and test, and the paired bootstrap interval of each test gain (`..._ci_low`,
-    `..._ci_high`)."""
-    out = {f"gain_{split}_{k}": metrics[f"final_{split}_{k}"] - metrics[f"baseline_{split}_{k}"]
-           for split in ("val", "test") for k in ("mAP50", "mAP50_95")}
-    for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
-        out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
-    return out
-
-# %% ../nbs/02_train.ipynb #c027f
-def per_class_metrics(images: list, names: list[str], prefix: str) -> dict:
-    """mAP50 and mAP50-95 of each class in `images` (Ultralytics' `ap_per_class`), as
-    `per_class/<name>/<prefix>_mAP50`."""
-    import re
-    out = {}
-    for row, k in zip(*ap_by_class(images)):
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", names[int(k)])
-        key = f"per_class/{name}/{prefix}"
-        out[f"{key}_mAP50"], out[f"{key}_mAP50_95"] = float(row[0]), float(row.mean())
-    return out
-
-def _class_gains(metrics: dict) -> dict:
-    "Each class' gain over the baseline, from its `per_class/<name>/final_*` and `baseline_*` metrics."
-    return {k.replace("/final_", "/gain_"): v - metrics.get(k.replace("/final_", "/baseline_"), 0.0)
-            for k, v in metrics.items() if k.startswith("per_class/") and "/final_" in k}
-
-# %% ../nbs/02_train.ipynb #c027i
-MATCHES_ARTIFACT = "evaluation/test_matches.json"  # the run's and the baseline's per-image test matches
-
-def _log_matches(run_images: list, baseline_images: list, folder: Path):
-    "The per-image test matches of the run and of the baseline, as the artifact `MATCHES_ARTIFACT`."
-    import mlflow
-    path = folder / Path(MATCHES_ARTIFACT).name
-    path.write_text(json.dumps({"split": "test", "run": matches_to_json(run_images),
-                                "baseline": matches_to_json(baseline_images)}))
-    mlflow.log_artifact(str(path), str(Path(MATCHES_ARTIFACT).parent))
-
-def read_test_matches(run_id: str) -> dict | None:
-    "`{'run': images, 'baseline': images}` from run `run_id`'s `MATCHES_ARTIFACT`, or None (a run logged without it)."
-    import mlflow
+# %% ../nbs/02_train.ipynb #c031
+def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
+    """Train one model as `cfg` (or keyword parameters) says, where its `train_in` says, logging everything to MLflow;
+    return the run id and metrics."""
+    import gc
+    cfg = check_train_config(cfg or make_train_config(**params))
+    # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.txt of our own
+    log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.txt")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # a trainer process may train before the run is open: the folder is named after the grid's run, or the launch
+    save_dir = config.runs_dir() / "train" / (cfg.run_id or cfg.launch_id or uuid.uuid4().hex)
+    training, run_id = training_in(cfg.train_in), ""
     try:
-        raw = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id,
-                                                                  artifact_path=MATCHES_ARTIFACT)).read_text())
-    except Exception: return None
-    return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
-
-# %% ../nbs/02_train.ipynb #c027k
-@contextmanager
-def console_to_log(path: str | os.PathLike):
-    "Send stdout, stderr, the Ultralytics and MLflow loggers and Python warnings to the file `path` (appended)."
-    import logging, contextlib
-    import ultralytics  # creates its logger and handler, which must be redirected too
-    f = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
-    handlers = list({id(h): h for name in ("ultralytics", "mlflow") for h in logging.getLogger(name).handlers
-                     if type(h) is logging.StreamHandler}.values())  # plain console handlers, each once
-    streams = [h.setStream(f) for h in handlers]
-    show = warnings.showwarning
-    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
-        f.write(warnings.formatwarning(message, category, filename, lineno, line))
-    try:
-        with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f): yield f
+        training.start(training_job(cfg, save_dir, log))
+        training.wait_until_set_up()
+        with console_to_log(log), opened_run(cfg) as run_id:
+            return _train_logged(cfg, run_id, training, save_dir)
     finally:
-        warnings.showwarning = show
-        for h, stream in zip(handlers, streams):
-            if stream is not None: h.setStream(stream)
-        f.close()
+        training.close()
+        gc.unfreeze()  # objects frozen while a trainer process trained (`_prepare_for_evaluation`)
+        if run_id and not cfg.console_log: _attach_console_log(run_id, log)
 
-# %% ../nbs/02_train.ipynb #c027l2
-class TrainingError(RuntimeError):
-    "Training failed in the trainer process (its traceback is in the run's console log)."
+# %% ../nbs/02_train.ipynb #c034
+SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
 
-def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> dict:
-    "What it takes to train as `cfg` says, into `save_dir`: the weights, the console log and `model.train`'s arguments."
-    return {"weights": cfg.weights, "console_log": str(console_log), "train": dict(
-        data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer, lr0=cfg.lr0,
-        warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None, seed=cfg.seed,
-        deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
-        name=save_dir.name, exist_ok=True, verbose=False)}
-
-def train_as_job(job: dict, logger: MlflowTrainingLogger, on_train_start=None) -> dict:
-    """Train as `job` says, with `logger`'s callbacks (and `on_train_start`, called once Ultralytics is set up);
-    return how it ended: its seconds, the cadence and the final val metrics."""
-    from ultralytics import YOLO
-    skip_ultralytics_raytune()
-    started = time.perf_counter()
-    model = logger.attach(YOLO(job["weights"]))
-    if on_train_start: model.add_callback("on_train_start", on_train_start)
-    model.train(**job["train"])
-    return {"seconds": time.perf_counter() - started, "cadence": logger.cadence(), "final_val": logger.final_val}
-
-class KernelTraining:
-    "Training in this process: a grid's cell, whose kernel has imported everything while it waited, or a notebook."
-    job = None
-    def start(self, job: dict): self.job = job
-    def wait_until_training(self): pass
-    def finish(self, run_id: str, meanwhile=None) -> dict:
-        """Train, logging to run `run_id` as it goes; return how it ended (`train_as_job`). `meanwhile` is for work
-        to do while a trainer process trains: here, training itself does it."""
-        return train_as_job(self.job, MlflowTrainingLogger(run_id))
-    def stop(self): pass
-
-class RecordWriter:
-    "Stands for the MLflow client in the trainer process: each `log_batch` becomes one line of JSON for the kernel."
-    def __init__(self, stream): self.stream = stream
-    def log_batch(self, run_id: str, metrics=(), params=()):
-        self.write(metrics=[list(m) for m in metrics], params=[list(p) for p in params])
-    def write(self, **record):
-        self.stream.write(json.dumps(record) + "\n")
-        self.stream.flush()
-
-TRAINER_CODE = "from yolo_mlops.train import train_in_this_process; train_in_this_process()"
-
-class TrainerProcess:
-    """A process that trains one model: it imports Ultralytics at once, trains when `start` sends it a job and
-    streams back what the callbacks record (`records`), which `finish` logs."""
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-c", TRAINER_CODE, str(os.getpid())], text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.held = []  # records that came while `wait_until_training` waited
-
-    def start(self, job: dict):
-        "Send the job (`training_job`)."
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-
-    def wait_until_training(self):
-        """Wait until the trainer has its job and is set up (imports, model, data, optimizer: single-threaded work
-        that the kernel's own imports would slow, on two cores); what it records meanwhile is held for `records`."""
-        for line in self.proc.stdout:
-            record = json.loads(line)
-            if "training" in record: return
-            self.held.append(record)
-
-    def records(self):
-        "The records the trainer sends: those held while waiting, then each as it comes, until it closes its end."
-        held, self.held = self.held, []
-        yield from held
-        for line in self.proc.stdout: yield json.loads(line)
-
-    def finish(self, run_id: str, meanwhile=None) -> dict:
-        """Do `meanwhile()` (the kernel's own work while the trainer trains), then log what the trainer records to run
-        `run_id` until training is over; return how it ended (`relay_training`)."""
-        if meanwhile: meanwhile()
-        return relay_training(self, run_id)
-
-    def stop(self):
-        "Kill the trainer if it still runs, and wait for it."
-        if self.proc.poll() is None: self.proc.kill()
-        self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout): f.close()
-
-_warm_trainer: TrainerProcess | None = None
-
-def warm_trainer():
-    "Start the trainer process of this kernel's next run now, so that it imports Ultralytics while the kernel works."
-    global _warm_trainer
-    if _warm_trainer is None or _warm_trainer.proc.poll() is not None: _warm_trainer = TrainerProcess()
-
-def take_training() -> TrainerProcess | KernelTraining:
-    "The trainer process a launcher started (`warm_trainer`) if it still waits, else training in this process."
-    global _warm_trainer
-    trainer, _warm_trainer = _warm_trainer, None
-    return trainer if trainer is not None and trainer.proc.poll() is None else KernelTraining()
-
-def train_in_this_process():
-    """The trainer process (started by `TrainerProcess`): import Ultralytics, read one job, train with the callbacks
-    writing records to the kernel, then send how it ended and exit."""
-    records = os.fdopen(os.dup(1), "w")  # the kernel reads the records from stdout...
-    os.dup2(2, 1)                        # ... so anything else printed goes to stderr
-    stop_with_launcher()
-    if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]): os._exit(1)  # the kernel died before the line above
-    skip_ultralytics_mlflow()
-    import threading
-    from ultralytics import YOLO
-    line = sys.stdin.readline()
-    if not line.strip(): os._exit(0)  # the kernel ended without a job
-    job, writer, code = json.loads(line), RecordWriter(records), 0
-    with console_to_log(job["console_log"]):
+@contextmanager
+def opened_run(cfg: TrainConfig):
+    """The MLflow run `cfg` fills (the grid's `run_id`, else a new one), opened with system metrics; yields its id. An
+    error inside closes it FAILED, with the error as its tag and description, and goes on to the caller."""
+    import mlflow
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    exp_id = config.get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
+    mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+    run = mlflow.start_run(run_id=cfg.run_id or None, experiment_id=None if cfg.run_id else exp_id,
+                           run_name=cfg.run_name or None, log_system_metrics=True)
+    try: yield run.info.run_id
+    except BaseException as e:
+        message = f"{type(e).__name__}: {e}"[:4000]
         try:
-            done = train_as_job(job, MlflowTrainingLogger("", client=writer),
-                                on_train_start=lambda trainer: writer.write(training=True))
-            for t in threading.enumerate():  # Ultralytics draws some plots in threads
-                if t is not threading.current_thread() and not t.daemon: t.join()
-            writer.write(done=done)
-        except BaseException as e:
-            import traceback
-            traceback.print_exc()
-            writer.write(error=f"{type(e).__name__}: {e}")
-            code = 1
-    os._exit(code)  # the files are written and closed; the interpreter's shutdown would take a second
+            mlflow.set_tags({"error": message, "mlflow.note.content": f"Run failed: {message}"})
+            mlflow.end_run("FAILED")
+        except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
+        raise
 
-def relay_training(trainer: TrainerProcess, run_id: str, client=None) -> dict:
-    """Log what `trainer` records to run `run_id` as it comes (with `client`, default a `RecordLogger`), until
-    training is over; return how it ended: its seconds, cadence and final val metrics. Raise `TrainingError` if it
-    failed or died."""
-    client = client or RecordLogger()
-    for record in trainer.records():
-        if "done" in record: return record["done"]
-        if "error" in record: raise TrainingError(f"{record['error']} (the traceback is in the run's console log)")
-        if "metrics" in record or "params" in record:
-            client.log_batch(run_id, metrics=[MetricRecord(*m) for m in record.get("metrics", [])],
-                             params=[ParamRecord(*p) for p in record.get("params", [])])
-    raise TrainingError(f"the training process ended (exit code {trainer.proc.wait()}) before training was over; "
-                        "its last output is in the run's console log")
+# %% ../nbs/02_train.ipynb #c036
+def _attach_console_log(run_id: str, path: Path):
+    "Attach the console log to run `run_id` as `logs/<name>` (best effort: the run is already closed)."
+    from mlflow import MlflowClient
+    try: MlflowClient().log_artifact(run_id, str(path), "logs")
+    except Exception: pass
 
-# %% ../nbs/02_train.ipynb #c027n
+# %% ../nbs/02_train.ipynb #c038
 class _Stopwatch:
     "Wall time per phase of a run, logged as `time_<phase>_s` metrics so every run shows where its time went."
     def __init__(self): self.seconds, self._t = {}, time.perf_counter()
@@ -961,70 +289,92 @@ class _Stopwatch:
         self.seconds[f"time_{phase}_s"] = now - self._t
         self._t = now
 
-# %% ../nbs/02_train.ipynb #c027q
-@dataclass
-class TrainResult:
-    "What one training run returns."
-    run_id: str
-    metrics: dict
-    save_dir: str = ""
-
-def train_run(cfg: TrainConfig | None = None, **params) -> TrainResult:
-    """Train one model as `cfg` (or keyword parameters) says, logging everything to MLflow; return the run id and
-    metrics. A run launched on its own trains in a process of its own (`TrainerProcess`) while this one opens and
-    fills the run; else it trains here (`KernelTraining`)."""
-    import tempfile, uuid
-    cfg = check_train_config(cfg or make_train_config(**params))
-    # a launcher names the log file (and attaches it after the kernel has ended); else a fresh console.txt of our own
-    log = Path(cfg.console_log or Path(tempfile.mkdtemp(prefix="yolo-mlops-")) / "console.txt")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    # training starts before the run is opened: its folder is named after the grid's run, or the launch
-    save_dir = config.runs_dir() / "train" / (cfg.run_id or cfg.launch_id or uuid.uuid4().hex)
-    training = take_training()
-    try:
-        training.start(training_job(cfg, save_dir, log))
-        training.wait_until_training()
-        with console_to_log(log): run_id, result = _open_and_train(cfg, training, save_dir)
-    finally: training.stop()
-    if not cfg.console_log:
-        try: _attach_console_log(run_id, log)
-        except Exception: pass
-    if isinstance(result, BaseException): raise result
-    return result
-
-# %% ../nbs/02_train.ipynb #c027s
-SYSTEM_METRICS_INTERVAL_S = 2  # MLflow samples CPU, memory (and GPU) this often during a training run
-
-def _open_and_train(cfg: TrainConfig, training, save_dir: Path) -> tuple[str, TrainResult | BaseException]:
-    """Open the run (with system metrics) and fill it as `training` trains into `save_dir`; a failure closes the run
-    FAILED and is returned, not raised."""
+# %% ../nbs/02_train.ipynb #c040
+def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: Path) -> TrainResult:
+    "The body of `train_run`, inside its MLflow run and console log, as `training` trains into `save_dir`."
     import mlflow
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    exp_id = config.get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
-    mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    run = mlflow.start_run(run_id=cfg.run_id or None, experiment_id=None if cfg.run_id else exp_id,
-                           run_name=cfg.run_name or None, log_system_metrics=True)
-    try: return run.info.run_id, _train_logged(cfg, run.info.run_id, training, save_dir)
-    except BaseException as e:
-        message = f"{type(e).__name__}: {e}"[:4000]
-        try:
-            mlflow.set_tags({"error": message, "mlflow.note.content": f"Run failed: {message}"})
-            mlflow.end_run("FAILED")
-        except Exception: pass  # the store itself is unreachable: the launcher or a grid resume closes the run
-        return run.info.run_id, e
-    finally:
-        import gc
-        gc.unfreeze()  # frozen during training (`_warm_up_evaluation`): collected as usual again
+    clock = _Stopwatch()
+    digest = _log_what_is_trained(cfg, training.where)
+    clock.lap("setup")
+    base = _log_baseline(cfg, digest)
+    clock.lap("baseline")
+    # a trainer process trains meanwhile: the kernel prepares what comes after training, then logs the epochs
+    end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg))
+    clock.lap("train")  # with a trainer process: what was left of training once the run was ready
+    metrics = {"train_seconds": end.seconds}
+    trained, best = _load_best_checkpoint(save_dir)
+    times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
+    metrics["latency_ms_median"] = statistics.median(times)
+    clock.lap("latency")
+    # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
+    if cfg.console_log: RunFiles.of_console_log(cfg.console_log).trained_marker.touch()
+    final, run_test = final_evaluation(trained, cfg.data, cfg.imgsz, cfg.device, 2 * cfg.batch, save_dir / "eval",
+                                       end.final_val)
+    metrics.update({**final, **end.cadence})
+    clock.lap("evaluate")
+    metrics.update(_gains_and_class_metrics({**base.metrics, **metrics}, run_test, base, dataset_class_names(cfg.data)))
+    mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
+    mlflow.log_metrics(metrics)
+    clock.lap("bootstrap")
+    # logged last: MLflow links the run's metrics to the model
+    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, base.images, predictions, clock)
+    clock.lap("model")
+    mlflow.log_metrics(clock.seconds)
+    mlflow.end_run("FINISHED")
+    return TrainResult(run_id, {**base.metrics, **metrics, **clock.seconds}, str(save_dir))
 
-def _attach_console_log(run_id: str, path: Path):
-    "Attach the console log to run `run_id` as `logs/<name>`."
-    from mlflow import MlflowClient
-    MlflowClient().log_artifact(run_id, str(path), "logs")
+# %% ../nbs/02_train.ipynb #c042
+def _log_what_is_trained(cfg: TrainConfig, train_in: str) -> str:
+    "Log the run's parameters (and where it trains), tags and dataset; return the dataset's digest."
+    import mlflow
+    digest = verify_dataset(dataset_folder(cfg.data))
+    mlflow.log_params({**{k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS},
+                       "train_in": train_in})
+    mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
+    _log_dataset(cfg, digest)
+    return digest
 
-# %% ../nbs/02_train.ipynb #c027u
+# %% ../nbs/02_train.ipynb #c044
+def _log_baseline(cfg: TrainConfig, digest: str) -> Baseline:
+    "The pretrained baseline of the run's dataset and image size, logged as the param `baseline` and `baseline_*`."
+    import mlflow
+    base = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
+    mlflow.log_param("baseline", base.note)
+    mlflow.log_metrics(base.metrics)
+    return base
+
+# %% ../nbs/02_train.ipynb #c046
+def _prepare_for_evaluation(cfg: TrainConfig):
+    "Import, while a trainer process trains, what the work after training imports; then collect and freeze garbage."
+    import gc, matplotlib.pyplot, yolo_mlops.pyfunc
+    from ultralytics import YOLO
+    try: YOLO(cfg.weights).predict(str(split_images(cfg.data)[0]), imgsz=cfg.imgsz, device=cfg.device or None,
+                                   verbose=False)
+    except Exception: pass  # only a preparation: the work after training reports its own errors, after training's
+    gc.collect()
+    gc.freeze()
+
+# %% ../nbs/02_train.ipynb #c048
+def _load_best_checkpoint(save_dir: Path) -> tuple:
+    "The best checkpoint Ultralytics saved in `save_dir`, loaded, and its path."
+    from ultralytics import YOLO
+    best = save_dir / "weights" / "best.pt"
+    if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
+    return YOLO(str(best)), best
+
+# %% ../nbs/02_train.ipynb #c049
+def _gains_and_class_metrics(metrics: dict, run_test: list, base: Baseline, names: list[str]) -> dict:
+    "The gains over the baseline with their intervals, and the test metrics and gain of each class."
+    out = gain_metrics(metrics, run_test, base.images, base.draw_scores)
+    out.update({**per_class_metrics(run_test, names, "final_test"), **per_class_metrics(base.images, names, "baseline_test")})
+    out.update(class_gains(out))
+    return out
+
+# %% ../nbs/02_train.ipynb #c051
 class ArtifactUploadError(RuntimeError):
     "The run's artifacts could not be stored."
 
+# %% ../nbs/02_train.ipynb #c052
 def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConfig, run_test: list,
                              baseline_test: list, predictions: list, clock):
     """The predictions picture, Ultralytics' files, the weights, the test matches and the pyfunc model; return the
@@ -1035,8 +385,9 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
         for f in sorted(save_dir.iterdir()):
             if f.is_file() and f.suffix in (".csv", ".yaml", ".png", ".jpg"): mlflow.log_artifact(str(f), "ultralytics")
         mlflow.log_artifact(str(best), "weights")
-        _log_matches(run_test, baseline_test, save_dir / "eval")
+        log_matches(run_test, baseline_test, save_dir / "eval")
         clock.lap("artifacts")
+        from yolo_mlops.pyfunc import log_pyfunc_model  # MLflow's model flavours: imported once there is a model to log
         info = log_pyfunc_model(best, split_images(cfg.data)[0], cfg.imgsz, loaded=trained)
     except Exception as e:
         raise ArtifactUploadError(
@@ -1045,94 +396,28 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
 
-# %% ../nbs/02_train.ipynb #c027w
-def trained_marker(console_log: str | os.PathLike) -> Path:
-    """The file a launched run creates beside its console log once its training is over. A grid launcher then lets
-    the next cell train while this one evaluates, packages and records (each still closes its own run)."""
-    return Path(console_log).with_suffix(".trained")
+# %% ../nbs/02_train.ipynb #c054
+def prepare_report_kernel(train_in: str = "kernel", tracking_uri: str | None = None):
+    """What a run's kernel does first, before papermill's first cell: with `train_in='process'`, start the trainer
+    process, which trains while the report imports the rest; with 'kernel', import what training and the report use,
+    and open the store (a grid's cell does it while it waits for its turn)."""
+    if train_in == "process": return start_trainer_early()
+    import mlflow, ultralytics, yolo_mlops.pyfunc
+    if tracking_uri:
+        try: config.open_store(tracking_uri, check=False).client.search_experiments(max_results=1)
+        except Exception: pass  # the run itself reports a store that does not answer
 
-# %% ../nbs/02_train.ipynb #c027z
-def _warm_up_evaluation(cfg: TrainConfig):
-    """Do now, while the trainer process trains, what would otherwise slow the work after training: import what the
-    first prediction, evaluation and the report's figures import (a second and a half; one prediction of the
-    pretrained model does it), then collect garbage and freeze what is left (`gc.freeze`: MLflow, Ultralytics and
-    torch, hundreds of thousands of objects that a full collection after training would scan again, 0.26 s).
-    `_open_and_train` unfreezes them when the run ends."""
-    import gc, matplotlib.pyplot, yolo_mlops.pyfunc
-    from ultralytics import YOLO
-    try: YOLO(cfg.weights).predict(str(split_images(cfg.data)[0]), imgsz=cfg.imgsz, device=cfg.device or None,
-                                   verbose=False)
-    except Exception: pass  # only a warm-up: the work after training reports its own errors, after training's
-    gc.collect()
-    gc.freeze()
-
-def _train_logged(cfg: TrainConfig, run_id: str, training, save_dir: Path) -> TrainResult:
-    """The body of `train_run`, inside its MLflow run and console log, as `training` (a `TrainerProcess` or
-    `KernelTraining`) trains into `save_dir`."""
-    import mlflow
-    clock = _Stopwatch()
-    digest = verify_dataset(dataset_folder(cfg.data))
-    mlflow.log_params({k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS})
-    mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
-    _log_dataset(cfg, digest)
-    clock.lap("setup")
-    base = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
-    metrics, baseline_test, names = dict(base.metrics), base.images, dataset_class_names(cfg.data)
-    mlflow.log_param("baseline", base.note)
-    mlflow.log_metrics(metrics)
-    clock.lap("baseline")
-
-    # a trainer process: the warm-up while it trains, then the epochs so far, then each as it ends
-    trained_as = training.finish(run_id, meanwhile=lambda: _warm_up_evaluation(cfg))
-    clock.lap("train")  # what is left of training once the run is ready
-    metrics["train_seconds"] = trained_as["seconds"]
-    best = save_dir / "weights" / "best.pt"
-    if not best.exists(): raise RuntimeError(f"Training ended without a best checkpoint in {best.parent}")
-
-    from ultralytics import YOLO
-    trained = YOLO(str(best))  # loaded once: latency and predictions, test evaluation, the pyfunc's check
-    times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
-    metrics["latency_ms_median"] = statistics.median(times)
-    clock.lap("latency")
-    # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
-    if cfg.console_log: trained_marker(cfg.console_log).touch()
-    final, run_test = _final_evaluation(trained, cfg, save_dir / "eval", trained_as["final_val"])
-    metrics.update(final)
-    metrics.update(trained_as["cadence"])
-    clock.lap("evaluate")
-    metrics.update(gain_metrics(metrics, run_test, baseline_test, base.draw_scores))
-    metrics.update({**per_class_metrics(run_test, names, "final_test"),
-                    **per_class_metrics(baseline_test, names, "baseline_test")})
-    metrics.update(_class_gains(metrics))
-    mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
-    mlflow.log_metrics(metrics)
-    clock.lap("bootstrap")
-
-    # logged last: MLflow links the run's metrics to the model
-    _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, baseline_test, predictions, clock)
-    clock.lap("model")
-    metrics.update(clock.seconds)
-    mlflow.log_metrics(clock.seconds)
-    mlflow.end_run("FINISHED")
-    return TrainResult(run_id, metrics, str(save_dir))
-
-# %% ../nbs/02_train.ipynb #c034
-def stop_with_launcher():
-    "Linux: end this process when the process that started it dies, even by SIGKILL (no-op elsewhere)."
-    if sys.platform != "linux": return
-    import ctypes, signal
-    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError): pass
-
+# %% ../nbs/02_train.ipynb #c056
 def config_from_namespace(namespace: dict, names_before: set) -> TrainConfig:
     "The `TrainConfig` from the names a notebook defined since `names_before` (unknown names are refused)."
     return make_train_config(**{k: v for k, v in namespace.items() if k not in names_before and not k.startswith("_")})
 
-# %% ../nbs/02_train.ipynb #c034b
+# %% ../nbs/02_train.ipynb #c059
 def get_run(run_id: str, tracking_uri: str | None = None):
     "Run `run_id` as MLflow stores it (params, metrics, tags): what the report shows."
     return config.open_store(tracking_uri or None, check=False).client.get_run(run_id)
 
+# %% ../nbs/02_train.ipynb #c060
 def show_table(table):
     "Display a table without cutting long values (URIs, paths)."
     import pandas as pd
@@ -1144,7 +429,37 @@ def show_figure(path):
     from IPython.display import Image, display
     display(Image(filename=str(path)))
 
-# %% ../nbs/02_train.ipynb #c034d
+# %% ../nbs/02_train.ipynb #c063
+def run_summary(run) -> "Markdown":
+    "The run in a few lines, for the first screen of its report."
+    from IPython.display import Markdown
+    p, m = run.data.params, run.data.metrics
+    where = {"kernel": "in its kernel", "process": "in a process of its own"}.get(p.get("train_in", ""), "")
+    lines = [f"**{run.info.run_name}** ({run.info.status}): {p.get('epochs')} epochs, {p.get('effective_optimizer') or p.get('optimizer')} "
+             f"lr0 {p.get('lr0')}, imgsz {p.get('imgsz')}, freeze {p.get('freeze')}, trained {where}.",
+             f"**Dataset** {p.get('dataset_name', '')} ({p.get('dataset_classes', 'person').replace(',', ', ')}): "
+             + "/".join(p.get(f"dataset_{s}_images", "?") for s in ("train", "val", "test"))
+             + f" train/val/test images, digest {p.get('dataset_digest', '')[:12]}."]
+    if "final_test_mAP50" in m: lines.append(_gain_sentence(m))
+    if "best_epoch" in m:
+        steps = int(m.get("optimizer_steps", 0))
+        lines.append(f"**Best epoch** {int(m['best_epoch'])} of {int(m.get('epochs_trained', 0))}, after {steps} "
+                     f"optimizer step{'' if steps == 1 else 's'}"
+                     + (": its checkpoint is the pretrained model." if m.get("best_is_pretrained") == 1 else "."))
+    return Markdown("\n".join(f"- {l}" for l in lines))
+
+# %% ../nbs/02_train.ipynb #c064
+def _gain_sentence(m: dict) -> str:
+    "The test mAP50 of a run against the pretrained model, its gain and what its interval says."
+    low, high = m.get("gain_test_mAP50_ci_low"), m.get("gain_test_mAP50_ci_high")
+    text = (f"**Test mAP50** {m['final_test_mAP50']:.4f} against {m.get('baseline_test_mAP50', math.nan):.4f} for "
+            f"the pretrained model: gain **{m.get('gain_test_mAP50', math.nan):+.4f}**")
+    if low is None: return text + "."
+    verdict = ("an interval that covers 0: this test split cannot tell it from no gain" if low <= 0 <= high else
+               "a gain this test split resolves" if low > 0 else "a loss this test split resolves")
+    return text + f", 95 % interval [{low:+.4f}, {high:+.4f}]: {verdict}."
+
+# %% ../nbs/02_train.ipynb #c067
 def parameters_table(run) -> "pd.DataFrame":
     "Each training parameter as requested, and the value Ultralytics really used where it differs in kind."
     import pandas as pd
@@ -1156,6 +471,7 @@ def parameters_table(run) -> "pd.DataFrame":
     return out.rename(index={"warmup_epochs": "warmup_epochs (effective: iterations)",
                              "nbs": "nbs (effective: batches per step)"})
 
+# %% ../nbs/02_train.ipynb #c070
 def dataset_table(run) -> "pd.DataFrame":
     "The dataset the run trained on: digest, source and images per split."
     import pandas as pd
@@ -1166,7 +482,7 @@ def dataset_table(run) -> "pd.DataFrame":
     rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
     return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
 
-# %% ../nbs/02_train.ipynb #c034f
+# %% ../nbs/02_train.ipynb #c073
 def final_metrics_table(run) -> "pd.DataFrame":
     """Final val and test metrics of the best checkpoint against the pretrained model, with the gain and its 95 %
     interval."""
@@ -1181,6 +497,7 @@ def final_metrics_table(run) -> "pd.DataFrame":
     columns = ["split", "metric", "fine-tuned", "pretrained", "gain", "gain 95 % interval"]
     return pd.DataFrame(rows, columns=columns).set_index(["split", "metric"])
 
+# %% ../nbs/02_train.ipynb #c076
 def class_metrics_table(run) -> "pd.DataFrame":
     "Test mAP50 and mAP50-95 of each class: fine-tuned, pretrained baseline, gain."
     import pandas as pd
@@ -1193,7 +510,7 @@ def class_metrics_table(run) -> "pd.DataFrame":
     columns = ["class", "metric", "fine-tuned", "pretrained", "gain"]
     return pd.DataFrame(rows, columns=columns).set_index(["class", "metric"])
 
-# %% ../nbs/02_train.ipynb #c034h
+# %% ../nbs/02_train.ipynb #c079
 def cadence_table(run) -> "pd.DataFrame":
     "How often the optimizer really stepped, and whether the best checkpoint came after the first step."
     import pandas as pd
@@ -1206,6 +523,7 @@ def cadence_table(run) -> "pd.DataFrame":
             ("best checkpoint is the pretrained model", "yes" if m.get("best_is_pretrained") == 1 else "no")]
     return pd.DataFrame(rows, columns=["cadence", "value"]).set_index("cadence")
 
+# %% ../nbs/02_train.ipynb #c082
 def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
     "Where this run's weights, model, notebook and log are in MLflow."
     import pandas as pd
@@ -1218,6 +536,7 @@ def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
         rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
     return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
 
+# %% ../nbs/02_train.ipynb #c085
 def phase_table(run) -> "pd.DataFrame":
     """Wall seconds of each phase of the run, as logged (`time_<phase>_s`), and of training itself (`train_seconds`,
     beside setup and baseline: not part of the total)."""
@@ -1228,7 +547,7 @@ def phase_table(run) -> "pd.DataFrame":
     if "train_seconds" in m: rows.append(("training itself (not in the total)", round(m["train_seconds"], 1)))
     return pd.DataFrame(rows, columns=["phase", "seconds"]).set_index("phase")
 
-# %% ../nbs/02_train.ipynb #c034k
+# %% ../nbs/02_train.ipynb #c089
 def plot_run_curves(run, path, tracking_uri: str | None = None):
     """Losses, val mAP (with the pretrained baseline as a line) and optimizer steps per epoch, from the run's metric
     history."""
