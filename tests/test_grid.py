@@ -1,6 +1,6 @@
 """Grids for real: the tiny CPU grid with 2 workers and its no-op second run, a deliberately bad cell,
 and grids stopped in the middle (SIGTERM, and SIGKILL as a crash) that a resume completes."""
-import json, signal, subprocess, time
+import json, os, signal, subprocess, time
 from pathlib import Path
 import pytest
 import yaml
@@ -43,6 +43,10 @@ def test_tiny_grid_then_nothing_to_do(grid_dir):
     best = max(cells, key=lambda c: c.data.metrics["final_test_mAP50"])
     assert parents[0].data.tags["best_cell_run_id"] == best.info.run_id
     assert "4/4 run: 4 finished, 0 failed, 0 remaining" in r.stderr  # the progress line
+    # a fresh home has no baseline yet: the two cells that need it at once compute it once, under its lock
+    assert sorted(c.data.params["baseline_source"] for c in cells) == ["cache", "cache", "cache", "computed"]
+    budget = str(max(1, (os.cpu_count() or 1) // 2))  # two cells at once share the cores
+    assert {(c.data.params["cpu_threads"], c.data.params["train_in"]) for c in cells} == {(budget, "kernel")}
     assert len(list((grid_dir / "outputs" / "grids" / "tiny-cpu").glob("*.log"))) == 4  # per-cell logs
     again = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
     assert again.returncode == 0 and "0 to run" in again.stderr

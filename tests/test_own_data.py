@@ -29,6 +29,7 @@ def test_a_dataset_of_new_classes_end_to_end(workdir):
     assert (p["dataset_name"], p["dataset_classes"]) == ("shapes", "rectangle,ellipse")
     # classes the pretrained model does not know: its baseline is "no detections", so the gain is the metric itself
     assert p["baseline"] == "no detections for rectangle, ellipse (classes the pretrained model does not know)"
+    assert p["baseline_seen_images"] == "false"  # the official weights, images they were not trained on
     assert m["baseline_test_mAP50"] == 0 and m["gain_test_mAP50"] == pytest.approx(m["final_test_mAP50"])
     for name in ("rectangle", "ellipse"):
         for k in ("final_test_mAP50", "baseline_test_mAP50", "gain_test_mAP50", "final_test_mAP50_95"):

@@ -56,6 +56,23 @@ def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):
         row = next(line for line in report.splitlines() if line.startswith(f"| {run_id}"))
         assert f"{m['final_test_mAP50']:.4f}" in row and f"{m['baseline_test_mAP50']:.4f}" in row
 
+def test_decision_report_says_what_ten_test_images_can_resolve(pipeline):
+    "The promotion run logs the smallest resolvable gain and the images a gain would need; the report says both."
+    work, _, uri = pipeline
+    client, stages = runs_by_stage(uri)
+    assert {r.data.params["baseline_seen_images"] for r in stages["train"]} == {"true"}  # COCO128's persons
+    assert {r.data.params["train_in"] for r in stages["train"]} == {"kernel"}  # a grid's cells on the CPU
+    m = stages["promotion"][0].data.metrics
+    assert m["test_images"] == 10 and 0 < m["smallest_resolvable_gain"] < 1
+    report = (work / "reports" / "DECISION_PROMOTION.md").read_text()
+    assert f"The smallest resolvable gain of these 10 test images is {m['smallest_resolvable_gain']:.4f}" in report
+    if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would
+        assert m["test_images_needed"] >= 1
+        assert f"about {int(m['test_images_needed'])} test images like these would resolve it" in report \
+               or "is larger: its interval excludes 0" in report
+    risks = report.split("## Risks", 1)[1]
+    assert "COCO train2017" in risks and "its own training images" in risks
+
 def _table(uri):
     from yolo_mlops.analysis import runs_table
     return runs_table(tracking_uri=uri, grid="tiny-cpu")

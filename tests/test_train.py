@@ -49,6 +49,8 @@ def test_train_command_logs_everything(workdir, dataset):
     assert (p["epochs"], p["imgsz"], p["optimizer"], p["lr0"]) == ("2", "160", "SGD", "0.002")
     assert p["effective_optimizer"] == "SGD" and float(p["effective_lr0"]) == 0.002 and p["effective_imgsz"] == "160"
     assert {"effective_momentum", "effective_warmup_iters", "dataset_digest"} <= set(p)
+    # where it trained (yolo-mlops train: a trainer process), and that the pretrained model was trained on these images
+    assert p["train_in"] == "process" and p["baseline_seen_images"] == "true"
     # per-epoch metrics with step = epoch
     for key in ("train_box_loss", "train_cls_loss", "val_precision", "val_recall", "val_mAP50", "val_mAP50_95", "lr_pg0"):
         assert [h.step for h in client.get_metric_history(rid, key)] == [1, 2], key

@@ -8,7 +8,7 @@ import math, os
 from pathlib import Path
 import pandas as pd
 from . import config
-from .evaluate import BOOTSTRAP_RESAMPLES
+from .evaluate import BOOTSTRAP_RESAMPLES, seen_images_sentence
 from .grid import GRID_PARAMETERS
 
 # %% auto #0
@@ -21,7 +21,7 @@ __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load
 PARAMETERS = list(GRID_PARAMETERS)  # what a grid may vary: the training parameters, but for bookkeeping
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters",
              "effective_imgsz", "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest",
-             "dataset_test_images", "bootstrap_resamples", "baseline"]
+             "dataset_test_images", "bootstrap_resamples", "baseline", "baseline_seen_images", "train_in"]
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \

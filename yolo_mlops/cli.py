@@ -11,10 +11,10 @@ import yaml
 from . import config
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PIPELINE_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
+__all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
            'add_model_name_option', 'data_options', 'make_dataset', 'cmd_data', 'train_options', 'add_train_in_option',
            'print_train_result', 'cmd_train', 'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend',
-           'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
+           'packed_cells', 'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
            'promote_options', 'decide_promotion', 'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog',
            'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process',
            'console_main']
@@ -80,32 +80,41 @@ def data_options(p):
     p.add_argument("--test", type=int, help=f"test images (default {test})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})")
     p.add_argument("--force", action="store_true", help="replace an existing, different dataset")
+    p.add_argument("--shapes", action="store_true",
+                   help="build the synthetic shapes dataset instead (data/shapes: rectangles and ellipses, classes the "
+                        "pretrained model does not know), offline")
 
 # %% ../nbs/09_cli.ipynb #c009-1
-def make_dataset(source: str | None = None, **build) -> int:
-    "The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons) and print what it holds."
-    from yolo_mlops.data import build_dataset, dataset_summary, class_summary
-    built = build_dataset(source, **build)
+def make_dataset(source: str | None = None, shapes: bool = False, **build):
+    """The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons; with `shapes`, the
+    synthetic shapes dataset) and print what it holds; return the build."""
+    from yolo_mlops.data import build_dataset, build_shapes_dataset, dataset_summary, class_summary
+    built = build_shapes_dataset(force=build.get("force", False)) if shapes else build_dataset(source, **build)
     says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)",
             "unchanged": "Unchanged, nothing written:"}
     print(f"{says[built.status]} {built.path} (dataset {built.name})")
     print(dataset_summary(built.path).to_string() + "\n")
     print(class_summary(built.path).to_string() + "\n")
     print(f"digest: {built.digest}\nyaml:   {built.yaml}")
-    return 0
+    return built
 
 # %% ../nbs/09_cli.ipynb #c009-2
 @command("data", "build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)",
          data_options)
 def cmd_data(args) -> int:
     "Build a dataset and print what it holds."
-    from yolo_mlops.data import DEFAULT_SPLIT
+    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SPLIT
     sizes = (args.train, args.val, args.test)
+    if args.shapes and (args.source or args.split or args.classes != DEFAULT_CLASSES or args.name != DEFAULT_NAME
+                        or args.out or args.yaml or any(v is not None for v in sizes)):
+        raise UsageError("--shapes builds the synthetic shapes dataset with its own classes, split and name: "
+                         "leave out --source, --classes, --split, --name, --out, --yaml, --train/--val/--test")
     if args.split and any(v is not None for v in sizes):
         raise UsageError("--split replaces --train/--val/--test: give one or the other")
     split = args.split or tuple(d if v is None else v for v, d in zip(sizes, DEFAULT_SPLIT))
-    return make_dataset(args.source, classes=args.classes, split=split, name=args.name, out=args.out,
-                        yaml_path=args.yaml, seed=args.seed, force=args.force)
+    make_dataset(args.source, args.shapes, classes=args.classes, split=split, name=args.name, out=args.out,
+                 yaml_path=args.yaml, seed=args.seed, force=args.force)
+    return 0
 
 # %% ../nbs/09_cli.ipynb #c009t
 def train_options(p):
@@ -202,8 +211,8 @@ def grid_options(p):
     add_train_in_option(p, None, "in its kernel on the CPU, in a trainer process on GPUs and on Ray")
 
 # %% ../nbs/09_cli.ipynb #c009g-1
-def grid_backend(args):
-    "The backend the grid's options ask for: this machine (default) or a Ray cluster."
+def grid_backend(args, spec=None):
+    "The backend the grid's options ask for: this machine (default) or a Ray cluster; `spec`, the grid, sizes GPU cells."
     if args.backend == "ray":
         if args.device or args.per_device:
             raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts "
@@ -214,8 +223,26 @@ def grid_backend(args):
         raise UsageError("--address, --cpus-per-cell and --gpus-per-cell need --backend ray")
     from yolo_mlops.grid import LocalBackend
     devices = [d.strip() for d in args.device.split(",")] if args.device else None
-    workers = args.per_device * len(devices) if (args.per_device and devices) else (args.workers or 1)
+    per_device = args.per_device or (packed_cells(devices, spec) if devices and not args.workers else None)
+    workers = per_device * len(devices) if (per_device and devices) else (args.workers or 1)
     return LocalBackend(workers, devices, args.train_in)
+
+# %% ../nbs/09_cli.ipynb #c009g1
+def packed_cells(devices: list[str], spec=None) -> int | None:
+    """Cells at once on each of `devices` when GPUs are named without --per-device: as many as the smallest one holds
+    (`default_cells_per_device`), said on stderr; None for the CPU."""
+    from yolo_mlops.grid import default_cells_per_device, gpu_memory_mb
+    from yolo_mlops.train import TrainConfig
+    gpus = [d for d in devices if d not in ("", "cpu")]
+    if not gpus: return None
+    cells = spec.cells() if spec is not None else []
+    imgsz, batch = (max([int(c.get(k, getattr(TrainConfig, k))) for c in cells] or [getattr(TrainConfig, k)])
+                    for k in ("imgsz", "batch"))
+    memory = min(gpu_memory_mb(d) for d in gpus)
+    n = default_cells_per_device(memory, imgsz, batch)
+    print(f"[grid] {n} cells at once on each GPU ({memory / 1024:.0f} GiB; imgsz {imgsz}, batch {batch}); "
+          "--per-device N overrides", file=sys.stderr, flush=True)
+    return n
 
 # %% ../nbs/09_cli.ipynb #c009g2
 def run_and_show_grid(spec,                          # the grid (`GridSpec`)
@@ -243,7 +270,7 @@ def cmd_grid(args) -> int:
     if not args.grid and not params:
         raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
     spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
-    result = run_and_show_grid(spec, grid_backend(args), args.rerun, args.timeout)
+    result = run_and_show_grid(spec, grid_backend(args, spec), args.rerun, args.timeout)
     return 1 if result.failed else 0
 
 # %% ../nbs/09_cli.ipynb #c009a
@@ -349,24 +376,28 @@ def cmd_relog(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #c009pl
 PIPELINE_GRID = "grids/cpu.yaml"  # relative to the checkout
+SHAPES_GRID = "grids/shapes.yaml"  # the shapes dataset's grid: epochs, which matter there
 PIPELINE_WORKERS = 2
 
 def pipeline_options(p):
     "Options of `yolo-mlops pipeline`."
-    p.add_argument("--grid", default=str(config.notebooks_dir().parent / PIPELINE_GRID),
-                   help=f"the grid (default {PIPELINE_GRID})")
+    p.add_argument("--grid", help=f"the grid (default {PIPELINE_GRID}; with --shapes, {SHAPES_GRID})")
     p.add_argument("--workers", type=int, default=PIPELINE_WORKERS, help=f"cells at once (default {PIPELINE_WORKERS})")
     p.add_argument("--source", help="COCO128 source for the data stage")
+    p.add_argument("--shapes", action="store_true",
+                   help="the synthetic shapes dataset instead of COCO128's persons (its cells train on data/shapes)")
     add_model_name_option(p)
 
 # %% ../nbs/09_cli.ipynb #c009pl-1
 @command("pipeline", "data -> grid -> analysis -> promotion", pipeline_options)
 def cmd_pipeline(args) -> int:
     "data -> grid -> analysis -> promotion, on the configured store: each stage's own function, in turn."
-    from yolo_mlops.grid import load_grid, LocalBackend
+    from yolo_mlops.grid import grid_from_params, load_grid, LocalBackend
+    if args.shapes and args.source: raise UsageError("--shapes builds its own images: leave out --source")
     print("[pipeline] 1/4 data", flush=True)
-    if (rc := make_dataset(args.source)) != 0: return rc
-    spec = load_grid(args.grid)
+    built = make_dataset(args.source, args.shapes)
+    grid = args.grid or str(config.notebooks_dir().parent / (SHAPES_GRID if args.shapes else PIPELINE_GRID))
+    spec = grid_from_params({"data": str(built.yaml)} if args.shapes else {}, load_grid(grid))
     print(f"[pipeline] 2/4 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
     result = run_and_show_grid(spec, LocalBackend(args.workers))
     finished = [o for o in result.cells if o.status in ("FINISHED", "SKIPPED")]

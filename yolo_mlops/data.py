@@ -16,13 +16,15 @@ from .config import coco128_source, data_dir, dataset_yaml
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAULT_SPLIT', 'DEFAULT_SEED', 'DEFAULT_CLASSES',
-           'CLASS_NAMES', 'MANIFEST', 'DEFAULT_NAME', 'DEFAULT_TITLE', 'DatasetError', 'SourceImage', 'DatasetSource',
-           'download_zip', 'label_path', 'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset',
-           'parse_yolo_labels', 'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split',
-           'split_sizes', 'PlannedFile', 'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild',
-           'read_manifest', 'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset',
-           'dataset_folder', 'dataset_recipe', 'dataset_by_digest', 'dataset_summary', 'manifest_classes',
-           'class_summary', 'plot_image_boxes', 'yolo_to_xyxy', 'show_dataset_samples']
+           'CLASS_NAMES', 'MANIFEST', 'DEFAULT_NAME', 'DEFAULT_TITLE', 'COCO_IMAGE_NAME', 'SHAPES_IMAGES',
+           'SHAPES_SEED', 'SHAPES_SPLIT', 'DatasetError', 'SourceImage', 'DatasetSource', 'download_zip', 'label_path',
+           'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset', 'parse_yolo_labels',
+           'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile',
+           'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild', 'read_manifest',
+           'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder',
+           'dataset_recipe', 'dataset_by_digest', 'images_from_coco_train2017', 'build_shapes_dataset',
+           'dataset_summary', 'manifest_classes', 'class_summary', 'plot_image_boxes', 'yolo_to_xyxy',
+           'show_dataset_samples']
 
 # %% ../nbs/01_data.ipynb #c006
 class DatasetError(ValueError):
@@ -745,6 +747,30 @@ def dataset_by_digest(recipe: dict, cache: str | os.PathLike | None = None) -> P
         if not _holds(folder, digest): _build_copy(recipe, folder, cache)
         write_dataset_yaml(yaml_path, folder, digest, read_manifest(folder).get("names"))
     return yaml_path
+
+# %% ../nbs/01_data.ipynb #c029b
+COCO_IMAGE_NAME = re.compile(r"^\d{12}\.jpg$")  # a COCO image's file name: its id in twelve digits
+
+def images_from_coco_train2017(manifest: dict) -> bool:
+    "Whether a dataset's images come from COCO train2017 (the official pretrained models' training images)."
+    if "images_from" in manifest: return manifest["images_from"] == "COCO train2017"
+    from_coco128 = "coco128" in str(manifest.get("names_from", "")).lower() or \
+                   "coco128" in str(manifest.get("source", "")).lower()
+    images = [Path(f["path"]).name for f in manifest.get("files", []) if f["path"].startswith("images/")]
+    return from_coco128 and bool(images) and all(COCO_IMAGE_NAME.match(name) for name in images)
+
+# %% ../nbs/01_data.ipynb #c029f
+SHAPES_IMAGES, SHAPES_SEED, SHAPES_SPLIT = 100, 3, (60, 20, 20)  # the course's shapes dataset, as measured
+
+def build_shapes_dataset(out: str | os.PathLike | None = None,        # default: data/shapes
+                         yaml_path: str | os.PathLike | None = None,  # default: data/shapes.yaml
+                         force: bool = False,                         # replace an existing, different dataset
+                        ) -> DatasetBuild:
+    """The synthetic shapes dataset (rectangles and ellipses, classes the pretrained model does not know): its source
+    images are drawn into `data/sources/shapes`, then built like any other source."""
+    source = make_shapes_dataset(data_dir() / "sources" / "shapes", n=SHAPES_IMAGES, seed=SHAPES_SEED)
+    return build_dataset(str(source), classes=",".join(SHAPE_NAMES), split=SHAPES_SPLIT, name="shapes", out=out,
+                         yaml_path=yaml_path, force=force)
 
 # %% ../nbs/01_data.ipynb #c031
 def dataset_summary(folder: str | os.PathLike):

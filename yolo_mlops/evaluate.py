@@ -8,15 +8,16 @@ import hashlib, json, math, os, time
 from dataclasses import dataclass
 from pathlib import Path
 from . import config
-from .data import dataset_folder, parse_yolo_labels, yolo_to_xyxy
+from .data import dataset_folder, images_from_coco_train2017, parse_yolo_labels, read_manifest, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'MATCHES_ARTIFACT', 'dataset_class_names', 'pretrained_class_map',
-           'baseline_note', 'Evaluation', 'evaluate_split', 'ap_by_class', 'image_matches_map', 'draw_ap',
-           'resample_images', 'by_name', 'align_images', 'score_draws', 'paired_bootstrap_gain', 'matches_to_json',
-           'matches_from_json', 'Baseline', 'file_sha256', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
-           'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches', 'split_images', 'timed_predictions',
-           'plot_predictions']
+__all__ = ['SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES', 'MATCHES_ARTIFACT',
+           'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'Evaluation', 'evaluate_split',
+           'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws',
+           'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256',
+           'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
+           'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches',
+           'split_images', 'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -234,6 +235,8 @@ class Baseline:
     images: list        # per-image test matches
     draw_scores: list   # (draws, 2): mAP50 and mAP50-95 on each bootstrap draw of the test images
     note: str           # e.g. "the pretrained model restricted to person"
+    seen_images: str = "unknown"  # did the pretrained model train on these images: 'true', 'false' or 'unknown'
+    source: str = "computed"      # 'computed' by this call, or read from the 'cache'
 
 # %% ../nbs/02a_evaluate.ipynb #e028
 def file_sha256(path) -> str:
@@ -242,6 +245,28 @@ def file_sha256(path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
+
+# %% ../nbs/02a_evaluate.ipynb #e030b
+COCO_PRETRAINED_SHA256 = {  # the official COCO-pretrained checkpoints, by sha256 (their training data: COCO train2017)
+    "31e20dde3def09e2cf938c7be6fe23d9150bbbe503982af13345706515f2ef95": "yolov8n.pt"}
+
+def baseline_seen_images(weights_sha256: str, manifest: dict) -> str:
+    "'true' when the official COCO weights are scored on COCO train2017 images, 'false' on others, 'unknown' else."
+    if weights_sha256 not in COCO_PRETRAINED_SHA256: return "unknown"
+    return "true" if images_from_coco_train2017(manifest) else "false"
+
+# %% ../nbs/02a_evaluate.ipynb #e030e
+SEEN_IMAGES_SENTENCES = {
+    "true": "The pretrained model was trained on COCO train2017, which holds every image of this dataset (COCO128 is "
+            "its first 128 images): its baseline is a score on its own training images, and fine-tuning starts from "
+            "a model that has already fitted them, so expect small gains that these test images cannot resolve.",
+    "false": "The pretrained model was not trained on these images: its baseline is a fair score on unseen images.",
+    "unknown": "The starting weights are not the official COCO-pretrained ones: whether they were trained on these "
+               "images is not known."}
+
+def seen_images_sentence(seen: str) -> str:
+    "What a run's `baseline_seen_images` means, in one sentence."
+    return SEEN_IMAGES_SENTENCES.get(str(seen).lower(), SEEN_IMAGES_SENTENCES["unknown"])
 
 # %% ../nbs/02a_evaluate.ipynb #e031
 def baseline_evaluation(weights: str,                               # the pretrained weights (a path or a name)
@@ -255,15 +280,27 @@ def baseline_evaluation(weights: str,                               # the pretra
     """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
     cached on disk."""
     import numpy as np
-    from ultralytics import YOLO
+    from filelock import FileLock
     from ultralytics.utils.downloads import attempt_download_asset
     path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
-    key = (f"v4-{file_sha256(path)[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-"
+    weights_sha = file_sha256(path)
+    seen = baseline_seen_images(weights_sha, read_manifest(dataset_folder(data)) or {})
+    key = (f"v4-{weights_sha[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-"
            f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
-    if cache.exists():
-        c = json.loads(cache.read_text())
-        return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]), c["note"])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache.with_suffix(".lock"))):  # cells that need it at once: one computes, the others read
+        if cache.exists():
+            c = json.loads(cache.read_text())
+            return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]),
+                            c["note"], seen, "cache")
+        return _computed_baseline(path, data, classes, imgsz, device, batch, cache, seen)
+
+# %% ../nbs/02a_evaluate.ipynb #e031b
+def _computed_baseline(path: Path, data: str, classes: list, imgsz: int, device: str, batch: int, cache: Path,
+                       seen: str) -> Baseline:
+    "The pretrained model evaluated on val and test, then written to its `cache` entry (whole, or not at all)."
+    from ultralytics import YOLO
     model = YOLO(str(path))
     class_map = pretrained_class_map(model.names, classes)
     metrics, test = {}, None
@@ -272,8 +309,7 @@ def baseline_evaluation(weights: str,                               # the pretra
         metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
         if split == "test": test = ev.images
     out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))),
-                   baseline_note(classes, class_map))
-    cache.parent.mkdir(parents=True, exist_ok=True)
+                   baseline_note(classes, class_map), seen, "computed")
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"metrics": metrics, "test_matches": matches_to_json(test),
                                "test_draw_scores": out.draw_scores.tolist(), "note": out.note}))
@@ -312,6 +348,21 @@ def gain_metrics(metrics: dict,          # the run's `final_*` and `baseline_*` 
     for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
+
+# %% ../nbs/02a_evaluate.ipynb #e064b
+@dataclass
+class Resolution:
+    "What a test split can resolve, read from the 95 % paired interval of one gain."
+    smallest_resolvable_gain: float  # the interval's half-width
+    images: int                      # the test images the interval was drawn over
+    images_needed: int | None        # the test images that would resolve a gain of this size (None: no gain)
+    resolved: bool                   # the interval excludes 0
+
+def gain_resolution(gain: float, low: float, high: float, images: int) -> Resolution:
+    "The smallest gain `images` test images resolve, and the images this `gain` would need (half-width ~ 1/sqrt(n))."
+    half = (high - low) / 2
+    needed = math.ceil(images * (half / abs(gain)) ** 2) if gain else None
+    return Resolution(half, images, needed, not (low <= 0 <= high))
 
 # %% ../nbs/02a_evaluate.ipynb #e066
 def per_class_metrics(images: list, names: list[str], prefix: str) -> dict:

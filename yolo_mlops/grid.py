@@ -19,11 +19,12 @@ from .runner import CellRequest
 
 # %% auto #0
 __all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'STOP_GRACE_SECONDS', 'TRAIN_IN_CPU_CELLS',
-           'TRAIN_IN_GPU_CELLS', 'PARENT_SETTLE_S', 'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value',
-           'GridSpec', 'load_grid', 'grid_from_params', 'training_chapters', 'notebook_code_hash', 'dataset_digest_of',
-           'cell_key', 'Cell', 'GridResult', 'stale_after_seconds', 'launcher_alive', 'fail_for_retry',
-           'repair_interrupted_runs', 'finished_runs_by_key', 'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat',
-           'CellJob', 'TurnToTrain', 'CellExit', 'GridBackend', 'run_cell_command', 'LocalBackend', 'close_cell_run',
+           'TRAIN_IN_GPU_CELLS', 'GPU_MEMORY_PER_CELL_MB', 'PARENT_SETTLE_S', 'TPE_METRIC', 'GridSpecError',
+           'check_distribution', 'draw_value', 'GridSpec', 'load_grid', 'grid_from_params', 'training_chapters',
+           'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'Cell', 'GridResult', 'stale_after_seconds',
+           'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key', 'cell_claims',
+           'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'TurnToTrain', 'CellExit', 'GridBackend',
+           'run_cell_command', 'LocalBackend', 'default_cells_per_device', 'gpu_memory_mb', 'close_cell_run',
            'CellQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue', 'GridPlan', 'plan_grid', 'finished_cells',
            'run_grid', 'run_cells', 'repair_interrupted_runs_of', 'close_parent']
 
@@ -508,8 +509,8 @@ class LocalBackend:
     name = "local"
     def __init__(self, workers: int = 1, devices: list[str] | None = None, train_in: str | None = None):
         self.workers, self.devices, self.procs = max(1, workers), devices or [""], {}
-        cpu_only = self.devices in ([""], ["cpu"])  # CPU cells share the cores; GPU cells need few threads
-        self.threads = max(1, (os.cpu_count() or 1) // self.workers) if cpu_only else 2
+        cpu_only = self.devices in ([""], ["cpu"])
+        self.threads = max(1, (os.cpu_count() or 1) // self.workers)  # the cells at once share the cores
         self.prestart = cpu_only  # on GPUs a slot is a device share: no extra process on it
         self.train_in = train_in or (TRAIN_IN_CPU_CELLS if cpu_only else TRAIN_IN_GPU_CELLS)
 
@@ -521,6 +522,8 @@ class LocalBackend:
         device = self.devices[job.slot % len(self.devices)]
         params = {**job.params, **job.run_params,
                   **({"device": device} if device and "device" not in job.params else {})}
+        if device not in ("", "cpu") and "workers" not in job.params:
+            params["workers"] = self.threads  # a GPU cell's data loader processes: within its share of the cores
         request = CellRequest(params, job.run_id, str(job.notebook), self.train_in, job.timeout)
         return CellExit(run_cell_command(request, job.log, self.threads, self.procs, turn=job.turn))
 
@@ -531,6 +534,26 @@ class LocalBackend:
         killer.start()
 
     def close(self): pass
+
+# %% ../nbs/03_grid.ipynb #c0829d23
+GPU_MEMORY_PER_CELL_MB = 3000  # one yolov8n cell at imgsz 320, batch 8 (trainer and kernel): a guess, see above
+
+def default_cells_per_device(gpu_memory_mb: float,   # the device's memory
+                             imgsz: int = 320,        # the largest image size of the grid's cells
+                             batch: int = 8,          # their largest batch
+                             cpus: int | None = None, # the machine's cores (default: `os.cpu_count()`)
+                            ) -> int:
+    "How many cells to pack on one GPU: as many as its memory holds (90 % of it), and two cores feed each."
+    per_cell = GPU_MEMORY_PER_CELL_MB * (imgsz / 320) ** 2 * (batch / 8)
+    by_memory = int(0.9 * gpu_memory_mb // per_cell)
+    return max(1, min(by_memory, (cpus or os.cpu_count() or 2) // 2))
+
+# %% ../nbs/03_grid.ipynb #c0829d26
+def gpu_memory_mb(device: str) -> float:
+    "The memory of CUDA device `device` ('0', '1', ...), in MiB."
+    import torch
+    if not torch.cuda.is_available(): raise GridSpecError(f"--device {device}: no CUDA GPU on this machine")
+    return torch.cuda.get_device_properties(int(device)).total_memory / 2**20
 
 # %% ../nbs/03_grid.ipynb #c021
 def close_cell_run(client,          # an `MlflowClient` of the grid's store

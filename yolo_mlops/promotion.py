@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import pandas as pd
 from . import config
+from .evaluate import Resolution, gain_resolution, seen_images_sentence
 from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
                                  PARAMETERS, varying_parameters)
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'model_name_for', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion',
-           'register_run', 'PromotionDecision', 'compare_with_champion', 'promote', 'write_decision_report',
-           'relog_metrics']
+           'register_run', 'PromotionDecision', 'baseline_resolution', 'compare_with_champion', 'promote',
+           'write_decision_report', 'relog_metrics']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
@@ -57,7 +58,17 @@ def _interval_detail(what: str, gain: float, low: float, high: float, minimum: f
     if low > minimum: return True, f"the gain over {what} {where} is above {minimum:+.4f} even at its lower bound"
     if high <= minimum:
         return False, f"the gain over {what} {where} is not above {minimum:+.4f} anywhere in its interval"
-    return False, f"the gain over {what} {where} is within the resolution of {images} test images"
+    return False, f"the gain over {what} {where} is within the resolution of {images} test images" + \
+                  _resolution_words(gain, low, high, images)
+
+# %% ../nbs/05_promotion.ipynb #c006c-0
+def _resolution_words(gain: float, low: float, high: float, images) -> str:
+    "The smallest gain `images` test images resolve, and the images this gain would need, in words."
+    if not isinstance(images, int): return ""
+    r = gain_resolution(gain, low, high, images)
+    need = (f"; about {r.images_needed} test images like these would resolve a difference of {gain:+.4f}"
+            if r.images_needed else "")
+    return f" (smallest resolvable gain {r.smallest_resolvable_gain:.4f}{need})"
 
 # %% ../nbs/05_promotion.ipynb #c006c-1
 def _gain_check(criterion: str, what: str, gain: float, interval, minimum: float, rule: str, images) -> Check:
@@ -167,15 +178,33 @@ class PromotionDecision:
     previous_version: str | None = None  # the former champion's version, when there was one
     champion: dict | None = None         # the champion the candidate was compared with, if any
     over_champion: dict | None = None    # the paired gain over the champion, when there is one
+    resolution: Resolution | None = None # what the test split resolves of the gain over the pretrained model
 
     @property
     def failed(self) -> list: return [c for c in self.checks if not c.passed]
+
+    def resolution_metrics(self) -> dict:
+        "The smallest resolvable gain and the test images the candidate's gain would need, as the promotion run logs them."
+        r = self.resolution
+        if r is None: return {}
+        return {"smallest_resolvable_gain": r.smallest_resolvable_gain, "test_images": r.images,
+                **({"test_images_needed": r.images_needed} if r.images_needed is not None else {})}
 
     def summary(self) -> str:
         if self.promoted:
             return (f"PROMOTED run {self.candidate['run_id']} as {self.model_name} version {self.version} "
                     "(alias champion)")
         return f"NOT PROMOTED: run {self.candidate.get('run_id')}: " + "; ".join(c.detail for c in self.failed)
+
+# %% ../nbs/05_promotion.ipynb #c011s
+def baseline_resolution(run: dict, metric: str = "final_test_mAP50") -> Resolution | None:
+    "What `run`'s test split resolves of its gain over the pretrained model (None without an interval or an image count)."
+    g = metric.replace("final_", "gain_")
+    try: low, high, images = float(run[f"{g}_ci_low"]), float(run[f"{g}_ci_high"]), int(float(run["dataset_test_images"]))
+    except (KeyError, TypeError, ValueError): return None
+    if math.isnan(low) or math.isnan(high): return None
+    return gain_resolution(run.get(metric, math.nan) - run.get(metric.replace("final_", "baseline_"), math.nan), low,
+                           high, images)
 
 # %% ../nbs/05_promotion.ipynb #c011a
 def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
@@ -251,7 +280,8 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
         over_champion = compare_with_champion(candidate, champion, criteria.metric, tracking_uri)
     checks = check_candidate(candidate, criteria, champion, over_champion)
     decision = PromotionDecision(all(c.passed for c in checks), candidate, checks, criteria, model_name,
-                                 champion=champion, over_champion=over_champion)
+                                 champion=champion, over_champion=over_champion,
+                                 resolution=baseline_resolution(candidate, criteria.metric))
     if not decision.promoted: return decision
     m = criteria.metric
     why = (f"Promoted by yolo-mlops on {datetime.date.today()}: {m} {candidate[m]:.4f}, pretrained baseline "
@@ -289,6 +319,7 @@ def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFra
     done = table[table.status == "FINISHED"]
     risks = [f"The test split is small ({_fmt(c.get('dataset_test_images', '?'))} images, dataset digest "
              f"`{str(c.get('dataset_digest', ''))[:12]}`): a few images change the metric by several points."]
+    if str(c.get("baseline_seen_images", "")).lower() == "true": risks.append(seen_images_sentence("true"))
     if "seed" in done and done["seed"].nunique() < 3:
         risks.append(f"Only {done['seed'].nunique()} seed(s) per configuration: the intervals above are wide.")
     pre = int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum())
@@ -320,6 +351,21 @@ def _cadence_text(c: dict) -> str:
     return (f"{int(c['optimizer_steps'])} optimizer steps (nbs {_fmt(c.get('nbs'))}, "
             f"accumulate {_fmt(c.get('effective_accumulate'))}), "
             f"first in epoch {int(c.get('first_step_epoch') or 0)}; best epoch {int(c.get('best_epoch') or 0)}{pre}")
+
+# %% ../nbs/05_promotion.ipynb #c013b-2
+def _resolution_text(decision: PromotionDecision) -> str:
+    "What the test split can resolve of the candidate's gain over the pretrained model, in words."
+    r, c, m = decision.resolution, decision.candidate, decision.criteria.metric
+    if r is None: return "Not computed: the candidate logged no interval for its gain over the pretrained model."
+    gain = c.get(m, math.nan) - c.get(m.replace("final_", "baseline_"), math.nan)
+    text = (f"The smallest resolvable gain of these {r.images} test images is {r.smallest_resolvable_gain:.4f} "
+            f"(`{m}`): the half-width of the 95 % paired interval of the candidate's gain over the pretrained model. "
+            "A gain smaller than that cannot be told from no gain by these images.")
+    if r.resolved: return text + f" The candidate's gain, {gain:+.4f}, is larger: its interval excludes 0."
+    if r.images_needed is None: return text + " The candidate has no gain to resolve."
+    return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: about {r.images_needed} test images like "
+                   "these would resolve it, assuming the interval narrows as one over the square root of the number "
+                   "of images (the images added being like these ones).")
 
 # %% ../nbs/05_promotion.ipynb #c013c
 def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame, experiment: str,
@@ -358,7 +404,7 @@ def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd
                        if (oc := decision.over_champion or {}).get("how")
                        else (oc.get("error") or ("-" if not champ else "point estimates only (rule point)"))),
         rule=decision.criteria.rule, cadence=_cadence_text(c), test_images=_fmt(c.get("dataset_test_images", "?")),
-        resamples=_fmt(c.get("bootstrap_resamples", "?")),
+        resamples=_fmt(c.get("bootstrap_resamples", "?")), resolution_text=_resolution_text(decision),
         configurations_table=_md_table(configs) if configs is not None else "_not computed_",
         latency_value=f"{c.get('latency_ms_median', math.nan):.1f}",
         checks_table="\n".join(f"| {k.criterion} | {k.required} | {'pass' if k.passed else '**FAIL**'}: {k.detail} |"

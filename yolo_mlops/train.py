@@ -11,8 +11,8 @@ from pathlib import Path
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
 from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, baseline_evaluation, class_gains,
-                       dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
-                       plot_predictions, split_images, timed_predictions)
+                                 dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
+                                 plot_predictions, seen_images_sentence, split_images, timed_predictions)
 from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
                       training_in)
 
@@ -302,6 +302,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg))
     clock.lap("train")  # with a trainer process: what was left of training once the run was ready
     metrics = {"train_seconds": end.seconds}
+    if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU cells must fit
     trained, best = _load_best_checkpoint(save_dir)
     times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
     metrics["latency_ms_median"] = statistics.median(times)
@@ -329,17 +330,18 @@ def _log_what_is_trained(cfg: TrainConfig, train_in: str) -> str:
     import mlflow
     digest = verify_dataset(dataset_folder(cfg.data))
     mlflow.log_params({**{k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_PARAMETERS},
-                       "train_in": train_in})
+                       "train_in": train_in, "cpu_threads": config.cpu_threads() or os.cpu_count()})
     mlflow.set_tags({**run_tags(cfg.device), **({"launch_id": cfg.launch_id} if cfg.launch_id else {})})
     _log_dataset(cfg, digest)
     return digest
 
 # %% ../nbs/02_train.ipynb #c044
 def _log_baseline(cfg: TrainConfig, digest: str) -> Baseline:
-    "The pretrained baseline of the run's dataset and image size, logged as the param `baseline` and `baseline_*`."
+    "The pretrained baseline of the run's dataset and image size, logged with what it is and where it came from."
     import mlflow
     base = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
-    mlflow.log_param("baseline", base.note)
+    mlflow.log_params({"baseline": base.note, "baseline_seen_images": base.seen_images,
+                       "baseline_source": base.source})
     mlflow.log_metrics(base.metrics)
     return base
 
@@ -441,6 +443,7 @@ def run_summary(run) -> "Markdown":
              + "/".join(p.get(f"dataset_{s}_images", "?") for s in ("train", "val", "test"))
              + f" train/val/test images, digest {p.get('dataset_digest', '')[:12]}."]
     if "final_test_mAP50" in m: lines.append(_gain_sentence(m))
+    if p.get("baseline_seen_images") == "true": lines.append(seen_images_sentence("true"))
     if "best_epoch" in m:
         steps = int(m.get("optimizer_steps", 0))
         lines.append(f"**Best epoch** {int(m['best_epoch'])} of {int(m.get('epochs_trained', 0))}, after {steps} "
@@ -473,12 +476,14 @@ def parameters_table(run) -> "pd.DataFrame":
 
 # %% ../nbs/02_train.ipynb #c070
 def dataset_table(run) -> "pd.DataFrame":
-    "The dataset the run trained on: digest, source and images per split."
+    "The dataset the run trained on: digest, source, images per split, and what the pretrained model knew of it."
     import pandas as pd
     p = run.data.params
     rows = [("name", p.get("dataset_name", "")), ("classes", p.get("dataset_classes", "person").replace(",", ", ")),
             ("digest", p.get("dataset_digest", "")[:16]), ("source", p.get("dataset_source", "")),
-            ("pretrained baseline", p.get("baseline", ""))]
+            ("pretrained baseline", p.get("baseline", "")),
+            ("pretrained model trained on these images", f"{p.get('baseline_seen_images', 'unknown')}: "
+                                                         f"{seen_images_sentence(p.get('baseline_seen_images'))}")]
     rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
     return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
 

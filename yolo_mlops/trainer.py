@@ -15,9 +15,9 @@ from .evaluate import SPLIT_METRICS
 # %% auto #0
 __all__ = ['TRAIN_IN', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'skip_ultralytics_mlflow', 'metric_name',
            'MetricRecord', 'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger', 'console_to_log', 'RunFiles',
-           'TrainingJob', 'TrainingEnd', 'train_with_callbacks', 'Training', 'TrainingInKernel', 'RecordWriter',
-           'TrainingError', 'die_with_parent', 'TrainingInProcess', 'log_relayed_records', 'trainer_main',
-           'start_trainer_early', 'training_in']
+           'TrainingJob', 'TrainingEnd', 'gpu_peak_memory_mb', 'train_with_callbacks', 'Training', 'TrainingInKernel',
+           'RecordWriter', 'TrainingError', 'die_with_parent', 'TrainingInProcess', 'log_relayed_records',
+           'trainer_main', 'start_trainer_early', 'training_in']
 
 # %% ../nbs/02b_trainer.ipynb #t006
 def disable_ultralytics_mlflow(trainer) -> int:
@@ -221,6 +221,13 @@ class TrainingEnd:
     seconds: float
     cadence: dict
     final_val: dict
+    gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a cell's share of a packed GPU
+
+# %% ../nbs/02b_trainer.ipynb #t043b
+def gpu_peak_memory_mb() -> float:
+    "The most GPU memory this process' CUDA allocator has held, in MiB (0 without a GPU)."
+    import torch
+    return torch.cuda.max_memory_reserved() / 2**20 if torch.cuda.is_available() else 0.0
 
 # %% ../nbs/02b_trainer.ipynb #t045
 def train_with_callbacks(job: TrainingJob,                # what to train
@@ -234,7 +241,7 @@ def train_with_callbacks(job: TrainingJob,                # what to train
     model = logger.attach(YOLO(job.weights))
     if on_train_start: model.add_callback("on_train_start", on_train_start)
     model.train(**job.args)
-    return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val)
+    return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val, gpu_peak_memory_mb())
 
 # %% ../nbs/02b_trainer.ipynb #t047
 TRAIN_IN = ("kernel", "process")  # the values of a run's `train_in`

@@ -153,7 +153,7 @@ main() {
   local dev=${YM_DEVICE:-0}
   # a) the plain sequential loop on the GPU vs all 8 cells packed on the GPU
   # shellcheck disable=SC2086
-  bench a "${YM_A_TIMEOUT:-420}" --grid grids/course.yaml --device "$dev" ${YM_A_ARGS:---per-device 8}
+  bench a "${YM_A_TIMEOUT:-420}" --grid grids/course.yaml --device "$dev" ${YM_A_ARGS:---per-device 8 --bare-packed}
   # b) one worker on the GPU (bench_grid passes --workers 1 --device 0 to `yolo-mlops grid`), if time is left
   local end=${YM_END:-560}
   if [ "$SECONDS" -lt "${YM_B_AFTER:-330}" ]; then
