@@ -19,7 +19,7 @@ docments as a table. What this site chooses for a course (the README says why):
 - tests (cells tagged `skip-execution` that call `test_*` or `assert`) are folded under "test";
 - cells tagged `remove-input` / `remove-cell` are shown: those tags shape a run's HTML record, not the lesson;
 - `index.ipynb` is the home page, then every other notebook of `nbs/` in the order of its file name."""
-import argparse, ast, html, http.server, inspect, json, re, shutil, subprocess, sys, tempfile, warnings
+import argparse, ast, html, http.server, inspect, json, re, shutil, subprocess, sys, tempfile, time, warnings
 from configparser import ConfigParser
 from functools import partial
 from pathlib import Path
@@ -403,8 +403,10 @@ def main(argv=None):
     if not 0 < a.port < 65536: p.error(f"--port {a.port}: a port is a number from 1 to 65535")
     out = a.out or ROOT / project_settings()["doc_path"]
     try:
+        started = time.monotonic()
         index = build_site(out, a.nbs)
-        print(f"[docs] built {len(list(out.glob('*.html')))} pages into {out} (home: {index})", flush=True)
+        pages = len([p for p in out.glob("*.html") if p.name != "404.html"])
+        print(f"[docs] built {pages} pages in {time.monotonic() - started:.0f} s; home page: {index}", flush=True)
         if a.serve: serve(out, a.port)
     except SiteError as e:
         sys.exit(f"[docs] {e}")
