@@ -8,8 +8,8 @@ in it and the docs of every exported function and class. Nothing is executed: a 
 Why MkDocs with mkdocs-jupyter and Material: nbdev's own renderer (`nbdev_docs`) needs Quarto, which cannot be
 installed from a package registry. mkdocs-jupyter renders a notebook as nbconvert does (its saved outputs, its cell
 tags shown on each cell) without executing it, Material gives the reading shape of an nbdev site (the chapters in a
-sidebar, a page's headings beside it, search), and all three install with pip and build the site in about half a
-minute on 2 cores. Jupyter Book 1 is Sphinx (slower, a table-of-contents file of its own), Jupyter Book 2 needs Node.js.
+sidebar, a page's headings beside it, search), and all three install with pip and build the site in under a minute
+on 2 cores. Jupyter Book 1 is Sphinx (slower, a table-of-contents file of its own), Jupyter Book 2 needs Node.js.
 
 What stays nbdev's: the notebooks are prepared by nbdev's own processor (`NBProcessor`, its `hide_` and
 `add_show_docs`), so `#| hide` cells are left out as in nbdev's docs and every exported function or class gets a
