@@ -176,7 +176,8 @@ def test_yaml_source_and_fraction_split(built_shapes, shapes_yaml):
     folder, yaml_path = built_shapes
     manifest = read_manifest(folder)
     assert manifest["counts"] == {"train": 28, "val": 6, "test": 6}  # 0.7/0.15/0.15 of the 40 images with a shape
-    assert manifest["split"] == "0.7/0.15/0.15" and manifest["source"] == str(shapes_yaml)
+    assert manifest["split"] == "0.7/0.15/0.15" and manifest["source"] == "shapes"  # its name: the same everywhere
+    assert yaml.safe_load(yaml_path.read_text())["source"] == str(shapes_yaml)  # where it lay on this machine
     assert manifest["classes"] == [{"name": "rectangle", "source_id": 0}, {"name": "ellipse", "source_id": 1}]
     assert yaml.safe_load(yaml_path.read_text())["names"] == {0: "rectangle", 1: "ellipse"}
     assert not any(f["path"].endswith(("_0040.jpg", "_0047.jpg")) for f in manifest["files"])  # no shape: left out
@@ -251,4 +252,4 @@ def test_bad_dataset_request_is_refused_and_touches_nothing(case, built_shapes, 
     assert (message.search(r.stderr) if isinstance(message, re.Pattern) else message in r.stderr), r.stderr
     assert "Traceback" not in r.stderr
     assert tree_state(folder.parent) == before
-    assert sorted(p.name for p in folder.parent.iterdir()) == ["shapes", "shapes.yaml"]  # nothing else written
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["shapes", "shapes.dvc", "shapes.yaml"]  # nothing else
