@@ -47,6 +47,9 @@ def test_build_then_noop(built, coco128_folder):
     img = next((folder / "images" / "train").iterdir())
     assert img.read_bytes() == (coco128_folder / "images" / "train2017" / img.name).read_bytes()
     assert f"path: {folder}" in yaml_path.read_text()
+    # the same md5 as the checkout's committed data/tiny_coco.dvc: built here, from this copy of COCO128 (DVC)
+    md5 = lambda dvc_file: yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+    assert md5(folder.parent / "tiny_coco.dvc") == md5(Path(__file__).resolve().parent.parent / "data" / "tiny_coco.dvc")
     before = tree_state(folder, yaml_path)
     again = yolo_mlops("data", "--source", coco128_folder)
     assert again.returncode == 0 and "Unchanged" in again.stdout and manifest["digest"] in again.stdout

@@ -296,7 +296,8 @@ def test_compose_creates_a_private_dvc_bucket_and_a_user_for_it_alone(tmp_path):
     ports = compose["services"]["minio"]["ports"]
     assert any(p.endswith(":9000") and p.startswith("${BIND_ADDRESS:-127.0.0.1}:") for p in ports)  # S3 API, for DVC
     example = (ROOT / ".env.example").read_text()
-    for key in ("DVC_BUCKET", "DVC_ACCESS_KEY_ID", "DVC_SECRET_ACCESS_KEY", "MINIO_API_PORT"): assert f"\n{key}=" in example
+    for key in ("DVC_BUCKET", "DVC_ACCESS_KEY_ID", "DVC_SECRET_ACCESS_KEY", "MINIO_API_PORT"):
+        assert f"\n{key}=" in example
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "mc"  # records each call; `policy attach` fails once attached, as MinIO's does
     fake.write_text('#!/bin/sh\necho "$*" >> "$LOG"\n'
@@ -318,3 +319,16 @@ def test_compose_creates_a_private_dvc_bucket_and_a_user_for_it_alone(tmp_path):
     resources = {r for s in policy["Statement"] for r in s["Resource"]}
     assert resources == {"arn:aws:s3:::dvc", "arn:aws:s3:::dvc/*"}  # the DVC bucket and nothing else
     assert not any(a in ("s3:*", "admin:*") for s in policy["Statement"] for a in s["Action"])
+
+
+def test_the_checkout_is_a_dvc_project_that_sees_its_committed_dataset():
+    "What a clone gets: DVC's config (the embedded remote, no analytics, no secret), data/tiny_coco.dvc seen by DVC."
+    from stack import ROOT
+    from dvc.repo import Repo
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True).stdout.split()
+    assert {".dvc/config", ".dvcignore", "data/tiny_coco.dvc"} <= set(files)
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert "url = ../dvc-remote" in config and "analytics = false" in config and "secret" not in config
+    assert "/config.local" in (ROOT / ".dvc" / ".gitignore").read_text()  # credentials stay out of git
+    with Repo(str(ROOT)) as repo:  # git's ignore rules must not hide data/*.dvc from DVC (.gitignore says why)
+        assert "data/tiny_coco.dvc" in {s.relpath for s in repo.index.stages}
