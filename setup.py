@@ -27,6 +27,7 @@ dev_requirements = (cfg.get('dev_requirements') or '').split()
 ray_requirements = (cfg.get('ray_requirements') or '').split()  # pip install 'yolo-mlops[ray]'
 search_requirements = (cfg.get('search_requirements') or '').split()  # pip install 'yolo-mlops[search]' (method: tpe)
 docs_requirements = (cfg.get('docs_requirements') or '').split()  # pip install 'yolo-mlops[docs]' (scripts/docs.sh)
+dvc_requirements = (cfg.get('dvc_requirements') or '').split()  # pip install 'yolo-mlops[dvc]' (datasets under DVC)
 
 setuptools.setup(
     name = cfg['lib_name'].replace('_', '-'),
@@ -40,7 +41,8 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'ray': ray_requirements, 'search': search_requirements, 'docs': docs_requirements },
+    extras_require={ 'dev': dev_requirements, 'ray': ray_requirements, 'search': search_requirements,
+                     'docs': docs_requirements, 'dvc': dvc_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

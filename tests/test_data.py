@@ -47,6 +47,9 @@ def test_build_then_noop(built, coco128_folder):
     img = next((folder / "images" / "train").iterdir())
     assert img.read_bytes() == (coco128_folder / "images" / "train2017" / img.name).read_bytes()
     assert f"path: {folder}" in yaml_path.read_text()
+    # the same md5 as the checkout's committed data/tiny_coco.dvc: built here, from this copy of COCO128 (DVC)
+    md5 = lambda dvc_file: yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+    assert md5(folder.parent / "tiny_coco.dvc") == md5(Path(__file__).resolve().parent.parent / "data" / "tiny_coco.dvc")
     before = tree_state(folder, yaml_path)
     again = yolo_mlops("data", "--source", coco128_folder)
     assert again.returncode == 0 and "Unchanged" in again.stdout and manifest["digest"] in again.stdout
@@ -176,7 +179,8 @@ def test_yaml_source_and_fraction_split(built_shapes, shapes_yaml):
     folder, yaml_path = built_shapes
     manifest = read_manifest(folder)
     assert manifest["counts"] == {"train": 28, "val": 6, "test": 6}  # 0.7/0.15/0.15 of the 40 images with a shape
-    assert manifest["split"] == "0.7/0.15/0.15" and manifest["source"] == str(shapes_yaml)
+    assert manifest["split"] == "0.7/0.15/0.15" and manifest["source"] == "shapes"  # its name: the same everywhere
+    assert yaml.safe_load(yaml_path.read_text())["source"] == str(shapes_yaml)  # where it lay on this machine
     assert manifest["classes"] == [{"name": "rectangle", "source_id": 0}, {"name": "ellipse", "source_id": 1}]
     assert yaml.safe_load(yaml_path.read_text())["names"] == {0: "rectangle", 1: "ellipse"}
     assert not any(f["path"].endswith(("_0040.jpg", "_0047.jpg")) for f in manifest["files"])  # no shape: left out
@@ -251,4 +255,4 @@ def test_bad_dataset_request_is_refused_and_touches_nothing(case, built_shapes, 
     assert (message.search(r.stderr) if isinstance(message, re.Pattern) else message in r.stderr), r.stderr
     assert "Traceback" not in r.stderr
     assert tree_state(folder.parent) == before
-    assert sorted(p.name for p in folder.parent.iterdir()) == ["shapes", "shapes.yaml"]  # nothing else written
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["shapes", "shapes.dvc", "shapes.yaml"]  # nothing else

@@ -21,7 +21,8 @@ __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load
 PARAMETERS = list(GRID_PARAMETERS)  # what a grid may vary: the training parameters, but for bookkeeping
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters",
              "effective_imgsz", "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest",
-             "dataset_test_images", "bootstrap_resamples", "baseline", "baseline_seen_images", "train_in"]
+             "dataset_test_images", "bootstrap_resamples", "baseline", "baseline_seen_images", "train_in",
+             "data_dvc_md5", "data_dvc_path", "data_dvc_commit", "data_dvc_remote", "data_dvc_remote_url"]  # DVC version
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \

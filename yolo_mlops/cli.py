@@ -12,9 +12,10 @@ from . import config
 
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
-           'add_model_name_option', 'data_options', 'make_dataset', 'cmd_data', 'train_options', 'add_train_in_option',
-           'print_train_result', 'cmd_train', 'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend',
-           'packed_cells', 'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
+           'add_model_name_option', 'data_options', 'make_dataset', 'version_dataset', 'cmd_data',
+           'restore_run_dataset', 'train_options', 'add_train_in_option', 'print_train_result', 'cmd_train',
+           'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
+           'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
            'promote_options', 'decide_promotion', 'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog',
            'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process',
            'console_main']
@@ -83,27 +84,59 @@ def data_options(p):
     p.add_argument("--shapes", action="store_true",
                    help="build the synthetic shapes dataset instead (data/shapes: rectangles and ellipses, classes the "
                         "pretrained model does not know), offline")
+    p.add_argument("--from-run", metavar="RUN_ID",
+                   help="instead of building: restore the dataset this run trained on (or models:/NAME/VERSION, "
+                        "models:/NAME@ALIAS) from its DVC remote into data/")
+    p.add_argument("--pull", action="store_true",
+                   help="instead of building: pull data/NAME as data/NAME.dvc records it (a teammate's dataset) from "
+                        "the DVC remote, and write data/NAME.yaml")
+    p.add_argument("--remote", help="the DVC remote to push the dataset to (with --from-run or --pull: to pull from); "
+                                    "default: the project's default remote, the embedded dvc-remote/")
 
 # %% ../nbs/09_cli.ipynb #c009-1
-def make_dataset(source: str | None = None, shapes: bool = False, **build):
+def make_dataset(source: str | None = None, shapes: bool = False, remote: str | None = None, **build):
     """The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons; with `shapes`, the
-    synthetic shapes dataset) and print what it holds; return the build."""
+    synthetic shapes dataset), print what it holds, then track it with DVC and push it to `remote` (default: the
+    project's default remote); return the build."""
     from yolo_mlops.data import build_dataset, build_shapes_dataset, dataset_summary, class_summary
     built = build_shapes_dataset(force=build.get("force", False)) if shapes else build_dataset(source, **build)
     says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)",
-            "unchanged": "Unchanged, nothing written:"}
+            "unchanged": "Unchanged, nothing written:", "updated": "Unchanged files, manifest updated:"}
     print(f"{says[built.status]} {built.path} (dataset {built.name})")
     print(dataset_summary(built.path).to_string() + "\n")
     print(class_summary(built.path).to_string() + "\n")
-    print(f"digest: {built.digest}\nyaml:   {built.yaml}")
+    print(f"digest: {built.digest}\nyaml:   {built.yaml}", flush=True)
+    version_dataset(built.path, remote)
     return built
+
+# %% ../nbs/09_cli.ipynb #c009-1v
+def version_dataset(folder, remote: str | None = None):
+    """Track a built dataset with DVC and push it, and say so; without DVC (or outside the project), one line says why
+    it is not versioned, unless a `remote` was asked for."""
+    from yolo_mlops import data_versions as dv
+    before = dv.recorded_md5(folder)
+    try: md5 = dv.track_dataset(folder)
+    except (dv.DvcMissing, dv.OutsideProject) as e:
+        if remote: raise  # a push was asked for
+        print(f"dvc:    not versioned: {e}")
+        return
+    name, url = dv.push_dataset(folder, remote)
+    change = "" if before in (None, md5) else f" (was {before}: a new version)"
+    print(f"dvc:    {dv.dvc_file(folder)} records md5 {md5}{change}; pushed to DVC remote '{name}' ({url})")
+    with dv.open_project(create=False) as repo:
+        if not dv.uses_git(repo):
+            print(f"dvc:    {repo.root_dir} is not a git repository: DVC works in its no-SCM mode, and runs record no "
+                  "git commit of the .dvc file (`git init` and `dvc config core.no_scm false` to version it)")
+        elif dv.git_commit_of(dv.dvc_file(folder)) is None:
+            print(f"dvc:    commit {dv.dvc_file(folder)} (git add, git commit) so that runs name this version's commit")
 
 # %% ../nbs/09_cli.ipynb #c009-2
 @command("data", "build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)",
          data_options)
 def cmd_data(args) -> int:
-    "Build a dataset and print what it holds."
+    "Build a dataset and print what it holds (or, with --from-run or --pull, restore one)."
     from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SPLIT
+    if args.from_run or args.pull: return restore_run_dataset(args)
     sizes = (args.train, args.val, args.test)
     if args.shapes and (args.source or args.split or args.classes != DEFAULT_CLASSES or args.name != DEFAULT_NAME
                         or args.out or args.yaml or any(v is not None for v in sizes)):
@@ -112,8 +145,28 @@ def cmd_data(args) -> int:
     if args.split and any(v is not None for v in sizes):
         raise UsageError("--split replaces --train/--val/--test: give one or the other")
     split = args.split or tuple(d if v is None else v for v, d in zip(sizes, DEFAULT_SPLIT))
-    make_dataset(args.source, args.shapes, classes=args.classes, split=split, name=args.name, out=args.out,
-                 yaml_path=args.yaml, seed=args.seed, force=args.force)
+    make_dataset(args.source, args.shapes, args.remote, classes=args.classes, split=split, name=args.name,
+                 out=args.out, yaml_path=args.yaml, seed=args.seed, force=args.force)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #c009-3
+def restore_run_dataset(args) -> int:
+    """`yolo-mlops data --from-run RUN_ID`: the dataset of a run (or a model's run) back in data/, checked; with
+    `--pull`, data/NAME as data/NAME.dvc records it."""
+    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SEED
+    from yolo_mlops.data_versions import pull_dataset, restore_dataset
+    building = [f"--{k.replace('_', '-')}" for k, default in dict(source=None, split=None, out=None, yaml=None,
+                train=None, val=None, test=None, force=False, classes=DEFAULT_CLASSES, seed=DEFAULT_SEED,
+                name=DEFAULT_NAME if args.from_run else args.name, pull=False if args.from_run else True).items()
+                if getattr(args, k) != default]
+    what = "--from-run restores a run's dataset" if args.from_run else "--pull restores a tracked dataset"
+    if building: raise UsageError(f"{what}: {', '.join(building)} would build one")
+    if args.from_run:
+        yaml_path, run_id = restore_dataset(args.from_run, args.remote)
+        where, checked = f"the dataset of run {run_id}", "against the run's digest"
+    else: yaml_path, where, checked = pull_dataset(args.name, args.remote), f"data/{args.name}", "against its manifest"
+    print(f"Restored {where} into {yaml.safe_load(yaml_path.read_text())['path']}, checked {checked}")
+    print(f"yaml:   {yaml_path}\ntrain on it: yolo-mlops train -p data={yaml_path}")
     return 0
 
 # %% ../nbs/09_cli.ipynb #c009t

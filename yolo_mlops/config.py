@@ -10,12 +10,12 @@ from typing import NamedTuple
 
 # %% auto #0
 __all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'STALE_HEARTBEATS',
-           'project_root', 'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root',
-           'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'schema_lock',
-           'TrackingStore', 'open_store', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds',
+           'DVC_REMOTE_FOLDER', 'project_root', 'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store',
+           'artifact_root', 'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error',
+           'schema_lock', 'TrackingStore', 'open_store', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds',
            'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir', 'dataset_yaml',
-           'pretrained_weights', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel', 'cpu_threads',
-           'cell_environment', 'ray_address', 'quiet_artifact_downloads', 'show_tracebacks', 'settings']
+           'pretrained_weights', 'dvc_remote_dir', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel',
+           'cpu_threads', 'cell_environment', 'ray_address', 'quiet_artifact_downloads', 'show_tracebacks', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -234,6 +234,13 @@ def pretrained_weights(weights: str | os.PathLike | None = None) -> str:
     "The starting weights: `weights`, else `YOLO_MLOPS_WEIGHTS`, else `yolov8n.pt`, which Ultralytics downloads."
     return str(weights or _env("YOLO_MLOPS_WEIGHTS") or DEFAULT_WEIGHTS)
 
+# %% ../nbs/00_config.ipynb #c022j
+DVC_REMOTE_FOLDER = "dvc-remote"
+
+def dvc_remote_dir(home: str | os.PathLike | None = None) -> Path:
+    "The embedded DVC remote: `<home>/dvc-remote`, where datasets are pushed with no service and no network."
+    return home_dir(home) / DVC_REMOTE_FOLDER
+
 # %% ../nbs/00_config.ipynb #c022d
 def reports_dir(home: str | os.PathLike | None = None) -> Path:
     "Where analysis tables, figures and decision reports go."
@@ -287,6 +294,7 @@ def settings(home: str | os.PathLike | None = None) -> dict:
     folder, home_from = find_home(home)
     return dict(home=str(folder), home_from=home_from, tracking_uri=tracking_uri(home=folder), coco128=coco128_source(),
                 data_dir=str(data_dir(home=folder)), dataset_yaml=str(dataset_yaml(home=folder)),
+                dvc_remote=str(dvc_remote_dir(folder)),
                 node_data=str(node_data_dir()), weights=pretrained_weights(), notebooks=str(notebooks_dir()),
                 kernel=notebook_kernel(), page_size=page_size(), heartbeat_s=heartbeat_seconds(),
                 cpu_threads=cpu_threads() or "(no budget)", ray_address=ray_address() or "(a new local instance)",

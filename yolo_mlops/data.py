@@ -12,7 +12,7 @@ from typing import Callable
 import yaml
 from filelock import FileLock
 from . import config
-from .config import coco128_source, data_dir, dataset_yaml
+from .config import COCO128_URL, coco128_source, data_dir, dataset_yaml
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAULT_SPLIT', 'DEFAULT_SEED', 'DEFAULT_CLASSES',
@@ -20,7 +20,7 @@ __all__ = ['IMAGE_SUFFIXES', 'download_coco128', 'SHAPE_NAMES', 'SPLITS', 'DEFAU
            'SHAPES_SEED', 'SHAPES_SPLIT', 'DatasetError', 'SourceImage', 'DatasetSource', 'download_zip', 'label_path',
            'read_source', 'read_coco128', 'make_fake_coco128', 'make_shapes_dataset', 'parse_yolo_labels',
            'coco80_names', 'class_names', 'parse_classes', 'class_map', 'parse_split', 'split_sizes', 'PlannedFile',
-           'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild', 'read_manifest',
+           'dataset_digest', 'plan_dataset', 'plan_tiny_person_dataset', 'DatasetBuild', 'source_name', 'read_manifest',
            'write_dataset_yaml', 'build_dataset', 'build_tiny_person_dataset', 'verify_dataset', 'dataset_folder',
            'dataset_recipe', 'dataset_by_digest', 'images_from_coco_train2017', 'build_shapes_dataset',
            'dataset_summary', 'manifest_classes', 'class_summary', 'plot_image_boxes', 'yolo_to_xyxy',
@@ -498,10 +498,21 @@ class DatasetBuild:
     path: Path
     yaml: Path
     digest: str
-    status: str  # 'created', 'unchanged' or 'replaced'
+    status: str  # 'created', 'unchanged', 'updated' (the same files, its manifest rewritten) or 'replaced'
     counts: dict
     name: str = DEFAULT_TITLE
     classes: list = field(default_factory=lambda: [dict(name="person", source_id=0)])
+
+# %% ../nbs/01_data.ipynb #c020-0
+def source_name(source: str | os.PathLike) -> str:
+    """The name of a dataset source, the same on every machine and in every form: its file or folder name without
+    `.zip`/`.yaml`, or for a `data.yaml` / `dataset.yaml`, its folder's name."""
+    parts = str(source).split("?")[0].replace("\\", "/").rstrip("/").split("/")
+    stem, dot, suffix = parts[-1].rpartition(".")
+    if not dot or suffix.lower() not in ("zip", "yaml", "yml"): return parts[-1]
+    generic = suffix.lower() != "zip" and stem.lower() in ("data", "dataset")  # data.yaml: named after its folder
+    if generic and len(parts) > 1 and parts[-2]: return parts[-2]
+    return stem
 
 # %% ../nbs/01_data.ipynb #c020-1
 def _manifest(plan: list[PlannedFile], source: str, seed: int, name: str = DEFAULT_NAME, classes: list | None = None,
@@ -521,17 +532,28 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
     path = Path(folder) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else None
 
+# %% ../nbs/01_data.ipynb #c020a-0
+def _yaml_source(yaml_path: str | os.PathLike) -> str | None:
+    "The `source:` of a dataset YAML this project wrote (where this machine built the dataset from), or None."
+    try: cfg = yaml.safe_load(Path(yaml_path).read_text()) if Path(yaml_path).exists() else None
+    except (OSError, yaml.YAMLError): return None
+    return str(cfg["source"]) if isinstance(cfg, dict) and cfg.get("source") else None
+
 # %% ../nbs/01_data.ipynb #c020a
 def write_dataset_yaml(yaml_path: str | os.PathLike,  # the YAML to write
                        folder: str | os.PathLike,     # the built dataset folder it points at (its `path:`)
                        digest: str,                   # the dataset's digest, in a comment at its top
                        names: dict | None = None,     # class id -> name (default: {0: 'person'})
+                       source: str | None = None,     # where this machine built it from; None: the YAML's, if any
                       ) -> Path:
-    "Write (atomically) the Ultralytics dataset YAML for a built folder, with its class `names` (default: person)."
+    """Write (atomically) the Ultralytics dataset YAML for a built folder, with its class `names` (default: person)
+    and the `source` this machine built it from."""
     yaml_path, names = Path(yaml_path), CLASS_NAMES if names is None else names
+    if source is None: source = _yaml_source(yaml_path)
     text = (f"# Built by `yolo-mlops data`. Dataset digest: {digest}\n"
             f"path: {Path(folder).resolve()}\ntrain: images/train\nval: images/val\ntest: images/test\n"
-            + yaml.safe_dump({"names": {int(k): v for k, v in names.items()}}, sort_keys=False, allow_unicode=True))
+            + yaml.safe_dump({"names": {int(k): v for k, v in names.items()}}, sort_keys=False, allow_unicode=True)
+            + (yaml.safe_dump({"source": str(source)}, allow_unicode=True, width=1000) if source else ""))
     if yaml_path.exists() and yaml_path.read_text() == text: return yaml_path
     yaml_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = yaml_path.with_name(f".{yaml_path.name}.{os.getpid()}.tmp")
@@ -545,7 +567,7 @@ def _write_folder(plan: list[PlannedFile], manifest: dict, folder: Path):
     for f in plan:
         (folder / f.path).parent.mkdir(parents=True, exist_ok=True)
         (folder / f.path).write_bytes(f.data)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), newline="\n")  # the same bytes on every system
 
 # %% ../nbs/01_data.ipynb #c021-1
 def _swap_in(plan: list[PlannedFile], manifest: dict, out: Path):
@@ -565,6 +587,13 @@ def _swap_in(plan: list[PlannedFile], manifest: dict, out: Path):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/01_data.ipynb #c021-2
+def _replace_manifest(manifest: dict, out: Path):
+    "Replace the manifest of `out` by `manifest` (a new file renamed into place: never written through a link)."
+    tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1), newline="\n")
+    os.replace(tmp, out / MANIFEST)
+
 # %% ../nbs/01_data.ipynb #c021c
 def _check_yaml_target(yaml_path: Path, out: Path, digest: str):
     "Refuse to repoint a YAML that belongs to another dataset folder that still exists and holds other data."
@@ -575,12 +604,15 @@ def _check_yaml_target(yaml_path: Path, out: Path, digest: str):
                            "Nothing was changed. Choose another --yaml (or --name), or re-run with --force.")
 
 # %% ../nbs/01_data.ipynb #c021c-1
-def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path: Path, force: bool) -> DatasetBuild:
-    "Write the planned dataset into `out` unless it holds it already; refuse to replace other data without `force`."
+def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path: Path, force: bool,
+                   source: str | None = None) -> DatasetBuild:
+    """Write the planned dataset into `out` unless it holds it already; refuse to replace other data without `force`.
+    `source`: where this machine reads it from, for the YAML."""
     digest, names = manifest["digest"], manifest["names"]
     def done(status: str) -> DatasetBuild:
-        return DatasetBuild(out, write_dataset_yaml(yaml_path, out, digest, names), digest, status, manifest["counts"],
-                            manifest["name"], manifest["classes"])
+        where = None if status == "unchanged" else source  # an unchanged dataset keeps the YAML's own source
+        return DatasetBuild(out, write_dataset_yaml(yaml_path, out, digest, names, where), digest, status,
+                            manifest["counts"], manifest["name"], manifest["classes"])
     if not force: _check_yaml_target(yaml_path, out, digest)
     status = "created"
     if out.exists() and any(out.iterdir()):
@@ -588,7 +620,9 @@ def _write_dataset(plan: list[PlannedFile], manifest: dict, out: Path, yaml_path
         old_names = (old or {}).get("names", {"0": "person"})
         if old and old.get("digest") == digest and old_names == {str(k): v for k, v in names.items()} \
                 and verify_dataset(out, raise_on_error=False):
-            return done("unchanged")
+            if json.loads(json.dumps(manifest)) == old: return done("unchanged")
+            _replace_manifest(manifest, out)  # the same files, described by an older version of this library
+            return done("updated")
         if not force:
             what = (f"a different dataset (digest {old['digest'][:12]}, classes {', '.join(old_names.values())})" if old
                     else "files that are not a built dataset")
@@ -637,7 +671,9 @@ def build_dataset(source: str | os.PathLike | None = None,        # a folder, zi
     source_id = {new: old for old, new in cmap.items()}
     kept = [dict(name=c, source_id=source_id[k]) for k, c in enumerate(classes)]
     where = source if source.startswith(("http://", "https://")) else str(Path(source).expanduser().resolve())
-    return _write_dataset(plan, _manifest(plan, where, seed, name, kept, names_from, split), out, yaml_path, force)
+    portable_names_from = Path(names_from).name if names_from.startswith(src.where) else names_from
+    manifest = _manifest(plan, source_name(where), seed, name, kept, portable_names_from, split)
+    return _write_dataset(plan, manifest, out, yaml_path, force, where)
 
 # %% ../nbs/01_data.ipynb #c021d
 def build_tiny_person_dataset(source: str | os.PathLike | None = None,        # COCO128 (default: `coco128_source()`)
@@ -654,6 +690,11 @@ def build_tiny_person_dataset(source: str | os.PathLike | None = None,        # 
     return build_dataset(source, ["person"], (n_train, n_val, n_test), DEFAULT_NAME, out, yaml_path, seed, force,
                          download_dir)
 
+# %% ../nbs/01_data.ipynb #c022a
+def _some(files: list[str], shown: int = 5) -> str:
+    "'a, b and 3 more': the first files of a list, for a message."
+    return ", ".join(files[:shown]) + (f" and {len(files) - shown} more" if len(files) > shown else "")
+
 # %% ../nbs/01_data.ipynb #c023
 def verify_dataset(folder: str | os.PathLike, raise_on_error: bool = True) -> str | None:
     "The digest of a built dataset after checking every file against its manifest."
@@ -662,11 +703,14 @@ def verify_dataset(folder: str | os.PathLike, raise_on_error: bool = True) -> st
     problem = None
     if manifest is None: problem = f"{folder} has no {MANIFEST}: build it with `yolo-mlops data`."
     else:
-        for f in manifest["files"]:
-            p = folder / f["path"]
-            if not p.exists(): problem = f"{p} is missing"; break
-            if hashlib.sha256(p.read_bytes()).hexdigest() != f["sha256"]: problem = f"{p} was modified"; break
-        if not problem and dataset_digest(manifest["files"]) != manifest["digest"]:
+        missing = [f["path"] for f in manifest["files"] if not (folder / f["path"]).exists()]
+        modified = [f["path"] for f in manifest["files"] if f["path"] not in missing
+                    and hashlib.sha256((folder / f["path"]).read_bytes()).hexdigest() != f["sha256"]]
+        if missing or modified:
+            problem = "; ".join(f"in {folder}, {_some(files)} {'is' if len(files) == 1 else 'are'} {what}"
+                                for files, what in ((modified, "modified"), (missing, "missing")) if files)
+            problem = problem.replace(" is modified", " was modified").replace(" are modified", " were modified")
+        elif dataset_digest(manifest["files"]) != manifest["digest"]:
             problem = f"{folder}/{MANIFEST} is inconsistent"
     if problem:
         if raise_on_error:
@@ -692,7 +736,8 @@ def dataset_recipe(yaml_path: str | os.PathLike | None = None) -> dict:
     if manifest is None:
         raise DatasetError(f"{dataset_folder(yaml_path)} has no {MANIFEST}: build it with `yolo-mlops data`.")
     name = manifest.get("name") or DEFAULT_TITLE
-    return dict(digest=manifest["digest"], source=manifest["source"], seed=manifest["seed"], counts=manifest["counts"],
+    source = _yaml_source(dataset_yaml(yaml_path)) or manifest["source"]  # where it lay here, else its name
+    return dict(digest=manifest["digest"], source=source, seed=manifest["seed"], counts=manifest["counts"],
                 yaml=str(dataset_yaml(yaml_path)), name=DEFAULT_NAME if name == DEFAULT_TITLE else name,
                 classes=[c["name"] for c in manifest.get("classes", [dict(name="person")])])
 

@@ -352,6 +352,18 @@ def _cadence_text(c: dict) -> str:
             f"accumulate {_fmt(c.get('effective_accumulate'))}), "
             f"first in epoch {int(c.get('first_step_epoch') or 0)}; best epoch {int(c.get('best_epoch') or 0)}{pre}")
 
+# %% ../nbs/05_promotion.ipynb #c013q
+def _data_version_text(c: dict) -> str:
+    "The DVC version of a run's dataset in words, for the decision report."
+    md5 = c.get("data_dvc_md5")
+    if not isinstance(md5, str) or not md5: return "not tracked by DVC"
+    commit, remote = c.get("data_dvc_commit"), c.get("data_dvc_remote")
+    return (f"md5 `{md5}` (`{c.get('data_dvc_path')}.dvc`"
+            + (f", commit `{commit[:12]}`" if isinstance(commit, str) and commit else ", not committed")
+            + (f"), in DVC remote `{remote}` (`{c.get('data_dvc_remote_url')}`)" if isinstance(remote, str) and remote
+               else "), not pushed to a remote")
+            + f"; restore it with `yolo-mlops data --from-run {c.get('run_id')}`")
+
 # %% ../nbs/05_promotion.ipynb #c013b-2
 def _resolution_text(decision: PromotionDecision) -> str:
     "What the test split can resolve of the candidate's gain over the pretrained model, in words."
@@ -391,6 +403,7 @@ def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd
         dataset_text=(f"`{c.get('dataset_name')}`, classes "
                       f"{str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
                       f"`{str(c.get('dataset_digest', ''))[:12]}`"),
+        data_version_text=_data_version_text(c),
         baseline_text=str(c.get("baseline") or "the pretrained model"),
         candidate_params=", ".join(f"{k}={_fmt(c.get(k), floats=None)}" for k in PARAMETERS
                                    if k in c and k not in ("data", "weights", "device", "workers")),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
+from .data_versions import dataset_version
 from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, baseline_evaluation, class_gains,
                                  dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
                                  plot_predictions, seen_images_sentence, split_images, timed_predictions)
@@ -126,7 +127,9 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
                               "weights": config.pretrained_weights(cfg.weights or None),
                               "tracking_uri": config.tracking_uri(cfg.tracking_uri or None)})
     if check_files:
-        try: digest = verify_dataset(dataset_folder(resolved.data))
+        try:
+            digest = verify_dataset(dataset_folder(resolved.data))
+            dataset_version(dataset_folder(resolved.data))  # changed by hand since DVC tracked it: refused, files named
         except DatasetError as e: raise TrainParameterError(str(e)) from None
         if cfg.expected_digest and digest != cfg.expected_digest:
             raise TrainParameterError(
@@ -207,19 +210,22 @@ def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
 
 # %% ../nbs/02_train.ipynb #c028
 def _log_dataset(cfg: TrainConfig, digest: str):
-    "The dataset as the run's MLflow input, and its name, source, classes and images per split as params."
+    """The dataset as the run's MLflow input, and its name, source, classes, images per split and DVC version
+    (`data_dvc_*`, when DVC tracks it) as params."""
     import mlflow, pandas as pd
-    manifest = read_manifest(dataset_folder(cfg.data))
+    folder = dataset_folder(cfg.data)
+    manifest, version = read_manifest(folder), dataset_version(folder)  # its DVC version: checked, or None
     frame = pd.DataFrame(manifest["files"])
     with warnings.catch_warnings():  # MLflow guesses the source type of a local path and says so
         warnings.simplefilter("ignore", UserWarning)
-        ds = mlflow.data.from_pandas(frame, source=str(dataset_folder(cfg.data)),
-                                     name=manifest.get("name", "tiny_coco_person"), digest=digest[:32])
+        ds = mlflow.data.from_pandas(frame, source=(version and version.stored_at) or str(folder),  # the version's
+                                     name=manifest.get("name", "tiny_coco_person"), digest=digest[:32])  # address
     log_input_tolerating_races(ds)
     mlflow.log_params({"dataset_digest": digest, "dataset_source": manifest.get("source", ""),
                        "dataset_name": manifest.get("name", "tiny_coco_person"),
                        "dataset_classes": ",".join(dataset_class_names(cfg.data)),
-                       **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()}})
+                       **{f"dataset_{k}_images": v for k, v in manifest["counts"].items()},
+                       **(version.params() if version else {})})
 
 # %% ../nbs/02_train.ipynb #c030
 @dataclass
@@ -474,9 +480,21 @@ def parameters_table(run) -> "pd.DataFrame":
     return out.rename(index={"warmup_epochs": "warmup_epochs (effective: iterations)",
                              "nbs": "nbs (effective: batches per step)"})
 
+# %% ../nbs/02_train.ipynb #c069b
+def _data_version_rows(run) -> list[tuple[str, str]]:
+    "The DVC version of the run's dataset: md5, commit of its .dvc file, remote, and the command that restores it."
+    p = run.data.params
+    if not p.get("data_dvc_md5"): return [("DVC version", "not tracked by DVC")]
+    remote = p.get("data_dvc_remote")
+    return [("DVC version", f"md5 {p['data_dvc_md5']} ({p.get('data_dvc_path', '')}.dvc)"),
+            ("DVC file commit", p.get("data_dvc_commit") or "not committed"),
+            ("DVC remote", f"{remote} ({p.get('data_dvc_remote_url', '')})" if remote else "not pushed to a remote"),
+            ("get it back", f"yolo-mlops data --from-run {run.info.run_id}")]
+
 # %% ../nbs/02_train.ipynb #c070
 def dataset_table(run) -> "pd.DataFrame":
-    "The dataset the run trained on: digest, source, images per split, and what the pretrained model knew of it."
+    """The dataset the run trained on: digest, source, images per split, what the pretrained model knew of it, and its
+    DVC version with how to get it back."""
     import pandas as pd
     p = run.data.params
     rows = [("name", p.get("dataset_name", "")), ("classes", p.get("dataset_classes", "person").replace(",", ", ")),
@@ -485,7 +503,7 @@ def dataset_table(run) -> "pd.DataFrame":
             ("pretrained model trained on these images", f"{p.get('baseline_seen_images', 'unknown')}: "
                                                          f"{seen_images_sentence(p.get('baseline_seen_images'))}")]
     rows += [(f"{s} images", p.get(f"dataset_{s}_images", "")) for s in ("train", "val", "test")]
-    return pd.DataFrame(rows, columns=["dataset", "value"]).set_index("dataset")
+    return pd.DataFrame(rows + _data_version_rows(run), columns=["dataset", "value"]).set_index("dataset")
 
 # %% ../nbs/02_train.ipynb #c073
 def final_metrics_table(run) -> "pd.DataFrame":
