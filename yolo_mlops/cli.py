@@ -261,7 +261,7 @@ def grid_options(p):
     p.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
     p.add_argument("--timeout", type=float,
                    help="stop a cell after this many seconds: it ends FAILED, the others go on")
-    add_train_in_option(p, None, "in its kernel on the CPU, in a trainer process on GPUs and on Ray")
+    add_train_in_option(p, None, "in its kernel on the CPU and on Ray, in a trainer process on GPUs")
 
 # %% ../nbs/09_cli.ipynb #c009g-1
 def grid_backend(args, spec=None):

@@ -137,7 +137,7 @@ def _task_payload(job: CellJob, train_in: str) -> dict:
                 notebook_hash=job.notebook_hash, grid=job.grid, timeout=job.timeout, train_in=train_in)
 
 # %% ../nbs/03b_grid_ray.ipynb #c011
-TRAIN_IN_RAY_CELLS = "process"  # a Ray cell starts at once, its kernel cold, as one run does (TRAIN_RAY_NUMBERS)
+TRAIN_IN_RAY_CELLS = "kernel"  # bench_grid_ray.py, 4 cells 2 at a time: 56.7 s in kernels, 66.9 s in processes
 
 class RayBackend:
     "Cells run as Ray tasks on a cluster, each with `cpus_per_cell` CPUs and `gpus_per_cell` GPUs."
