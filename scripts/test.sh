@@ -32,5 +32,8 @@ fi
 echo "[test] notebooks (nbdev_test)"
 $PY/nbdev_test --n_workers 2
 
-echo "[test] end-to-end tests (pytest)"
-$PY/python -m pytest tests -q "$@"
+# Two pytest-xdist workers, each module whole on one worker (tests/conftest.py says why); YOLO_MLOPS_TEST_WORKERS=0
+# runs them in this process, one after the other.
+workers="${YOLO_MLOPS_TEST_WORKERS:-2}"
+echo "[test] end-to-end tests (pytest, $workers workers)"
+$PY/python -m pytest tests -q -n "$workers" --dist loadgroup --durations=15 "$@"

@@ -41,3 +41,20 @@ def tree_state(*paths) -> dict:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for f in files: state[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
     return state
+
+# scripts/test.sh runs the tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): most tests train with one
+# thread, so the second core would otherwise idle. Each module runs whole on one worker, so that its module fixtures
+# (a pipeline run, a team stack, a built site) are built once; the two Ray modules share a worker, since two Ray
+# clusters at once would fill both cores and compete for Ray's ports. The heaviest modules go first, so that neither
+# worker is left with a long module at the end (measured with `--durations=0`, see README "Tests").
+HEAVIEST_FIRST = ("test_pipeline", "test_ray", "test_ray_client", "test_grid", "test_train", "test_dvc")
+
+def pytest_collection_modifyitems(config, items):
+    def module_of(item): return item.module.__name__.rpartition(".")[2]
+    def rank(item):
+        name = module_of(item)
+        return HEAVIEST_FIRST.index(name) if name in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+    items.sort(key=rank)  # stable: each module keeps its own order
+    for item in items:
+        name = module_of(item)
+        item.add_marker(pytest.mark.xdist_group("ray" if name.startswith("test_ray") else name))
