@@ -36,4 +36,4 @@ $PY/nbdev_test --n_workers 2
 # runs them in this process, one after the other.
 workers="${YOLO_MLOPS_TEST_WORKERS:-2}"
 echo "[test] end-to-end tests (pytest, $workers workers)"
-$PY/python -m pytest tests -q -n "$workers" --dist loadgroup --durations=15 "$@"
+$PY/python -m pytest tests -q -n "$workers" --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
