@@ -42,12 +42,14 @@ def tree_state(*paths) -> dict:
         for f in files: state[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
     return state
 
-# scripts/test.sh runs the tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): most tests train with one
-# thread, so the second core would otherwise idle. Each module runs whole on one worker, so that its module fixtures
+# scripts/test.sh runs the tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): many tests wait on servers,
+# kernels and a single training thread, so a second test beside them gains time (on 2026-12-03, on 2 cores: pytest
+# 23.5-24.3 min, against 26.6 min in one process). Each module runs whole on one worker, so that its module fixtures
 # (a pipeline run, a team stack, a built site) are built once; the two Ray modules share a worker, since two Ray
 # clusters at once would fill both cores and compete for Ray's ports. The heaviest modules go first, so that neither
-# worker is left with a long module at the end (scripts/test.sh turns off xdist's own reordering by test count). pytest 9.2's structured node ids lose xdist's groups without a word
-# (pytest-dev/pytest-xdist#1386): settings.ini keeps pytest below 9.2 until a fixed xdist is out.
+# worker is left with a long module at the end (scripts/test.sh turns off xdist's own reordering by test count).
+# pytest 9.2's structured node ids lose xdist's groups without a word (pytest-dev/pytest-xdist#1386: the pipeline
+# fixture was built twice): settings.ini keeps pytest below 9.2 until a fixed xdist is out.
 HEAVIEST_FIRST = ("test_grid", "test_team_stack", "test_ray", "test_ray_client", "test_launchers", "test_pipeline",
                   "test_train", "test_own_data", "test_dvc", "test_docs")
 
