@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv), install the project with its dev tools, Ray, Optuna,
 # DVC (datasets under version control) and MkDocs (the course site, scripts/docs.sh), and register the Jupyter
-# kernel "yolo-mlops" so JupyterLab and papermill run the notebooks against it.
+# kernel "yolo-mlops" inside .venv so JupyterLab and papermill run the notebooks against this checkout's library.
 # Re-running is cheap: the install is skipped while settings.ini and setup.py are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +23,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c "impo
     echo "[setup] installation failed (full log: $log)" >&2
     exit 1
   fi
-  "$VENV/bin/python" -m ipykernel install --user --name yolo-mlops --display-name "Python (yolo-mlops)" >/dev/null
   echo "$want" > "$stamp"
 else
   echo "[setup] $VENV is up to date"
+fi
+# The kernel belongs to this checkout: registered inside its .venv (--sys-prefix), where this venv's jupyter and
+# papermill look first, never in the user's folder, where every checkout on the machine would share one kernel and the
+# last setup would win (JupyterLab in one clone would run another clone's library).
+if [ ! -f "$VENV/share/jupyter/kernels/yolo-mlops/kernel.json" ]; then
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name yolo-mlops --display-name "Python (yolo-mlops)" >/dev/null
 fi
