@@ -73,7 +73,8 @@ class EvalProtocol:
 
     def describe(self) -> str:
         "The protocol in words, for the reports."
-        letterbox = "its own rectangle" if self.rect else f"a {self.imgsz} x {self.imgsz} square"
+        letterbox = (f"a {self.imgsz} x {self.imgsz} square" if not self.rect else
+                     "its own rectangle" if self.batch == 1 else "its batch's rectangle")
         return (f"imgsz {self.imgsz}, batch {self.batch} (each image letterboxed to {letterbox}), conf {self.conf:g}, "
                 f"NMS IoU {self.iou:g}, max_det {self.max_det}")
 
@@ -147,7 +148,8 @@ def _follows(protocol: EvalProtocol) -> callable:
     "A hook for `on_val_start` that refuses to go on when the validator does not follow `protocol`."
     def on_val_start(validator):
         loader = validator.dataloader
-        if loader.batch_size != protocol.batch or bool(getattr(loader.dataset, "rect", False)) != protocol.rect:
+        batch = min(protocol.batch, len(loader.dataset))  # Ultralytics' loaders never batch more than they hold
+        if loader.batch_size != batch or bool(getattr(loader.dataset, "rect", False)) != protocol.rect:
             raise ValueError(
                 f"this model cannot be scored under the evaluation protocol ({protocol.describe()}): Ultralytics "
                 f"evaluates it at batch {loader.batch_size} with "
