@@ -8,7 +8,7 @@ Runs the whole shapes lesson, `yolo-mlops pipeline --shapes`, once per set of se
 number of seeds shifted by k times that number (set 0 is the grid as shipped: with seeds 1-5, set 1 is 6-10, set 2 is
 11-15, ...). For each pipeline it prints the effect of the grid's other dimension (`epochs`: the mean paired difference
 of test mAP50, its interval over the pairs and its interval over the pairs and the test images, the verdict), the
-pipeline's last line (promoted or not) and its wall time; then how often each verdict came out. It is a measurement,
+pipeline's decision line (promoted or not) and its wall time; then how often each verdict came out. It is a measurement,
 not a test: each pipeline takes minutes. Uses YOLO_MLOPS_COCO128 / YOLO_MLOPS_WEIGHTS as configured; whatever
 MLFLOW_TRACKING_URI and YOLO_MLOPS_HOME say, each pipeline keeps its own."""
 import argparse, collections, csv, os, subprocess, sys, tempfile, time
@@ -23,7 +23,7 @@ def seed_sets(seeds: list, sets: int) -> list[list]:
     return [[s + k * len(seeds) for s in seeds] for k in range(sets)]
 
 def run_pipeline(grid: dict, seeds: list, work: Path) -> dict:
-    "One fresh `yolo-mlops pipeline --shapes` with these seeds; its effects row, its last line and its seconds."
+    "One fresh `yolo-mlops pipeline --shapes` with these seeds; its effects row, its decision line and its seconds."
     home = work / f"seeds-{'-'.join(map(str, seeds))}"
     home.mkdir(parents=True)
     grid_file = home / "shapes.yaml"
@@ -37,8 +37,9 @@ def run_pipeline(grid: dict, seeds: list, work: Path) -> dict:
     effects = home / "reports" / "effects.csv"
     rows = list(csv.DictReader(effects.open())) if effects.exists() else []
     row = next((x for x in rows if x["dimension"] != "seed"), {})
-    last = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return dict(seeds=seeds, row=row, last=last, seconds=seconds, rc=r.returncode, log=home / "pipeline.log")
+    lines = r.stdout.strip().splitlines() or ["(no output)"]
+    decision = next((l for l in reversed(lines) if "PROMOTED" in l), lines[-1])  # the promotion's one line
+    return dict(seeds=seeds, row=row, decision=decision, seconds=seconds, rc=r.returncode, log=home / "pipeline.log")
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,11 +57,11 @@ def main():
         f = lambda k: f"{float(row[k]):+.3f}" if row.get(k) not in (None, "") else "nan"
         verdict = row.get("verdict", f"no effects table (exit {res['rc']}, see {res['log']})")
         verdicts[verdict] += 1
-        promoted += res["last"].startswith("PROMOTED")
+        promoted += res["decision"].startswith("PROMOTED")
         print(f"seeds {','.join(map(str, seeds))}: {row.get('dimension', '?')} {row.get('reference', '?')} -> "
               f"{row.get('value', '?')}: {f('mean_difference')} [{f('ci_low')}, {f('ci_high')}], with the test images "
               f"[{f('ci_low_images')}, {f('ci_high_images')}]: {verdict}  ({res['seconds'] / 60:.1f} min)", flush=True)
-        print(f"    {res['last'][:160]}", flush=True)
+        print(f"    {res['decision'][:160]}", flush=True)
     minutes = sorted(r["seconds"] / 60 for r in results)
     print(f"\nverdicts over {a.sets} fresh pipelines: " + ", ".join(f"{v}: {n}" for v, n in verdicts.most_common()))
     print(f"promoted: {promoted} of {a.sets}; minutes per pipeline: {minutes[0]:.1f}-{minutes[-1]:.1f} "
