@@ -115,6 +115,10 @@ def test_gain_over_the_champion_is_paired_on_the_same_images(pipeline):
     # a champion of another dataset is evaluated again on the candidate's test split: the same images, the same answer
     again = compare_with_champion(other, {**best, "dataset_digest": "another dataset"}, tracking_uri=uri)
     assert again["how"].startswith("the champion re-evaluated") and again["gain"] == pytest.approx(cmp["gain"], abs=1e-6)
+    # a champion scored under another evaluation protocol is evaluated again under the candidate's: the same answer
+    other_protocol = compare_with_champion(other, {**best, "eval_batch": 16}, tracking_uri=uri)
+    assert other_protocol["how"].startswith("the champion re-evaluated under the candidate's evaluation protocol")
+    assert other_protocol["gain"] == pytest.approx(cmp["gain"], abs=1e-6)
 
 def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
     "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."

@@ -90,6 +90,20 @@ def test_train_command_logs_everything(workdir, dataset):
     assert list(boxes.columns) == BOX_COLUMNS and len(boxes) > 0
     assert set(boxes["image"]) <= {0, 1} and (boxes.x2 > boxes.x1).all() and boxes.confidence.between(0, 1).all()
 
+def test_runs_that_differ_only_in_batch_are_scored_under_one_protocol(workdir, dataset):
+    "The evaluation protocol never follows the training batch: the same eval_* params, and one baseline for both."
+    from yolo_mlops.train import train_run
+    runs = [train_run(data=str(dataset), epochs=1, imgsz=64, batch=batch, workers=0).run_id for batch in (4, 16)]
+    client = client_for(workdir)
+    params = [client.get_run(r).data.params for r in runs]
+    assert [p["batch"] for p in params] == ["4", "16"]
+    protocols = [{k: v for k, v in p.items() if k.startswith("eval_")} for p in params]
+    assert protocols[0] == protocols[1] and (protocols[0]["eval_imgsz"], protocols[0]["eval_batch"]) == ("64", "1")
+    baselines = [{k: v for k, v in client.get_run(r).data.metrics.items() if k.startswith("baseline_")} for r in runs]
+    assert baselines[0] == baselines[1] and "baseline_test_mAP50" in baselines[0]
+    # the second run read the first one's cache entry: its key holds the protocol, not the training batch
+    assert [p["baseline_source"] for p in params] == ["computed", "cache"]
+
 def test_lr0_is_used_and_changes_the_weights(workdir, dataset):
     import torch
     from yolo_mlops.train import train_run

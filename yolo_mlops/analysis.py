@@ -8,7 +8,7 @@ import math, os
 from pathlib import Path
 import pandas as pd
 from . import config
-from .evaluate import BOOTSTRAP_RESAMPLES, seen_images_sentence
+from .evaluate import BOOTSTRAP_RESAMPLES, EVAL_PARAMS, protocol_sentence, seen_images_sentence
 from .grid import GRID_PARAMETERS
 
 # %% auto #0
@@ -22,7 +22,8 @@ PARAMETERS = list(GRID_PARAMETERS)  # what a grid may vary: the training paramet
 EFFECTIVE = ["effective_optimizer", "effective_lr0", "effective_momentum", "effective_warmup_iters",
              "effective_imgsz", "effective_accumulate", "dataset_name", "dataset_classes", "dataset_digest",
              "dataset_test_images", "bootstrap_resamples", "baseline", "baseline_seen_images", "train_in",
-             "data_dvc_md5", "data_dvc_path", "data_dvc_commit", "data_dvc_remote", "data_dvc_remote_url"]  # DVC version
+             "data_dvc_md5", "data_dvc_path", "data_dvc_commit", "data_dvc_remote", "data_dvc_remote_url",  # DVC
+             *EVAL_PARAMS]  # the evaluation protocol every score of the run was measured under
 METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in ("val", "test")
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \

@@ -5,19 +5,20 @@
 # %% ../nbs/02a_evaluate.ipynb #e003
 from __future__ import annotations
 import hashlib, json, math, os, time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from . import config
 from .data import dataset_folder, images_from_coco_train2017, parse_yolo_labels, read_manifest, yolo_to_xyxy
 
 # %% auto #0
-__all__ = ['SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES', 'MATCHES_ARTIFACT',
-           'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'Evaluation', 'evaluate_split',
-           'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws',
-           'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256',
-           'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
-           'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches',
-           'split_images', 'timed_predictions', 'plot_predictions']
+__all__ = ['EVAL_PARAMS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES',
+           'MATCHES_ARTIFACT', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'EvalProtocol',
+           'protocol_of', 'protocol_sentence', 'Evaluation', 'evaluate_split', 'split_images', 'evaluate_alone',
+           'validate_during_training', 'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name',
+           'align_images', 'score_draws', 'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline',
+           'file_sha256', 'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation',
+           'gain_metrics', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches',
+           'read_test_matches', 'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -40,6 +41,60 @@ def baseline_note(classes: list[str], class_map: dict) -> str:
     parts = ([f"the pretrained model restricted to {', '.join(known)}"] if known else []) + \
             ([f"no detections for {', '.join(new)} (classes the pretrained model does not know)"] if new else [])
     return "; ".join(parts)
+
+# %% ../nbs/02a_evaluate.ipynb #e016b
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How every model is scored: Ultralytics' `val` with these settings, for the baseline, a run's val and test scores
+    and its validation while it trains, the champion's re-evaluation and an exported model. Declared once, here: a
+    model brings only its image size."""
+    imgsz: int           # the model's image size (a run's `imgsz`)
+    batch: int = 1       # images per forward pass: 1, so that an image's letterbox and predictions are its own
+    rect: bool = True    # letterbox each image to its own rectangle (Ultralytics' val), not to an imgsz square
+    conf: float = 0.001  # the lowest confidence a prediction keeps (Ultralytics' val default)
+    iou: float = 0.7     # the IoU threshold of non-maximum suppression (Ultralytics' default)
+    max_det: int = 300   # the most predictions an image keeps (Ultralytics' default)
+
+    def val_args(self) -> dict:
+        "The protocol as arguments of Ultralytics' `model.val`."
+        return asdict(self)
+
+    def params(self) -> dict:
+        "The protocol as a run logs it, as params: `eval_imgsz`, `eval_batch`, `eval_rect`, ... (`EVAL_PARAMS`)."
+        return {f"eval_{k}": v for k, v in asdict(self).items()}
+
+    def key(self) -> str:
+        "The protocol in a file name: part of the baseline's cache key."
+        return "-".join(f"{k}{v}" for k, v in asdict(self).items())
+
+    def at(self, imgsz: int) -> EvalProtocol:
+        "The same rules for a model of another image size."
+        return replace(self, imgsz=int(imgsz))
+
+    def describe(self) -> str:
+        "The protocol in words, for the reports."
+        letterbox = (f"a {self.imgsz} x {self.imgsz} square" if not self.rect else
+                     "its own rectangle" if self.batch == 1 else "its batch's rectangle")
+        return (f"imgsz {self.imgsz}, batch {self.batch} (each image letterboxed to {letterbox}), conf {self.conf:g}, "
+                f"NMS IoU {self.iou:g}, max_det {self.max_det}")
+
+# %% ../nbs/02a_evaluate.ipynb #e016e
+EVAL_PARAMS = [f"eval_{f.name}" for f in fields(EvalProtocol)]  # the params a run logs its protocol as
+
+def protocol_of(params: dict) -> EvalProtocol | None:
+    "The protocol a run logged (its params, or its row of the runs table), or None for a run that logged none."
+    kinds = {"int": lambda v: int(float(v)), "float": float, "bool": lambda v: str(v).lower() in ("true", "1", "1.0")}
+    values = {f.name: params.get(f"eval_{f.name}") for f in fields(EvalProtocol)}
+    if any(v is None or v == "" or (isinstance(v, float) and math.isnan(v)) for v in values.values()): return None
+    return EvalProtocol(**{f.name: kinds[f.type](values[f.name]) for f in fields(EvalProtocol)})
+
+def protocol_sentence(params: dict) -> str:
+    "The protocol a run was scored under, in one line of a report."
+    protocol = protocol_of(params)
+    if protocol is None:
+        return ("Scored before the evaluation protocol was logged: its scores may depend on its validation batch "
+                "(twice its training batch).")
+    return f"Scored under the evaluation protocol: {protocol.describe()}."
 
 # %% ../nbs/02a_evaluate.ipynb #e018
 SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
@@ -88,30 +143,91 @@ def _remap_predictions(model, class_map: dict) -> callable:
     model.add_callback("on_val_start", on_val_start)
     return on_val_start
 
+# %% ../nbs/02a_evaluate.ipynb #e023a
+def _follows(protocol: EvalProtocol) -> callable:
+    "A hook for `on_val_start` that refuses to go on when the validator does not follow `protocol`."
+    def on_val_start(validator):
+        loader = validator.dataloader
+        batch = min(protocol.batch, len(loader.dataset))  # Ultralytics' loaders never batch more than they hold
+        if loader.batch_size != batch or bool(getattr(loader.dataset, "rect", False)) != protocol.rect:
+            raise ValueError(
+                f"this model cannot be scored under the evaluation protocol ({protocol.describe()}): Ultralytics "
+                f"evaluates it at batch {loader.batch_size} with "
+                f"{'rectangular' if getattr(loader.dataset, 'rect', False) else 'square'} letterboxes (a model "
+                "exported with a fixed input shape). Export it with dynamic=True, or score every model under a "
+                "protocol it can follow.")
+    return on_val_start
+
 # %% ../nbs/02a_evaluate.ipynb #e024
-def evaluate_split(weights,                                   # a checkpoint path, or a loaded YOLO model
+def evaluate_split(weights,                                   # a model path (.pt or exported), or a loaded YOLO model
                    data: str,                                 # the dataset YAML
                    split: str,                                # 'train', 'val' or 'test'
-                   imgsz: int,                                # the image size to validate at
+                   protocol: EvalProtocol,                    # how to score (`EvalProtocol(imgsz)`)
                    device: str = "cpu",                       # 'cpu', '0' (first GPU), or '' for Ultralytics' choice
-                   batch: int = 8,                            # the validation batch size
                    workdir: str | os.PathLike | None = None,  # where Ultralytics writes (None: runs/eval)
                    class_map: dict | None = None,             # model class id -> dataset class id (None: the same)
                   ) -> Evaluation:
-    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes.
-    `class_map` (model class id -> dataset class id) evaluates a model trained on other classes (the pretrained one):
-    its predictions of classes outside the map are dropped."""
+    """Metrics and per-image matches of `weights` (a path or a YOLO model) on `split` of the dataset's classes, scored
+    under `protocol`. `class_map` (model class id -> dataset class id) evaluates a model trained on other classes
+    (the pretrained one): its predictions of classes outside the map are dropped."""
     from ultralytics import YOLO
     model = YOLO(str(weights)) if isinstance(weights, (str, Path)) else weights
     workdir = Path(workdir or config.runs_dir() / "eval")
     records, hook = _record_matches(model)
-    hooks = [hook] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
+    model.add_callback("on_val_start", follows := _follows(protocol))
+    hooks = [hook, follows] + ([_remap_predictions(model, class_map)] if class_map is not None else [])
     try:
-        res = model.val(data=data, split=split, imgsz=imgsz, batch=batch, device=device or None, plots=False,
+        res = model.val(data=data, split=split, **protocol.val_args(), device=device or None, plots=False,
                         verbose=False, project=str(workdir.parent), name=workdir.name, exist_ok=True)
     finally:
         for h in hooks: model.callbacks["on_val_start"].remove(h)
     return Evaluation({k: float(res.results_dict[v]) for k, v in SPLIT_METRICS.items()}, records)
+
+# %% ../nbs/02a_evaluate.ipynb #e080
+def split_images(data: str, split: str = "test") -> list[Path]:
+    "The image files of `split` in the dataset a YAML points at."
+    return sorted((dataset_folder(data) / "images" / split).iterdir())
+
+# %% ../nbs/02a_evaluate.ipynb #e080b
+def evaluate_alone(weights,                                   # a model path, or a loaded YOLO model
+                   data: str,                                 # the dataset YAML
+                   split: str,                                # whose images are evaluated, one by one
+                   protocol: EvalProtocol,                    # how to score
+                   workdir: str | os.PathLike,                # where the one-image splits and Ultralytics' files go
+                   device: str = "cpu",                       # where to evaluate
+                   class_map: dict | None = None,             # model class id -> dataset class id (None: the same)
+                  ) -> list:
+    """The per-image matches of every image of `split`, each evaluated as a split of its own: what an evaluation of
+    the whole split must reproduce for an image's score to be its own."""
+    import yaml
+    workdir, spec = Path(workdir), yaml.safe_load(Path(data).read_text())
+    workdir.mkdir(parents=True, exist_ok=True)
+    spec["path"] = str((Path(data).parent / spec.get("path", ".")).resolve())
+    out = []
+    for image in split_images(data, split):
+        listing, one = workdir / f"{image.stem}.txt", workdir / f"{image.stem}.yaml"
+        listing.write_text(f"{image.resolve()}\n")
+        one.write_text(yaml.safe_dump({**spec, split: str(listing)}))
+        out += evaluate_split(weights, str(one), split, protocol, device, workdir / "eval", class_map).images
+    return out
+
+# %% ../nbs/02a_evaluate.ipynb #e080f
+def validate_during_training(protocol: EvalProtocol) -> callable:
+    """An Ultralytics callback for `on_pretrain_routine_end`: the trainer validates under `protocol`, every epoch and
+    its final validation of best.pt, instead of in batches of twice the training batch."""
+    def on_pretrain_routine_end(trainer):
+        from copy import copy
+        from ultralytics.data import build_dataloader, build_yolo_dataset
+        args = copy(trainer.args)
+        args.imgsz = protocol.imgsz
+        dataset = build_yolo_dataset(args, trainer.data[args.split], protocol.batch, trainer.data, mode="val",
+                                     rect=protocol.rect, stride=trainer.stride)
+        if hasattr(trainer.test_loader, "close"): trainer.test_loader.close()  # the loader it replaces: no workers left
+        trainer.test_loader = build_dataloader(dataset, protocol.batch, args.workers * 2, shuffle=False, rank=-1,
+                                               device=trainer.device)
+        trainer.validator.dataloader = trainer.test_loader
+        for k in ("conf", "iou", "max_det"): setattr(trainer.validator.args, k, getattr(protocol, k))
+    return on_pretrain_routine_end
 
 # %% ../nbs/02a_evaluate.ipynb #e039
 BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
@@ -272,20 +388,19 @@ def seen_images_sentence(seen: str) -> str:
 def baseline_evaluation(weights: str,                               # the pretrained weights (a path or a name)
                         data: str,                                  # the dataset YAML
                         digest: str,                                # the dataset's digest, part of the cache key
-                        imgsz: int,                                 # the image size to validate at
+                        protocol: EvalProtocol,                     # how to score, part of the cache key
                         device: str = "cpu",                        # 'cpu', '0' (first GPU), or '' (Ultralytics')
-                        batch: int = 16,                            # the validation batch size
                         cache_dir: str | os.PathLike | None = None, # where the cache is (None: runs/baseline)
                        ) -> Baseline:
-    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test;
-    cached on disk."""
+    """The pretrained model on the dataset's classes it knows (no detections for the others), on val and test, under
+    `protocol`; cached on disk."""
     import numpy as np
     from filelock import FileLock
     from ultralytics.utils.downloads import attempt_download_asset
     path, classes = Path(attempt_download_asset(weights)), dataset_class_names(data)
     weights_sha = file_sha256(path)
     seen = baseline_seen_images(weights_sha, read_manifest(dataset_folder(data)) or {})
-    key = (f"v4-{weights_sha[:16]}-{digest[:16]}-{imgsz}-{batch}-{(device or 'auto').replace(',', '_')}-"
+    key = (f"v5-{weights_sha[:16]}-{digest[:16]}-{protocol.key()}-{(device or 'auto').replace(',', '_')}-"
            f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -294,10 +409,10 @@ def baseline_evaluation(weights: str,                               # the pretra
             c = json.loads(cache.read_text())
             return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]),
                             c["note"], seen, "cache")
-        return _computed_baseline(path, data, classes, imgsz, device, batch, cache, seen)
+        return _computed_baseline(path, data, classes, protocol, device, cache, seen)
 
 # %% ../nbs/02a_evaluate.ipynb #e031b
-def _computed_baseline(path: Path, data: str, classes: list, imgsz: int, device: str, batch: int, cache: Path,
+def _computed_baseline(path: Path, data: str, classes: list, protocol: EvalProtocol, device: str, cache: Path,
                        seen: str) -> Baseline:
     "The pretrained model evaluated on val and test, then written to its `cache` entry (whole, or not at all)."
     from ultralytics import YOLO
@@ -305,7 +420,7 @@ def _computed_baseline(path: Path, data: str, classes: list, imgsz: int, device:
     class_map = pretrained_class_map(model.names, classes)
     metrics, test = {}, None
     for split in ("val", "test"):
-        ev = evaluate_split(model, data, split, imgsz, device, batch, cache.parent / "eval", class_map)
+        ev = evaluate_split(model, data, split, protocol, device, cache.parent / "eval", class_map)
         metrics.update({f"baseline_{split}_{k}": v for k, v in ev.metrics.items()})
         if split == "test": test = ev.images
     out = Baseline(metrics, test, score_draws(by_name(test), resample_images(len(test))),
@@ -319,19 +434,19 @@ def _computed_baseline(path: Path, data: str, classes: list, imgsz: int, device:
 # %% ../nbs/02a_evaluate.ipynb #e036
 def final_evaluation(best,                   # the best checkpoint: a path, or the loaded YOLO model
                      data: str,              # the dataset YAML
-                     imgsz: int,             # the image size to validate at
+                     protocol: EvalProtocol, # how to score
                      device: str,            # where to validate
-                     batch: int,             # the validation batch size (twice the training batch)
                      workdir: Path,          # where Ultralytics writes
-                     final_val: dict,        # Ultralytics' own final validation of best.pt ({} if none)
+                     final_val: dict,        # Ultralytics' own final validation of best.pt, under `protocol` ({}: none)
                     ) -> tuple[dict, list]:
     """The best checkpoint's metrics on val and test as `final_<split>_<metric>`, and its per-image test matches.
-    Ultralytics' own final validation is used for val when there was one."""
+    Ultralytics' own final validation (under the protocol: `validate_during_training`) is used for val when there
+    was one."""
     out = {f"final_val_{k}": v for k, v in final_val.items()}
     if "final_val_mAP50" not in out:
-        val = evaluate_split(best, data, "val", imgsz, device, batch, workdir)
+        val = evaluate_split(best, data, "val", protocol, device, workdir)
         out.update({f"final_val_{k}": v for k, v in val.metrics.items()})
-    test = evaluate_split(best, data, "test", imgsz, device, batch, workdir)
+    test = evaluate_split(best, data, "test", protocol, device, workdir)
     out.update({f"final_test_{k}": v for k, v in test.metrics.items()})
     return out, test.images
 
@@ -402,11 +517,6 @@ def read_test_matches(run_id: str) -> dict | None:
                                                                   artifact_path=MATCHES_ARTIFACT)).read_text())
     except Exception: return None
     return {k: matches_from_json(raw[k]) for k in ("run", "baseline")}
-
-# %% ../nbs/02a_evaluate.ipynb #e080
-def split_images(data: str, split: str = "test") -> list[Path]:
-    "The image files of `split` in the dataset a YAML points at."
-    return sorted((dataset_folder(data) / "images" / split).iterdir())
 
 # %% ../nbs/02a_evaluate.ipynb #e081
 def timed_predictions(model,                       # a loaded YOLO model

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import pandas as pd
 from . import config
-from .evaluate import Resolution, gain_resolution, seen_images_sentence
+from .evaluate import (EvalProtocol, Resolution, gain_resolution, protocol_of, protocol_sentence,
+                                 seen_images_sentence)
 from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
                                  PARAMETERS, varying_parameters)
 
@@ -207,18 +208,21 @@ def baseline_resolution(run: dict, metric: str = "final_test_mAP50") -> Resoluti
                            high, images)
 
 # %% ../nbs/05_promotion.ipynb #c011a
-def _champion_on_candidate_split(candidate: dict, champion: dict, client) -> list:
-    "Evaluate the champion's weights on the candidate's test split (another dataset): its per-image matches."
+def _champion_on_candidate_split(candidate: dict, champion: dict, protocol: EvalProtocol) -> list:
+    "Evaluate the champion's weights on the candidate's test split under `protocol`: its per-image matches."
     import mlflow, tempfile
     from yolo_mlops.evaluate import evaluate_split
     data = candidate.get("data")
     if not data or not Path(str(data)).exists():
-        raise ValueError(f"the champion was trained on another dataset, and the candidate's dataset {data} "
+        raise ValueError(f"the champion must be evaluated again, and the candidate's dataset {data} "
                          "is not on this machine")
     weights = mlflow.artifacts.download_artifacts(run_id=champion["run_id"], artifact_path="weights/best.pt",
                                                   dst_path=tempfile.mkdtemp(prefix="champion-"))
-    imgsz = int(float(client.get_run(champion["run_id"]).data.params.get("imgsz", candidate.get("imgsz", 320))))
-    return evaluate_split(weights, str(data), "test", imgsz, "cpu", 16).images
+    return evaluate_split(weights, str(data), "test", protocol, "cpu").images
+
+def _logged_protocol(row: dict, client) -> EvalProtocol | None:
+    "The evaluation protocol a run was scored under: from its row of the runs table, else from its params."
+    return protocol_of(row) or protocol_of(client.get_run(row["run_id"]).data.params)
 
 # %% ../nbs/05_promotion.ipynb #c011b
 def compare_with_champion(candidate: dict,                  # the candidate's row of the runs table
@@ -226,20 +230,27 @@ def compare_with_champion(candidate: dict,                  # the candidate's ro
                           metric: str = "final_test_mAP50",  # compared as mAP50, or mAP50-95 if it ends so
                           tracking_uri: str | None = None,  # the tracking server both runs are in
                           ) -> dict:
-    """The candidate's gain over the champion on the same test images, with its paired 95 % interval:
-    `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is possible."""
+    """The candidate's gain over the champion on the same test images, under the candidate's evaluation protocol, with
+    its paired 95 % interval: `{'gain', 'low', 'high', 'how'}`, or `{'error': why}` when no paired comparison is
+    possible."""
     from yolo_mlops.evaluate import paired_bootstrap_gain, image_matches_map, read_test_matches
     client = config.open_store(tracking_uri, check=False, fluent=True).client
     k = "mAP50_95" if metric.endswith("mAP50_95") else "mAP50"
-    mine = read_test_matches(candidate["run_id"])
+    mine, protocol = read_test_matches(candidate["run_id"]), _logged_protocol(candidate, client)
     if mine is None: return {"error": "the candidate logged no per-image matches"}
+    if protocol is None: return {"error": "the candidate was scored before runs logged their evaluation protocol"}
     try:
+        theirs_protocol = _logged_protocol(champion, client)
+        same_rules = theirs_protocol is not None and protocol.at(theirs_protocol.imgsz) == theirs_protocol
         theirs = (read_test_matches(champion["run_id"])
-                  if champion.get("dataset_digest") == candidate.get("dataset_digest") else None)
+                  if same_rules and champion.get("dataset_digest") == candidate.get("dataset_digest") else None)
         how = "the champion's own evaluation of the same test split"
-        if theirs is None:
-            theirs, how = ({"run": _champion_on_candidate_split(candidate, champion, client)},
-                           "the champion re-evaluated on the candidate's test split")
+        if theirs is None:  # another dataset, or scored under another protocol: evaluated again, under this one
+            imgsz = (theirs_protocol.imgsz if theirs_protocol
+                     else client.get_run(champion["run_id"]).data.params["imgsz"])
+            theirs = {"run": _champion_on_candidate_split(candidate, champion, protocol.at(imgsz))}
+            how = ("the champion re-evaluated on the candidate's test split" if same_rules else
+                   "the champion re-evaluated under the candidate's evaluation protocol (it was scored under another)")
         low, high = paired_bootstrap_gain(mine["run"], theirs["run"])[k]
     except Exception as e: return {"error": f"no paired comparison with the champion: {e}"}
     i = 1 if k == "mAP50_95" else 0
@@ -404,7 +415,7 @@ def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd
                       f"{str(c.get('dataset_classes', 'person')).replace(',', ', ')}, digest "
                       f"`{str(c.get('dataset_digest', ''))[:12]}`"),
         data_version_text=_data_version_text(c),
-        baseline_text=str(c.get("baseline") or "the pretrained model"),
+        baseline_text=str(c.get("baseline") or "the pretrained model"), protocol_text=protocol_sentence(c),
         candidate_params=", ".join(f"{k}={_fmt(c.get(k), floats=None)}" for k in PARAMETERS
                                    if k in c and k not in ("data", "weights", "device", "workers")),
         metric=m, candidate_value=f"{c.get(m, math.nan):.4f}",

@@ -11,9 +11,10 @@ from pathlib import Path
 from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
 from .data_versions import dataset_version
-from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, baseline_evaluation, class_gains,
-                                 dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
-                                 plot_predictions, seen_images_sentence, split_images, timed_predictions)
+from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, EvalProtocol, baseline_evaluation,
+                                 class_gains, dataset_class_names, final_evaluation, gain_metrics, log_matches,
+                                 per_class_metrics, plot_predictions, protocol_sentence, seen_images_sentence,
+                                 split_images, timed_predictions)
 from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
                       training_in)
 
@@ -146,12 +147,12 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
 
 # %% ../nbs/02_train.ipynb #c014
 def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> TrainingJob:
-    "What `cfg` asks Ultralytics to train, into `save_dir`, its console output going to `console_log`."
+    "What `cfg` asks Ultralytics to train (validating under its protocol) into `save_dir`, console to `console_log`."
     return TrainingJob(cfg.weights, str(console_log), dict(
         data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer, lr0=cfg.lr0,
         warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None, seed=cfg.seed,
         deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
-        name=save_dir.name, exist_ok=True, verbose=False))
+        name=save_dir.name, exist_ok=True, verbose=False), asdict(EvalProtocol(cfg.imgsz)))
 
 # %% ../nbs/02_train.ipynb #c017
 def training_notebook() -> Path:
@@ -315,7 +316,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     clock.lap("latency")
     # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
     if cfg.console_log: RunFiles.of_console_log(cfg.console_log).trained_marker.touch()
-    final, run_test = final_evaluation(trained, cfg.data, cfg.imgsz, cfg.device, 2 * cfg.batch, save_dir / "eval",
+    final, run_test = final_evaluation(trained, cfg.data, EvalProtocol(cfg.imgsz), cfg.device, save_dir / "eval",
                                        end.final_val)
     metrics.update({**final, **end.cadence})
     clock.lap("evaluate")
@@ -343,11 +344,12 @@ def _log_what_is_trained(cfg: TrainConfig, train_in: str) -> str:
 
 # %% ../nbs/02_train.ipynb #c044
 def _log_baseline(cfg: TrainConfig, digest: str) -> Baseline:
-    "The pretrained baseline of the run's dataset and image size, logged with what it is and where it came from."
+    "The pretrained baseline under the run's evaluation protocol, logged with what it is, its source and the protocol."
     import mlflow
-    base = baseline_evaluation(cfg.weights, cfg.data, digest, cfg.imgsz, cfg.device, batch=2 * cfg.batch)
+    protocol = EvalProtocol(cfg.imgsz)  # the image size is the run's; nothing of the protocol follows its batch
+    base = baseline_evaluation(cfg.weights, cfg.data, digest, protocol, cfg.device)
     mlflow.log_params({"baseline": base.note, "baseline_seen_images": base.seen_images,
-                       "baseline_source": base.source})
+                       "baseline_source": base.source, **protocol.params()})
     mlflow.log_metrics(base.metrics)
     return base
 
@@ -449,6 +451,7 @@ def run_summary(run) -> "Markdown":
              + "/".join(p.get(f"dataset_{s}_images", "?") for s in ("train", "val", "test"))
              + f" train/val/test images, digest {p.get('dataset_digest', '')[:12]}."]
     if "final_test_mAP50" in m: lines.append(_gain_sentence(m))
+    lines.append(protocol_sentence(p))  # how every number of this report was scored
     if p.get("baseline_seen_images") == "true": lines.append(seen_images_sentence("true"))
     if "best_epoch" in m:
         steps = int(m.get("optimizer_steps", 0))

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, Protocol
 from fastcore.basics import patch
-from .evaluate import SPLIT_METRICS
+from .evaluate import SPLIT_METRICS, EvalProtocol, validate_during_training
 
 # %% auto #0
 __all__ = ['TRAIN_IN', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'skip_ultralytics_mlflow', 'metric_name',
@@ -208,6 +208,7 @@ class TrainingJob:
     weights: str      # the starting checkpoint
     console_log: str  # the file Ultralytics' output goes to
     args: dict        # `model.train(**args)`
+    eval_protocol: dict | None = None  # the fields of the `EvalProtocol` the trainer validates under (None: its own)
 
     def to_line(self) -> str: return json.dumps(asdict(self)) + "\n"
 
@@ -240,6 +241,8 @@ def train_with_callbacks(job: TrainingJob,                # what to train
     started = time.perf_counter()
     model = logger.attach(YOLO(job.weights))
     if on_train_start: model.add_callback("on_train_start", on_train_start)
+    if job.eval_protocol:
+        model.add_callback("on_pretrain_routine_end", validate_during_training(EvalProtocol(**job.eval_protocol)))
     model.train(**job.args)
     return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val, gpu_peak_memory_mb())
 
