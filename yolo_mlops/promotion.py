@@ -260,7 +260,8 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
             tracking_uri: str | None = None,            # the tracking server with the Model Registry
             ) -> PromotionDecision:
     """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name`
-    (default: named after the candidate's dataset) and make it the champion."""
+    (default: named after the candidate's dataset; on a class server, a student's own `<model>-<user>` when the
+    class's is not theirs to write: `promotion_target`) and make it the champion."""
     criteria = criteria or PromotionCriteria()
     client = config.open_store(tracking_uri).client
     done = table[(table.status == "FINISHED") & table[criteria.metric].notna()]
@@ -269,7 +270,9 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
     if candidate is None:
         raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "")
                          + " in the table.")
-    model_name = model_name or model_name_for(candidate.get("dataset_name"))
+    from yolo_mlops.class_server import promotion_target
+    model_name = promotion_target(model_name or model_name_for(candidate.get("dataset_name")), bool(model_name),
+                                  tracking_uri)
     old = current_champion(client, model_name)
     champion = None
     if old is not None:
