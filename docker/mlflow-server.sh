@@ -46,16 +46,16 @@ if [ "${MLFLOW_AUTH:-1}" = "1" ]; then
   : "${MLFLOW_AUTH_ADMIN_PASSWORD:?MLFLOW_AUTH=1 needs MLFLOW_AUTH_ADMIN_PASSWORD, the first admin password}"
   # The auth app's settings (it reads no command-line options): users and permissions in the tracking database
   # (one backup holds both); every account reads what it is not granted more on (default_permission READ; only the
-  # admin creates accounts); a checked password is remembered for MLFLOW_AUTH_CACHE_SECONDS (60) in each worker, as
-  # MLflow's hash is deliberately slow (a changed or deleted password may work that long on another worker).
-  export MLFLOW_AUTH_CONFIG_PATH="${MLFLOW_AUTH_CONFIG_PATH:-$PWD/basic_auth.ini}"
+  # admin creates accounts); a checked password is remembered for 60 s in each worker, as MLflow's hash is
+  # deliberately slow (a changed or deleted password may work that long on another worker).
+  export MLFLOW_AUTH_CONFIG_PATH="$PWD/basic_auth.ini"
   (umask 077 && cat > "$MLFLOW_AUTH_CONFIG_PATH" <<EOF
 [mlflow]
 default_permission = READ
 database_uri = $database
 admin_username = admin
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
-auth_cache_ttl_seconds = ${MLFLOW_AUTH_CACHE_SECONDS:-60}
+auth_cache_ttl_seconds = 60
 EOF
   )
   set -- "$@" --app-name basic-auth

@@ -169,3 +169,23 @@ def stop_team_stack(parts):
     for part in reversed(parts):
         try: part.stop()
         except Exception: pass
+
+
+def run_minio_init(folder: Path, **env):
+    """docker/minio-init.sh, run by sh as the compose file's minio-init service runs it, against a stand-in `mc` that
+    records its calls (no MinIO server installs here: no package of PyPI, npm or Debian has one); the policies it
+    gives MinIO are left in `folder`, to give moto's S3 server. Returns (the result, the `mc` calls)."""
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
+    fake = folder / "bin" / "mc"  # `policy attach` fails once attached, as MinIO's does; `user info` names the policy
+    fake.write_text('#!/bin/sh\necho "$*" >> "$LOG"\n'
+                    'case "$*" in "admin policy attach"*) [ -e "$LOG.$5" ] && exit 1; touch "$LOG.$5";; '
+                    '"admin user info"*) echo "PolicyName: dvc-readwrite dvc-readonly";; esac\n')
+    fake.chmod(0o755)
+    settings = {"PATH": f"{folder / 'bin'}:{os.environ['PATH']}", "LOG": str(folder / "calls"),
+                "POLICY_DIR": str(folder), "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-secret",
+                "MLFLOW_BUCKET": "mlflow", "DVC_BUCKET": "dvc", "DVC_WRITER_ACCESS_KEY_ID": "dvc-instructor",
+                "DVC_WRITER_SECRET_ACCESS_KEY": "w-secret", "DVC_READER_ACCESS_KEY_ID": "dvc-class",
+                "DVC_READER_SECRET_ACCESS_KEY": "r-secret", **env}
+    r = subprocess.run(["sh", str(ROOT / "docker" / "minio-init.sh")], env=settings, capture_output=True, text=True)
+    calls = (folder / "calls").read_text().splitlines() if (folder / "calls").exists() else []
+    return r, calls

@@ -12,10 +12,11 @@ from . import config
 
 # %% auto #0
 __all__ = ['CLASS_EXPERIMENT_PERMISSION', 'CLASS_MODEL_PERMISSION', 'OWN_MODEL_PERMISSION', 'PERMISSION_ORDER', 'USERNAME',
-           'RESERVED_USERNAMES', 'FORBIDDEN', 'own_model_name', 'at_least', 'RosterError', 'Student', 'read_roster',
-           'new_password', 'credentials_path', 'write_credentials', 'read_credentials', 'AccessRefused', 'Account',
-           'login_refusal', 'current_account', 'permission_on', 'model_refusal', 'promotion_target', 'check_can_log',
-           'check_promotion', 'refusal_line', 'Grant', 'grant_plan', 'ClassReport', 'add_users']
+           'RESERVED_USERNAMES', 'USERS_CURRENT', 'USERS_LIST', 'USERS_CREATE', 'PERMISSION_GET', 'PERMISSION_GRANT',
+           'FORBIDDEN', 'own_model_name', 'at_least', 'RosterError', 'Student', 'read_roster', 'new_password',
+           'credentials_path', 'write_credentials', 'read_credentials', 'AccessRefused', 'Account', 'login_refusal',
+           'current_account', 'permission_on', 'model_refusal', 'promotion_target', 'check_can_log', 'check_promotion',
+           'refusal_line', 'Grant', 'grant_plan', 'ClassReport', 'add_users']
 
 # %% ../nbs/07_class_server.ipynb #c006
 CLASS_EXPERIMENT_PERMISSION = "EDIT"  # log runs, share a grid, read everyone's; not delete (that is MANAGE)
@@ -145,11 +146,19 @@ def login_refusal(uri: str) -> str:
             "ask the instructor (an admin) to reset it")
 
 # %% ../nbs/07_class_server.ipynb #c013
-def _get(uri: str, endpoint: str, **params):
-    "GET `endpoint` of the server at `uri` with the login MLflow's client sends (MLflow's bounded retries)."
+# The auth app's REST API, as its own client calls it (`mlflow.server.get_app_client("basic-auth", ...)`, an
+# `AuthServiceClient`); that client's package first imports MLflow's whole server (Flask, FastAPI, and a warning on
+# stderr), which a command does not need, so the few requests this chapter makes are made here.
+USERS_CURRENT, USERS_LIST, USERS_CREATE = ("/api/2.0/mlflow/users/current", "/api/2.0/mlflow/users/list",
+                                           "/api/2.0/mlflow/users/create")
+PERMISSION_GET, PERMISSION_GRANT = "/api/3.0/mlflow/users/permissions/get", "/api/3.0/mlflow/users/permissions/grant"
+
+def _request(uri: str, endpoint: str, method: str = "GET", **body):
+    "The server's response to one request with the login MLflow's client sends (GET: `body` as query parameters)."
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
-    return http_request(get_default_host_creds(uri), endpoint, "GET", params=params or None)
+    return http_request(get_default_host_creds(uri), endpoint, method, **({"params": body} if method == "GET" else
+                                                                          {"json": body}))
 
 # %% ../nbs/07_class_server.ipynb #c013-1
 def current_account(tracking_uri: str | None = None) -> Account | None:
@@ -157,12 +166,19 @@ def current_account(tracking_uri: str | None = None) -> Account | None:
     server without `--app-name basic-auth`). A login the server refuses is an `AccessRefused`."""
     uri = config.tracking_uri(tracking_uri)
     if config.is_embedded_store(uri): return None
-    r = _get(uri, "/api/2.0/mlflow/users/current")
+    r = _request(uri, USERS_CURRENT)
     if r.status_code == 404: return None
     if r.status_code == 401: raise AccessRefused(login_refusal(uri))
     r.raise_for_status()
     user = r.json()["user"]
     return Account(user["username"], bool(user["is_admin"]))
+
+# %% ../nbs/07_class_server.ipynb #c013-2
+def _call(uri: str, endpoint: str, method: str = "GET", **body) -> dict:
+    "The auth app's answer to one request, as a dict; an error answer raises MLflow's exception, as its client does."
+    from mlflow.utils.rest_utils import verify_rest_response
+    r = verify_rest_response(_request(uri, endpoint, method, **body), endpoint)
+    return r.json() if r.content else {}
 
 # %% ../nbs/07_class_server.ipynb #c015
 def permission_on(resource_type: str,             # 'experiment' or 'registered_model'
@@ -171,9 +187,8 @@ def permission_on(resource_type: str,             # 'experiment' or 'registered_
                   tracking_uri: str | None = None,  # the tracking server
                  ) -> str:
     "The permission (READ, EDIT, MANAGE, ...) `username` holds on a resource, as the server resolves it for a request."
-    from mlflow.server import get_app_client
-    auth = get_app_client("basic-auth", tracking_uri=config.tracking_uri(tracking_uri))
-    return auth.get_user_permission(username, resource_type, str(resource_id)).permission
+    return _call(config.tracking_uri(tracking_uri), PERMISSION_GET, username=username, resource_type=resource_type,
+                 resource_id=str(resource_id))["permission"]
 
 # %% ../nbs/07_class_server.ipynb #c015-1
 def _model_exists(client, name: str) -> bool:
@@ -310,9 +325,7 @@ def _require_admin(uri: str) -> Account:
 
 def _usernames(uri: str) -> set[str]:
     "Every account on the server (an admin's request)."
-    r = _get(uri, "/api/2.0/mlflow/users/list")
-    r.raise_for_status()
-    return {u["username"] for u in r.json()["users"]}
+    return {u["username"] for u in _call(uri, USERS_LIST)["users"]}
 
 # %% ../nbs/07_class_server.ipynb #c021-1
 def _ensure_resources(client, experiments: list[str], models: list[str], report: ClassReport) -> dict:
@@ -329,22 +342,23 @@ def _ensure_resources(client, experiments: list[str], models: list[str], report:
     return ids
 
 # %% ../nbs/07_class_server.ipynb #c021-2
-def _create_account(auth, student: Student, credentials: Path, server_url: str) -> Path:
+def _create_account(uri: str, student: Student, credentials: Path, server_url: str) -> Path:
     """Create `student`'s account with a fresh password written first to their credentials file; a file left by an
     earlier run that stopped before creating the account gives its password instead (written once)."""
     path = credentials_path(credentials, student.username)
     if path.exists(): password = read_credentials(path)["MLFLOW_TRACKING_PASSWORD"]
     else: password = new_password(); write_credentials(credentials, student.username, password, server_url)
-    auth.create_user(student.username, password)
+    _call(uri, USERS_CREATE, "POST", username=student.username, password=password)
     return path
 
 # %% ../nbs/07_class_server.ipynb #c021-3
-def _grant(auth, grants: list[Grant], ids: dict, report: ClassReport) -> str:
+def _grant(uri: str, grants: list[Grant], ids: dict, report: ClassReport) -> str:
     "Give each of `grants` its account does not hold yet (a grant only raises a permission); what it holds, in words."
     for g in grants:
         resource = ids.get(g.resource, g.resource) if g.resource_type == "experiment" else g.resource
-        if not at_least(auth.get_user_permission(g.username, g.resource_type, resource).permission, g.permission):
-            auth.grant_user_permission(g.username, g.resource_type, resource, g.permission)
+        if not at_least(permission_on(g.resource_type, resource, g.username, uri), g.permission):
+            _call(uri, PERMISSION_GRANT, "POST", username=g.username, resource_type=g.resource_type,
+                  resource_id=str(resource), permission=g.permission)
             report.granted.append(g)
     return ", ".join(f"{g.permission} on {g.resource}" for g in grants)
 
@@ -359,11 +373,10 @@ def add_users(roster: str | os.PathLike,           # the class's roster CSV (`re
              ) -> ClassReport:
     """Make the server match the roster: the class's experiments and model, an account per student (password written
     once to their credentials file), and `grant_plan`'s permissions. Only adds: re-running changes nothing."""
-    from mlflow.server import get_app_client
     uri = config.tracking_uri(tracking_uri)
     students, report = read_roster(roster), ClassReport()
     _require_admin(uri)
-    client, auth = config.open_store(uri).client, get_app_client("basic-auth", tracking_uri=uri)
+    client = config.open_store(uri).client
     ids = _ensure_resources(client, experiments, [model_name, *[own_model_name(model_name, s.username)
                                                                 for s in students]], report)
     existing = _usernames(uri)
@@ -372,9 +385,9 @@ def add_users(roster: str | os.PathLike,           # the class's roster CSV (`re
             report.existing_users.append(s.username)
             said = "account exists, password kept"
         else:
-            path = _create_account(auth, s, Path(credentials), server_url or uri)
+            path = _create_account(uri, s, Path(credentials), server_url or uri)
             report.created_users.append(s.username)
             said = f"account created, password in {path} (mode 0600)"
-        say(f"{s.username}: {said}; {_grant(auth, grant_plan([s], experiments, model_name), ids, report)}")
+        say(f"{s.username}: {said}; {_grant(uri, grant_plan([s], experiments, model_name), ids, report)}")
     report.not_in_roster = sorted(existing - {s.username for s in students} - set(RESERVED_USERNAMES))
     return report
