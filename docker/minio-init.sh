@@ -7,14 +7,11 @@
 # Running it again changes nothing. It refuses to run while a secret still holds its example value (change-me...).
 set -eu
 refuse() { echo "minio-init.sh: refusing to set up MinIO: $*" >&2; exit 1; }
-# every variable whose value is still an example (shell alone: the mc image has no sed or grep)
-examples=$(env | while IFS='=' read -r name value; do case "$value" in change-me*) echo "$name";; esac; done)
-for name in $examples; do
-  refuse "$name still holds its example value (change-me...): put a secret of your own in .env, or write a fresh .env with \`python3 scripts/new_env.py\`"
-done
+. "$(dirname "$0")/refuse-examples.sh"
 : "${MINIO_ROOT_USER:?set it in .env}" "${MINIO_ROOT_PASSWORD:?set it in .env}" "${MLFLOW_BUCKET:?set it in .env}"
-: "${DVC_BUCKET:?set it in .env}" "${DVC_WRITER_ACCESS_KEY_ID:?set it in .env}" "${DVC_WRITER_SECRET_ACCESS_KEY:?set it in .env}"
-: "${DVC_READER_ACCESS_KEY_ID:?set it in .env}" "${DVC_READER_SECRET_ACCESS_KEY:?set it in .env}"
+: "${DVC_BUCKET:?set it in .env}" "${DVC_WRITER_ACCESS_KEY_ID:?set it in .env}"
+: "${DVC_WRITER_SECRET_ACCESS_KEY:?set it in .env}" "${DVC_READER_ACCESS_KEY_ID:?set it in .env}"
+: "${DVC_READER_SECRET_ACCESS_KEY:?set it in .env}"
 policies="${POLICY_DIR:-/tmp}"
 
 mc alias set local "${MINIO_URL:-http://minio:9000}" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"
@@ -48,4 +45,5 @@ attached() {  # attached KEY POLICY: whether the user has the policy
 }
 add_user "$DVC_WRITER_ACCESS_KEY_ID" "$DVC_WRITER_SECRET_ACCESS_KEY" dvc-readwrite
 add_user "$DVC_READER_ACCESS_KEY_ID" "$DVC_READER_SECRET_ACCESS_KEY" dvc-readonly
-echo "minio-init.sh: buckets $MLFLOW_BUCKET and $DVC_BUCKET (private); DVC users $DVC_WRITER_ACCESS_KEY_ID (read, write) and $DVC_READER_ACCESS_KEY_ID (read only)"
+echo "minio-init.sh: buckets $MLFLOW_BUCKET and $DVC_BUCKET (private); DVC users $DVC_WRITER_ACCESS_KEY_ID" \
+     "(read, write) and $DVC_READER_ACCESS_KEY_ID (read only)"

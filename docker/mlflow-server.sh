@@ -15,24 +15,24 @@
 #   - no MLFLOW_FLASK_SERVER_SECRET_KEY (the key of MLflow's sessions and CSRF tokens, the same for every worker).
 set -eu
 refuse() { echo "mlflow-server.sh: refusing to start: $*" >&2; exit 1; }
-# every variable whose value is still an example (shell alone, as docker/minio-init.sh must do it)
-examples=$(env | while IFS='=' read -r name value; do case "$value" in change-me*) echo "$name";; esac; done)
-for name in $examples; do
-  refuse "$name still holds its example value (change-me...): put a secret of your own in .env, or write a fresh .env with \`python3 scripts/new_env.py\`"
-done
+. "$(dirname "$0")/refuse-examples.sh"
 : "${POSTGRES_USER:?set POSTGRES_USER}" "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}" "${POSTGRES_DB:?set POSTGRES_DB}"
 : "${MLFLOW_BUCKET:?set MLFLOW_BUCKET}" "${MLFLOW_S3_ENDPOINT_URL:?set MLFLOW_S3_ENDPOINT_URL}"
 [ -n "${MLFLOW_FLASK_SERVER_SECRET_KEY:-}" ] ||
-  refuse "MLFLOW_FLASK_SERVER_SECRET_KEY is not set: MLflow signs its sessions and CSRF tokens with it (a long random string, the same for every worker; \`python3 scripts/new_env.py\` writes one)"
+  refuse "MLFLOW_FLASK_SERVER_SECRET_KEY is not set: MLflow signs its sessions and CSRF tokens with it" \
+         "(a long random string, the same for every worker; \`python3 scripts/new_env.py\` writes one)"
 reachable_at="${BIND_ADDRESS:-${MLFLOW_HOST:-0.0.0.0}}"
 case "${MLFLOW_AUTH:-1}" in
   1) ;;
   0) case "$reachable_at" in
        127.*|localhost|::1|"[::1]") ;;
-       *) refuse "MLFLOW_AUTH=0 (no login) while the server is reachable at $reachable_at, beyond this machine: set MLFLOW_AUTH=1, or BIND_ADDRESS=127.0.0.1" ;;
+       *) refuse "MLFLOW_AUTH=0 (no login) while the server is reachable at $reachable_at, beyond this machine:" \
+                 "set MLFLOW_AUTH=1, or BIND_ADDRESS=127.0.0.1" ;;
      esac ;;
   *) refuse "MLFLOW_AUTH is '${MLFLOW_AUTH}': 1 (accounts, the default) or 0 (no login, on 127.0.0.1 only)" ;;
 esac
+# MLflow's job execution (a job runner and a huey consumer, for GenAI scorers and trace rollups) serves nothing here
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 database="postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${POSTGRES_HOST:-postgres}:${POSTGRES_PORT:-5432}/${POSTGRES_DB}"
 set -- mlflow server \
   --backend-store-uri "$database" \

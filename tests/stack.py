@@ -63,7 +63,7 @@ class Postgres:
                           "-At", "-c", query]).stdout
 
     def stop(self):
-        try: self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "stop"])
+        try: self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "immediate", "stop"])  # thrown away: no checkpoint
         except subprocess.CalledProcessError: pass
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -292,8 +292,8 @@ def test_minio_init_creates_private_buckets_and_the_two_dvc_users(tmp_path):
     from stack import ROOT, run_minio_init
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     init = compose["services"]["minio-init"]
-    assert init["entrypoint"] == ["/bin/sh", "/usr/local/bin/minio-init.sh"]
-    assert "./docker/minio-init.sh:/usr/local/bin/minio-init.sh:ro" in init["volumes"]
+    assert init["entrypoint"] == ["/bin/sh", "/usr/local/share/yolo-mlops/minio-init.sh"]
+    assert "./docker:/usr/local/share/yolo-mlops:ro" in init["volumes"]  # the script, and the check it sources
     keys = {"DVC_BUCKET", "DVC_WRITER_ACCESS_KEY_ID", "DVC_WRITER_SECRET_ACCESS_KEY", "DVC_READER_ACCESS_KEY_ID",
             "DVC_READER_SECRET_ACCESS_KEY"}
     assert keys <= set(init["environment"])

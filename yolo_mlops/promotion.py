@@ -145,13 +145,16 @@ def register_run(run_id: str,                      # a FINISHED training run tha
                  description: str = "",            # the new version's description (an existing one keeps its own)
                  tags: dict | None = None,         # the new version's tags
                  ):
-    """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset);
-    the existing version if already registered."""
+    """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset; on a
+    class server, as in `promote`, a student's own model: `promotion_target`); the existing version if already
+    registered."""
     import mlflow
     from mlflow.exceptions import MlflowException
     uri, client = config.open_store(tracking_uri, fluent=True)
     run = client.get_run(run_id)  # an unknown run id fails here, before anything is created
-    model_name = model_name or model_name_for(run.data.params.get("dataset_name"))
+    from yolo_mlops.class_server import promotion_target  # refused here, before anything is created
+    model_name = promotion_target(model_name or model_name_for(run.data.params.get("dataset_name")), bool(model_name),
+                                  tracking_uri)
     try: client.get_registered_model(model_name)
     except MlflowException:
         classes = run.data.params.get("dataset_classes", "person").replace(",", ", ")
