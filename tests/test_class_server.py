@@ -144,6 +144,12 @@ def test_a_student_logs_and_reads_but_deletes_nothing_and_never_moves_the_class_
         alice.log_param(run, "lr0", "0.01"); alice.log_metric(run, "final_test_mAP50", 0.5)
         alice.set_terminated(run)
         denied(lambda: alice.delete_run(run))  # not even her own: deleting is MANAGE
+        from yolo_mlops.grid import discard_run  # so a launcher that lost a race ends its run KILLED instead
+        lost = alice.create_run(exp, tags={"grid_parent": "true", "grid_key": "k", "stage": "train"}).info.run_id
+        discard_run(alice, lost, "another launcher was first")
+        gone = alice.get_run(lost)
+        assert gone.info.status == "KILLED" and gone.data.tags["discarded"] == "another launcher was first"
+        assert gone.data.tags["grid_parent"] == gone.data.tags["stage"] == "discarded"  # out of every search
     with as_student(server, classroom, "bob") as bob:
         assert bob.get_run(run).data.params == {"lr0": "0.01"}  # bob reads alice's run
         error = denied(lambda: bob.delete_run(run))
