@@ -4,7 +4,7 @@ docker/minio-init.sh writes them for MinIO (moto's server with its IAM checks: n
 npm or Debian). An instructor (`admin`) and two students, alice and bob, whose accounts `yolo-mlops class add-users`
 creates. Every case of who may do what is asked of the real server; each refusal is one line, status 2, nothing
 written. The servers start once for the module; the runs that need no training are MLflow runs with no training."""
-import json, os, shutil, subprocess, time
+import json, os, shutil, subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +12,7 @@ from unittest.mock import patch
 import pytest, yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from conftest import BIN, tree_state, yolo_mlops
+from conftest import BIN, yolo_mlops
 from stack import MlflowServer, Postgres, ROOT, S3Server, run_minio_init, stop_team_stack
 from yolo_mlops.class_server import AccessRefused, add_users, read_credentials, refusal_line
 from yolo_mlops.promotion import DEFAULT_MODEL_NAME
