@@ -175,7 +175,8 @@ def test_a_student_logs_and_reads_but_deletes_nothing_and_never_moves_the_class_
 @pytest.fixture(scope="module")
 def grid_run(server, classroom, tmp_path_factory):
     """alice's and bob's launchers, started together on the same two-trial grid (4 training images, imgsz 32, one
-    epoch) in the class experiment, each in a folder of their own; their results."""
+    epoch) in the class experiment, each in a folder of their own; their results. Two workers each: a launcher claims
+    the trials it will train as it starts them, so with one worker the first would train both trials in turn."""
     from yolo_mlops.data import build_dataset
     folder = tmp_path_factory.mktemp("class-grid")
     built = build_dataset(split=(4, 2, 2), out=folder / "data" / "tiny_coco", yaml_path=folder / "tiny_coco.yaml")
@@ -185,7 +186,8 @@ def grid_run(server, classroom, tmp_path_factory):
     procs = {}
     for user in ("alice", "bob"):
         (folder / user).mkdir()
-        procs[user] = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid)], cwd=folder / user,
+        procs[user] = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--workers", "2"],
+                                       cwd=folder / user,
                                        env=login(server, user, classroom.passwords[user]), stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
     out = {user: (p.wait(timeout=600), *p.communicate()) for user, p in procs.items()}

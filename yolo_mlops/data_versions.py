@@ -60,7 +60,7 @@ _REMOTE_FIX = {
 def _dvc_problem(text: str) -> str | None:
     "Which of `_REMOTE_FIX`'s problems DVC's error and log lines (`text`) describe, if any."
     if re.search(r"AccessDenied|Access Denied", text): return "refused"  # a valid key, without this right
-    if re.search(r"credentials|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b403\b|Forbidden", text):
+    if re.search(r"credentials|InvalidAccessKeyId|SignatureDoesNotMatch|\b403\b|Forbidden", text):
         return "credentials"
     if re.search(r"[Cc]ould not connect|Cannot connect|Connection refused|Name or service not known|"
                  r"ConnectTimeout|Temporary failure in name resolution", text):
