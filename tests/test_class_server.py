@@ -8,7 +8,6 @@ import json, os, shutil, subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from unittest.mock import patch
 import pytest, yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -44,16 +43,31 @@ def login(server, user=None, password=None) -> dict:
     "The environment of a command run by `user` (None: no MLFLOW_TRACKING_USERNAME at all), nothing reaching a cloud."
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_", "AWS_"))}
     env.update(MLFLOW_TRACKING_URI=server.uri, DVC_NO_ANALYTICS="1", AWS_EC2_METADATA_DISABLED="true",
+               MLFLOW_DISABLE_TELEMETRY="true",
                AWS_MAX_ATTEMPTS="1", AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
     if user: env["MLFLOW_TRACKING_USERNAME"] = user
     if password: env["MLFLOW_TRACKING_PASSWORD"] = password
     return env
 
+LOGIN = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+@pytest.fixture(scope="module", autouse=True)
+def login_variables():
+    """MLflow's client reads the login from the environment at each request, and other threads (MLflow's own) read the
+    environment too: the two variables exist, empty, for the whole module, and only their values change."""
+    saved = {k: os.environ.get(k) for k in LOGIN}
+    os.environ.update(dict.fromkeys(LOGIN, ""))
+    yield
+    for k, v in saved.items():
+        if v is None: del os.environ[k]
+        else: os.environ[k] = v
+
 @contextmanager
 def client_of(server, user, password):
-    "An MlflowClient whose requests log in as `user` (MLflow reads the login from the environment at each request)."
-    with patch.dict(os.environ, {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}):
-        yield MlflowClient(server.uri)
+    "An MlflowClient whose requests log in as `user`, in this process."
+    os.environ.update(zip(LOGIN, (user, password)))
+    try: yield MlflowClient(server.uri)
+    finally: os.environ.update(dict.fromkeys(LOGIN, ""))
 
 @pytest.fixture(scope="module")
 def classroom(server, tmp_path_factory):
