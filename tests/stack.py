@@ -63,15 +63,24 @@ class Postgres:
                           "-At", "-c", query]).stdout
 
     def stop(self):
-        try: self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "stop"])
+        try: self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "immediate", "stop"])  # thrown away: no checkpoint
         except subprocess.CalledProcessError: pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
+# moto authorises an S3 request by its API operation's name (s3:ListObjectsV2, s3:HeadObject, ...), where AWS and MinIO
+# check the IAM action that covers the operation (s3:ListBucket, s3:GetObject): a policy given to moto also names the
+# operations each of its actions covers, so that the very policy the compose file gives MinIO is the one enforced here.
+MOTO_OPERATIONS = {"s3:ListBucket": ["s3:ListObjects", "s3:ListObjectsV2", "s3:HeadBucket"],
+                   "s3:GetObject": ["s3:HeadObject"], "s3:DeleteObject": ["s3:DeleteObjects"],
+                   "s3:PutObject": ["s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload"],
+                   "s3:ListMultipartUploadParts": ["s3:ListParts"]}
+
 class S3Server:
-    "moto's standalone S3 server on 127.0.0.1, with one bucket."
+    "moto's standalone S3 server on 127.0.0.1, with one bucket; `enforce_policies` makes it check IAM users' policies."
     def __init__(self, bucket="mlflow"):
         self.bucket, self.port, self.proc = bucket, free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
+        self.access_key = self.secret_key = "testing"  # any key works until `enforce_policies`
 
     def start(self):
         self.proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
@@ -79,13 +88,37 @@ class S3Server:
         wait_until(lambda: http_ok(self.url) < 500, "moto S3 server", 60, self.proc)
         return self
 
-    def client(self):
+    def client(self, service="s3", keys: tuple[str, str] | None = None):
         import boto3
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="testing", aws_secret_access_key="testing",
+        key, secret = keys or (self.access_key, self.secret_key)
+        return boto3.client(service, endpoint_url=self.url, aws_access_key_id=key, aws_secret_access_key=secret,
                             region_name="us-east-1")
 
-    def create_bucket(self):
-        self.client().create_bucket(Bucket=self.bucket)
+    def create_bucket(self, name: str | None = None):
+        self.client().create_bucket(Bucket=name or self.bucket)
+        return self
+
+    def add_user(self, name: str, policy: dict) -> tuple[str, str]:
+        "An IAM user who may do what `policy` (an IAM policy document, as MinIO takes it) allows; its (key, secret)."
+        import json
+        moto_policy = {**policy, "Statement": [
+            {**s, "Action": sorted({a for act in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                                    for a in [act, *MOTO_OPERATIONS.get(act, [])]})} for s in policy["Statement"]]}
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(moto_policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def enforce_policies(self):
+        """From now on every request is checked against its user's policies (moto's `reset-auth`); this object's own
+        requests (and the MLflow server's, which takes its keys) become those of an IAM user who may do everything."""
+        import urllib.request
+        keys = self.add_user("root", {"Version": "2012-10-17",
+                                      "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset-auth", data=b"0", method="POST",
+                                                      headers={"Content-Type": "text/plain"}))
+        self.access_key, self.secret_key = keys
         return self
 
     def keys(self) -> list[str]:
@@ -104,7 +137,8 @@ class MlflowServer:
         self.env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                     "POSTGRES_USER": pg.user, "POSTGRES_PASSWORD": pg.password, "POSTGRES_DB": pg.db,
                     "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(pg.port), "MLFLOW_BUCKET": s3.bucket,
-                    "MLFLOW_S3_ENDPOINT_URL": s3.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "MLFLOW_S3_ENDPOINT_URL": s3.url, "AWS_ACCESS_KEY_ID": s3.access_key,
+                    "AWS_SECRET_ACCESS_KEY": s3.secret_key,
                     "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(self.port), "MLFLOW_AUTH": "1" if auth else "0", "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-test-pw",
                     "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret"}
         self.env.pop("MLFLOW_TRACKING_URI", None)
@@ -135,3 +169,23 @@ def stop_team_stack(parts):
     for part in reversed(parts):
         try: part.stop()
         except Exception: pass
+
+
+def run_minio_init(folder: Path, **env):
+    """docker/minio-init.sh, run by sh as the compose file's minio-init service runs it, against a stand-in `mc` that
+    records its calls (no MinIO server installs here: no package of PyPI, npm or Debian has one); the policies it
+    gives MinIO are left in `folder`, to give moto's S3 server. Returns (the result, the `mc` calls)."""
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
+    fake = folder / "bin" / "mc"  # `policy attach` fails once attached, as MinIO's does; `user info` names the policy
+    fake.write_text('#!/bin/sh\necho "$*" >> "$LOG"\n'
+                    'case "$*" in "admin policy attach"*) [ -e "$LOG.$5" ] && exit 1; touch "$LOG.$5";; '
+                    '"admin user info"*) echo "PolicyName: dvc-readwrite dvc-readonly";; esac\n')
+    fake.chmod(0o755)
+    settings = {"PATH": f"{folder / 'bin'}:{os.environ['PATH']}", "LOG": str(folder / "calls"),
+                "POLICY_DIR": str(folder), "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-secret",
+                "MLFLOW_BUCKET": "mlflow", "DVC_BUCKET": "dvc", "DVC_WRITER_ACCESS_KEY_ID": "dvc-instructor",
+                "DVC_WRITER_SECRET_ACCESS_KEY": "w-secret", "DVC_READER_ACCESS_KEY_ID": "dvc-class",
+                "DVC_READER_SECRET_ACCESS_KEY": "r-secret", **env}
+    r = subprocess.run(["sh", str(ROOT / "docker" / "minio-init.sh")], env=settings, capture_output=True, text=True)
+    calls = (folder / "calls").read_text().splitlines() if (folder / "calls").exists() else []
+    return r, calls

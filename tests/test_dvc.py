@@ -287,38 +287,37 @@ def test_without_dvc_the_data_stage_works_and_says_what_to_install(home):
     one_line_error(without_dvc("--remote", "team"), "pip install 'yolo-mlops[dvc]'")
 
 
-def test_compose_creates_a_private_dvc_bucket_and_a_user_for_it_alone(tmp_path):
-    "minio-init's script, run by sh against a stand-in `mc` that records its calls (no Docker here), twice."
-    from stack import ROOT
+def test_minio_init_creates_private_buckets_and_the_two_dvc_users(tmp_path):
+    "docker/minio-init.sh, which the compose file's minio-init runs, run by sh with a stand-in `mc` (no Docker), twice."
+    from stack import ROOT, run_minio_init
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     init = compose["services"]["minio-init"]
-    assert {"DVC_BUCKET", "DVC_ACCESS_KEY_ID", "DVC_SECRET_ACCESS_KEY"} <= set(init["environment"])
+    assert init["entrypoint"] == ["/bin/sh", "/usr/local/share/yolo-mlops/minio-init.sh"]
+    assert "./docker:/usr/local/share/yolo-mlops:ro" in init["volumes"]  # the script, and the check it sources
+    keys = {"DVC_BUCKET", "DVC_WRITER_ACCESS_KEY_ID", "DVC_WRITER_SECRET_ACCESS_KEY", "DVC_READER_ACCESS_KEY_ID",
+            "DVC_READER_SECRET_ACCESS_KEY"}
+    assert keys <= set(init["environment"])
     ports = compose["services"]["minio"]["ports"]
     assert any(p.endswith(":9000") and p.startswith("${BIND_ADDRESS:-127.0.0.1}:") for p in ports)  # S3 API, for DVC
     example = (ROOT / ".env.example").read_text()
-    for key in ("DVC_BUCKET", "DVC_ACCESS_KEY_ID", "DVC_SECRET_ACCESS_KEY", "MINIO_API_PORT"):
-        assert f"\n{key}=" in example
-    (tmp_path / "bin").mkdir()
-    fake = tmp_path / "bin" / "mc"  # records each call; `policy attach` fails once attached, as MinIO's does
-    fake.write_text('#!/bin/sh\necho "$*" >> "$LOG"\n'
-                    'case "$*" in "admin policy attach"*) [ -e "$LOG.attached" ] && exit 1; touch "$LOG.attached";; '
-                    '"admin user info"*) echo "PolicyName: dvc-readwrite";; esac\n')
-    fake.chmod(0o755)
-    script = init["command"][0].replace("$$", "$").replace("/tmp/dvc-readwrite.json", str(tmp_path / "policy.json"))
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "LOG": str(tmp_path / "calls"),
-           "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "pw", "MLFLOW_BUCKET": "mlflow", "DVC_BUCKET": "dvc",
-           "DVC_ACCESS_KEY_ID": "dvc-class", "DVC_SECRET_ACCESS_KEY": "secret"}
+    for key in (*keys, "MINIO_API_PORT"): assert f"\n{key}=" in example
     for _ in range(2):  # `docker compose up -d` again: the same script succeeds again
-        r = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+        r, calls = run_minio_init(tmp_path)
         assert r.returncode == 0, r.stderr
-    calls = (tmp_path / "calls").read_text().splitlines()
-    for call in ("mb --ignore-existing local/dvc", "anonymous set none local/dvc",
-                 "admin user add local dvc-class secret", "admin policy attach local dvc-readwrite --user dvc-class"):
+    for call in ("mb --ignore-existing local/dvc", "anonymous set none local/dvc", "anonymous set none local/mlflow",
+                 "admin user add local dvc-instructor w-secret",
+                 "admin policy attach local dvc-readwrite --user dvc-instructor",
+                 "admin user add local dvc-class r-secret", "admin policy attach local dvc-readonly --user dvc-class"):
         assert call in calls, calls
-    policy = __import__("json").loads((tmp_path / "policy.json").read_text())
-    resources = {r for s in policy["Statement"] for r in s["Resource"]}
-    assert resources == {"arn:aws:s3:::dvc", "arn:aws:s3:::dvc/*"}  # the DVC bucket and nothing else
-    assert not any(a in ("s3:*", "admin:*") for s in policy["Statement"] for a in s["Action"])
+    actions = {}
+    for name in ("dvc-readwrite", "dvc-readonly"):
+        policy = __import__("json").loads((tmp_path / f"{name}.json").read_text())
+        resources = {r for s in policy["Statement"] for r in s["Resource"]}
+        assert resources == {"arn:aws:s3:::dvc", "arn:aws:s3:::dvc/*"}  # the DVC bucket and nothing else
+        actions[name] = {a for s in policy["Statement"] for a in s["Action"]}
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:GetObject"} <= actions["dvc-readwrite"]
+    assert actions["dvc-readonly"] == {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}  # never a write
+    assert not any(a in ("s3:*", "admin:*") for a in actions["dvc-readwrite"])
 
 
 def test_the_checkout_is_a_dvc_project_that_sees_its_committed_dataset():

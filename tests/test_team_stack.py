@@ -31,7 +31,8 @@ def test_compose_file_runs_the_tested_server_script():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert services["mlflow"]["command"] == ["/usr/local/bin/mlflow-server.sh"]
-    assert "COPY docker/mlflow-server.sh /usr/local/bin/mlflow-server.sh" in (ROOT / "Dockerfile.mlflow").read_text()
+    dockerfile = (ROOT / "Dockerfile.mlflow").read_text()
+    assert "COPY docker/mlflow-server.sh docker/refuse-examples.sh /usr/local/bin/" in dockerfile
     script = (ROOT / "docker" / "mlflow-server.sh").read_text()
     needed = set(re.findall(r"\$\{([A-Z0-9_]+)", script))
     assert needed <= set(services["mlflow"]["environment"]), needed - set(services["mlflow"]["environment"])
@@ -40,7 +41,8 @@ def test_compose_file_runs_the_tested_server_script():
         for port in svc.get("ports", []): assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
     for name in ("postgres", "minio", "mlflow"): assert "healthcheck" in services[name], name
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert "anonymous set none" in " ".join(services["minio-init"]["command"])  # a private bucket
+    assert services["minio-init"]["entrypoint"] == ["/bin/sh", "/usr/local/share/yolo-mlops/minio-init.sh"]
+    assert "anonymous set none" in (ROOT / "docker" / "minio-init.sh").read_text()  # private buckets
     text = (ROOT / "docker-compose.yml").read_text()
     assert "minio12345" not in text and "change-me" not in text  # credentials come from .env only
     assert ".env" in (ROOT / ".gitignore").read_text().split() and (ROOT / ".env.example").exists()

@@ -17,8 +17,8 @@ __all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'Usag
            'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
            'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
            'promote_options', 'decide_promotion', 'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog',
-           'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process',
-           'console_main']
+           'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'class_options', 'cmd_class', 'build_parser',
+           'run_command', 'main', 'end_process', 'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -387,6 +387,8 @@ def promote_options(p):
 def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "", **criteria) -> int:
     """The promotion stage: execute the promotion notebook into a promotion run (`criteria`: `run_id`, `model_name` and
     `PromotionCriteria`'s fields, as the notebook's parameters name them); 0 whether or not it promotes."""
+    from yolo_mlops.class_server import check_promotion
+    check_promotion(experiment, criteria.get("model_name"))  # on a class server: refused before the run is created
     params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)
     result = run_stage("promotion", "05_promotion.ipynb", params, experiment, grid)
     if result is None: return 1
@@ -469,6 +471,37 @@ def cmd_settings(args) -> int:
     for k, v in config.settings().items(): print(f"{k:13} {v}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009cl-1
+def class_options(p):
+    "Options of `yolo-mlops class`: its tasks, each a sub-command of its own (add-users)."
+    from yolo_mlops.promotion import DEFAULT_MODEL_NAME
+    tasks = p.add_subparsers(dest="task", required=True, metavar="task")
+    add = tasks.add_parser("add-users", help="an account per student of a roster, with their permissions (as admin)")
+    add.add_argument("roster", help="the roster CSV: a first line naming `username` (and `name`, `email`), a student "
+                                    "a line")
+    add.add_argument("--experiment", action="append", help="a class experiment, where students log runs (EDIT); "
+                                                           f"repeatable (default: {config.DEFAULT_EXPERIMENT})")
+    add.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
+                     help="the class's registered model: students read it and promote into their own "
+                          f"<model>-<user> (default: {DEFAULT_MODEL_NAME})")
+    add.add_argument("--credentials", help="the folder of the students' <username>.env files (default: credentials/ "
+                                           "beside the roster)")
+    add.add_argument("--server-url", help="the tracking server as students reach it, for their files (default: the "
+                                          "tracking URI in use)")
+
+# %% ../nbs/09_cli.ipynb #c009cl-2
+@command("class", "the class server, for the instructor: add-users creates a roster's accounts and permissions",
+         class_options)
+def cmd_class(args) -> int:
+    "A class-server task, as the instructor: add-users (`add_users` of `07_class_server`)."
+    from pathlib import Path
+    from yolo_mlops.class_server import add_users
+    roster = Path(args.roster)
+    report = add_users(roster, args.experiment or [config.DEFAULT_EXPERIMENT], args.model_name,
+                       args.credentials or roster.parent / "credentials", server_url=args.server_url)
+    print(report.summary())
+    return 0
+
 # %% ../nbs/09_cli.ipynb #c010
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     "The `yolo-mlops` parser; with `command`, only that command's options are declared (each imports its defaults)."
@@ -489,6 +522,9 @@ def _error_line(command: str, e: BaseException) -> tuple[str, int]:
     from yolo_mlops.data import DatasetError
     from yolo_mlops.train import TrainParameterError
     from yolo_mlops.grid import GridSpecError
+    from yolo_mlops.class_server import refusal_line
+    if (refused := refusal_line(e)) is not None:  # the server's 401 or 403: who lacks which permission
+        return f"yolo-mlops {command}: error: {refused}", 2
     if isinstance(e, (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable)):
         return f"yolo-mlops {command}: error: {e}", 2
     if config.is_unreachable_error(e):

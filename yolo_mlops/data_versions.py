@@ -44,8 +44,13 @@ def require_dvc():
 # %% ../nbs/01a_data_versions.ipynb #c008
 _REMOTE_FIX = {
     "credentials": "it has no credentials, or refuses them: give them in .dvc/config.local (`dvc remote modify --local "
-                   "{name} access_key_id ...` and `secret_access_key ...`: the team stack's DVC_ACCESS_KEY_ID and "
-                   "DVC_SECRET_ACCESS_KEY from .env), never in the committed .dvc/config",
+                   "{name} access_key_id ...` and `secret_access_key ...`: the team stack's reader's key, or the "
+                   "instructor's writer's key, DVC_READER_* / DVC_WRITER_* of .env), never in the committed "
+                   ".dvc/config",
+    "refused": "access key {key} may not {what} (Access Denied: the bucket's policy does not give that key this right; "
+               "the class's key reads only, `dvc pull`, never a push or a delete): nothing was stored. Ask the "
+               "instructor, whose key writes, to push the dataset, then pull it (`yolo-mlops data --name NAME --pull "
+               "--remote {name}`)",
     "unreachable": "it cannot be reached: start it (team stack: `docker compose up -d`), or fix its endpointurl "
                    "(`dvc remote modify {name} endpointurl http://HOST:9000`)",
     "missing": "it does not have this data: push it from the machine that built it (`yolo-mlops data`, or "
@@ -54,7 +59,8 @@ _REMOTE_FIX = {
 
 def _dvc_problem(text: str) -> str | None:
     "Which of `_REMOTE_FIX`'s problems DVC's error and log lines (`text`) describe, if any."
-    if re.search(r"credentials|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b403\b|Forbidden", text):
+    if re.search(r"AccessDenied|Access Denied", text): return "refused"  # a valid key, without this right
+    if re.search(r"credentials|InvalidAccessKeyId|SignatureDoesNotMatch|\b403\b|Forbidden", text):
         return "credentials"
     if re.search(r"[Cc]ould not connect|Cannot connect|Connection refused|Name or service not known|"
                  r"ConnectTimeout|Temporary failure in name resolution", text):
@@ -79,11 +85,13 @@ def _unknown_key(text: str) -> str | None:
 class _Lines(logging.Handler):
     "Collects the messages of DVC's log records during one operation."
     def __init__(self): super().__init__(logging.WARNING); self.lines = []
-    def emit(self, record): self.lines.append(record.getMessage())
+    def emit(self, record):  # with the exception it carries: DVC logs why an upload failed only there
+        error = record.exc_info[1] if record.exc_info else None
+        self.lines.append(record.getMessage() + (f" ({type(error).__name__}: {error})" if error else ""))
 
 @contextlib.contextmanager
 def dvc_errors(action: str,              # what was being done, for the message: 'pushing data/tiny_coco'
-               remote: tuple = (),       # (name, url) of the remote involved, if any
+               remote: tuple = (),       # (name, url) of the remote involved, if any, and the access key it uses
               ):
     "Run DVC under one-line errors: a DVC failure becomes a `DataVersionError` that says what happened and what to do."
     logs, seen = [logging.getLogger(name) for name in DVC_LOGGERS], _Lines()  # DVC's hints and warnings: collected
@@ -94,10 +102,11 @@ def dvc_errors(action: str,              # what was being done, for the message:
         text = " ".join([f"{type(e).__name__}: {e}", *seen.lines])
         detail = (str(e).splitlines() or [type(e).__name__])[0][:200]
         if hint := _unknown_key(text): raise DataVersionError(f"{action}: {hint}.") from None
-        problem, (name, url) = _dvc_problem(text), (remote or ("", ""))
+        problem, (name, url, *key) = _dvc_problem(text), (remote or ("", ""))
         if problem and name:
-            raise DataVersionError(f"{action}: DVC remote '{name}' ({url}): "
-                                   + _REMOTE_FIX[problem].format(name=name) + f". DVC said: {detail}") from None
+            fix = _REMOTE_FIX[problem].format(name=name, key=f"'{key[0]}'" if key and key[0] else "(.dvc/config.local)",
+                                              what="write to it" if action.startswith("pushing") else "read it")
+            raise DataVersionError(f"{action}: DVC remote '{name}' ({url}): {fix}. DVC said: {detail}") from None
         raise DataVersionError(f"{action} failed: {detail}") from None
     finally:
         for log in logs: log.removeHandler(seen)
@@ -243,7 +252,9 @@ def push_dataset(folder: str | os.PathLike,                # a tracked dataset f
     with open_project(home, create=False) as repo:
         name, url = check_remote(repo, remote)
         action = f"pushing {_in_project(repo, Path(folder))} to DVC remote '{name}'"
-        with at_root(repo), dvc_errors(action, (name, url)): repo.push(targets=[str(dvc_file(folder))], remote=name)
+        key = repo.config["remote"][name].get("access_key_id")  # named in a refusal: the class's key only reads
+        with at_root(repo), dvc_errors(action, (name, url, key)):
+            repo.push(targets=[str(dvc_file(folder))], remote=name)
         confirm_in_remote(repo, name, md5)
     return name, url
 

@@ -19,14 +19,14 @@ from .runner import CellRequest
 
 # %% auto #0
 __all__ = ['GRID_PARAMETERS', 'SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'STOP_GRACE_SECONDS', 'TRAIN_IN_CPU_CELLS',
-           'TRAIN_IN_GPU_CELLS', 'GPU_MEMORY_PER_CELL_MB', 'PARENT_SETTLE_S', 'TPE_METRIC', 'GridSpecError',
-           'check_distribution', 'draw_value', 'GridSpec', 'load_grid', 'grid_from_params', 'training_chapters',
-           'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'Cell', 'GridResult', 'stale_after_seconds',
-           'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key', 'cell_claims',
-           'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'TurnToTrain', 'CellExit', 'GridBackend',
+           'TRAIN_IN_GPU_CELLS', 'GPU_MEMORY_PER_CELL_MB', 'PARENT_SETTLE_S', 'DISCARDED', 'TPE_METRIC',
+           'GridSpecError', 'check_distribution', 'draw_value', 'GridSpec', 'load_grid', 'grid_from_params',
+           'training_chapters', 'notebook_code_hash', 'dataset_digest_of', 'cell_key', 'Cell', 'GridResult',
+           'stale_after_seconds', 'launcher_alive', 'fail_for_retry', 'repair_interrupted_runs', 'finished_runs_by_key',
+           'cell_claims', 'claim_cell', 'cell_state', 'Heartbeat', 'CellJob', 'TurnToTrain', 'CellExit', 'GridBackend',
            'run_cell_command', 'LocalBackend', 'default_cells_per_device', 'gpu_memory_mb', 'close_cell_run',
-           'CellQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue', 'GridPlan', 'plan_grid', 'finished_cells',
-           'run_grid', 'run_cells', 'repair_interrupted_runs_of', 'close_parent']
+           'discard_run', 'CellQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue', 'GridPlan', 'plan_grid',
+           'finished_cells', 'run_grid', 'run_cells', 'repair_interrupted_runs_of', 'close_parent']
 
 # %% ../nbs/03_grid.ipynb #c006
 GRID_PARAMETERS = tuple(f.name for f in fields(TrainConfig) if f.name not in (*BOOKKEEPING_PARAMETERS, "experiment"))
@@ -585,10 +585,26 @@ def _grid_parents(client, experiment_id: str, grid_key: str) -> list:
                               max_results=50)
     return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
 
+# %% ../nbs/03_grid.ipynb #c022e
+DISCARDED = "discarded"
+
+def discard_run(client, run_id: str, why: str):
+    """Delete a run this launcher created and lost; where the store refuses (an account that may update runs but not
+    delete them), end it KILLED, tagged `discarded` with `why`, out of every search of the grid and the analysis."""
+    from mlflow.exceptions import MlflowException
+    try: return client.delete_run(run_id)
+    except MlflowException as e:
+        if e.error_code != "PERMISSION_DENIED": raise
+    tags = client.get_run(run_id).data.tags
+    for name in ("grid_parent", "grid_cell_key", "stage"):
+        if name in tags: client.set_tag(run_id, name, DISCARDED)
+    client.set_tag(run_id, DISCARDED, why)
+    client.set_terminated(run_id, "KILLED")
+
 # %% ../nbs/03_grid.ipynb #c022-1
 def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total: int) -> str:
     """The grid's parent run: the one from an earlier invocation of the same grid, or a new one. Of two launchers
-    that create one at the same instant, both keep the first created and the other is deleted."""
+    that create one at the same instant, both keep the first created and the other is discarded."""
     old = _grid_parents(client, experiment_id, grid_key)
     note = {"mlflow.note.content": spec.description} if spec.description else {}
     if old:
@@ -601,7 +617,7 @@ def _parent_run(client, experiment_id: str, spec: GridSpec, grid_key: str, total
     threading.Event().wait(PARENT_SETTLE_S)  # let a launcher started at the same instant create its own, then agree
     first = _grid_parents(client, experiment_id, grid_key)[0].info.run_id
     if first != rid:
-        client.delete_run(rid)
+        discard_run(client, rid, f"another launcher created the grid's parent run first ({first})")
         return first
     from mlflow.entities import Param
     client.log_batch(rid, params=[Param("grid_cells", str(total)), Param("grid_name", spec.name),
@@ -893,7 +909,7 @@ def claim(self: _Launcher, o: Cell) -> str:
             self.mine.append(run_id)
             self.heartbeat.runs.add(run_id)
             return "mine"
-        self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
+        discard_run(self.client, run_id, f"another launcher claimed this cell first (run {holder})")
         self.say(f"cell {o.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
 
 # %% ../nbs/03_grid.ipynb #c023l5-1

@@ -146,13 +146,16 @@ def register_run(run_id: str,                      # a FINISHED training run tha
                  description: str = "",            # the new version's description (an existing one keeps its own)
                  tags: dict | None = None,         # the new version's tags
                  ):
-    """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset);
-    the existing version if already registered."""
+    """Register the pyfunc model of `run_id` as a version of `model_name` (default: named after the run's dataset; on a
+    class server, as in `promote`, a student's own model: `promotion_target`); the existing version if already
+    registered."""
     import mlflow
     from mlflow.exceptions import MlflowException
     uri, client = config.open_store(tracking_uri, fluent=True)
     run = client.get_run(run_id)  # an unknown run id fails here, before anything is created
-    model_name = model_name or model_name_for(run.data.params.get("dataset_name"))
+    from yolo_mlops.class_server import promotion_target  # refused here, before anything is created
+    model_name = promotion_target(model_name or model_name_for(run.data.params.get("dataset_name")), bool(model_name),
+                                  tracking_uri)
     try: client.get_registered_model(model_name)
     except MlflowException:
         classes = run.data.params.get("dataset_classes", "person").replace(",", ", ")
@@ -271,7 +274,8 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
             tracking_uri: str | None = None,            # the tracking server with the Model Registry
             ) -> PromotionDecision:
     """Check the best run of `table` (or `run_id`) against `criteria`; if it passes, register it as `model_name`
-    (default: named after the candidate's dataset) and make it the champion."""
+    (default: named after the candidate's dataset; on a class server, a student's own `<model>-<user>` when the
+    class's is not theirs to write: `promotion_target`) and make it the champion."""
     criteria = criteria or PromotionCriteria()
     client = config.open_store(tracking_uri).client
     done = table[(table.status == "FINISHED") & table[criteria.metric].notna()]
@@ -280,7 +284,9 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
     if candidate is None:
         raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "")
                          + " in the table.")
-    model_name = model_name or model_name_for(candidate.get("dataset_name"))
+    from yolo_mlops.class_server import promotion_target
+    model_name = promotion_target(model_name or model_name_for(candidate.get("dataset_name")), bool(model_name),
+                                  tracking_uri)
     old = current_champion(client, model_name)
     champion = None
     if old is not None:
