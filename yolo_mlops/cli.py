@@ -411,7 +411,7 @@ def cmd_promote(args) -> int:
                             max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule,
                             latency_format=args.latency_format or "")
 
-# %% ../nbs/09_cli.ipynb #ae52f1ef
+# %% ../nbs/09_cli.ipynb #c009x-1
 def export_options(p):
     "Options of `yolo-mlops export`; the defaults are the export chapter's."
     from yolo_mlops.export import DEFAULT_FORMATS, DEFAULT_MODEL_URI, DEFAULT_TOLERANCE, EXPORT_FORMATS
@@ -428,7 +428,7 @@ def export_options(p):
     p.add_argument("--model-name", help="with runs:/RUN_ID: the registered model to add the exported versions to "
                                         "(default: the one that holds a version of the run; none: not registered)")
 
-# %% ../nbs/09_cli.ipynb #89c32d77
+# %% ../nbs/09_cli.ipynb #c009x-2
 def export_champion(model: str = "", formats: str = "", tolerance: float | None = None, alias: str = "",
                     data: str = "", model_name: str = "") -> int:
     """The export stage: refuse at once what can be refused (exit 2), then execute the export notebook into an export
@@ -456,7 +456,7 @@ def export_champion(model: str = "", formats: str = "", tolerance: float | None 
     if result.error: print(f"error: {result.error}", file=sys.stderr)
     return 1 if result.error else 0
 
-# %% ../nbs/09_cli.ipynb #26bf8ae4
+# %% ../nbs/09_cli.ipynb #c009x-3
 @command("export", "export a model, check each format is as accurate, time it, register it (executes 06_export.ipynb)",
          export_options)
 def cmd_export(args) -> int:
@@ -501,7 +501,7 @@ def pipeline_options(p):
                    help="the synthetic shapes dataset instead of COCO128's persons (its cells train on data/shapes)")
     add_model_name_option(p)
 
-# %% ../nbs/09_cli.ipynb #a841b6d3
+# %% ../nbs/09_cli.ipynb #c009pl-0
 def promoted_champion(experiment: str) -> str | None:
     "`models:/NAME@champion` if the latest promotion run of `experiment` promoted, else None."
     from yolo_mlops.export import latest_promotion
