@@ -128,7 +128,7 @@ def latest_promotion(client, experiment_ids: list | None = None, promoted_only: 
 
 # %% ../nbs/06_export.ipynb #x026
 def _registered_name(client, run_id: str, model_name: str | None) -> str | None:
-    "The registered model exported versions of run `run_id` join: `model_name`, else the one holding the run, else None."
+    "The registered model the exports of run `run_id` join: `model_name`, else the one holding the run, else None."
     if model_name: return model_name
     found = client.search_model_versions(f"run_id = '{run_id}'")
     return found[0].name if found else None
