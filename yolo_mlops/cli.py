@@ -17,8 +17,8 @@ __all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'Usag
            'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
            'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
            'promote_options', 'decide_promotion', 'cmd_promote', 'export_options', 'export_champion', 'cmd_export',
-           'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'promoted_champion', 'cmd_pipeline',
-           'cmd_settings', 'build_parser', 'run_command', 'main', 'end_process', 'console_main']
+           'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline', 'cmd_settings',
+           'build_parser', 'run_command', 'main', 'end_process', 'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -429,30 +429,13 @@ def export_options(p):
                                         "(default: the one that holds a version of the run; none: not registered)")
 
 # %% ../nbs/09_cli.ipynb #c009x-2
-def export_champion(model: str = "", formats: str = "", tolerance: float | None = None, alias: str = "",
-                    data: str = "", model_name: str = "") -> int:
-    """The export stage: refuse at once what can be refused (exit 2), then execute the export notebook into an export
-    run beside the model's training run, its progress shown as it goes; 0 if it finished."""
-    import shutil, tempfile
-    from yolo_mlops import export
-    from yolo_mlops.runner import run_stage_notebook
-    formats = formats or ",".join(export.DEFAULT_FORMATS)
-    folder = tempfile.mkdtemp(prefix="export-check-")
-    try:
-        export.check_packages(export.parse_formats(formats))
-        source = export.resolve_model(model or None, data or None, folder=folder, model_name=model_name or None)
-    except export.ExportError as e: raise UsageError(str(e)) from None
-    finally: shutil.rmtree(folder, ignore_errors=True)
-    client = config.open_store(check=False).client
-    print(f"[export] {source.uri}: run {source.run_id}, imgsz {source.imgsz}, formats {formats}", flush=True)
-    params = dict(model=source.uri, formats=formats, alias=alias, data=source.data, model_name=model_name,
-                  reports=str(config.reports_dir()),
-                  tolerance=export.DEFAULT_TOLERANCE if tolerance is None else tolerance)
-    result = run_stage_notebook(config.notebooks_dir() / "06_export.ipynb", params, "export",
-                                client.get_experiment(source.experiment_id).name,
-                                run_name=f"export-{source.uri.split(':/', 1)[1]}", stdout_file=sys.stdout)
+def export_champion(model: str = "", alias: str = "", **options) -> int:
+    """The export stage (`run_export`, with `formats`, `tolerance`, `data`, `model_name` as `options`), its progress
+    shown as it goes; what cannot be exported is one line with exit status 2. 0 if it finished."""
+    from yolo_mlops.export import ExportError, run_export
+    try: result = run_export(model or None, alias=alias or None, stdout_file=sys.stdout, **options)
+    except ExportError as e: raise UsageError(str(e)) from None
     print(f"export run {result.run_id}: {result.status}; executed notebook {result.notebook}")
-    if result.error.startswith("ExportError: "): raise UsageError(result.error[len("ExportError: "):])
     if result.error: print(f"error: {result.error}", file=sys.stderr)
     return 1 if result.error else 0
 
@@ -461,8 +444,8 @@ def export_champion(model: str = "", formats: str = "", tolerance: float | None 
          export_options)
 def cmd_export(args) -> int:
     "Execute the export notebook into an export run; exit 2 on bad input or a failed export."
-    return export_champion(args.model or "", args.formats, args.tolerance, args.alias or "", args.data or "",
-                           args.model_name or "")
+    return export_champion(args.model or "", args.alias or "", formats=args.formats, tolerance=args.tolerance,
+                           data=args.data or None, model_name=args.model_name or None)
 
 # %% ../nbs/09_cli.ipynb #c009r
 def run_id_options(p):
@@ -501,14 +484,6 @@ def pipeline_options(p):
                    help="the synthetic shapes dataset instead of COCO128's persons (its cells train on data/shapes)")
     add_model_name_option(p)
 
-# %% ../nbs/09_cli.ipynb #c009pl-0
-def promoted_champion(experiment: str) -> str | None:
-    "`models:/NAME@champion` if the latest promotion run of `experiment` promoted, else None."
-    from yolo_mlops.export import latest_promotion
-    client = config.open_store(check=False).client
-    exp = client.get_experiment_by_name(experiment)
-    return latest_promotion(client, [exp.experiment_id], promoted_only=False) if exp else None
-
 # %% ../nbs/09_cli.ipynb #c009pl-1
 @command("pipeline", "data -> grid -> analysis -> promotion -> export (if it promoted)", pipeline_options)
 def cmd_pipeline(args) -> int:
@@ -530,7 +505,8 @@ def cmd_pipeline(args) -> int:
     print("[pipeline] 4/5 promotion", flush=True)
     if (rc := decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")) != 0: return rc
     print("[pipeline] 5/5 export", flush=True)
-    if (champion := promoted_champion(spec.experiment)) is None:
+    from yolo_mlops.export import promoted_in
+    if (champion := promoted_in(spec.experiment)) is None:
         print("[pipeline] export skipped: the promotion did not promote, so there is no new champion to export")
     elif (rc := export_champion(champion, alias="champion")) != 0: return rc
     return 1 if result.failed else 0

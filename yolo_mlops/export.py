@@ -18,7 +18,7 @@ __all__ = ['EXPORT_FORMATS', 'DEFAULT_FORMATS', 'EXPORT_EXTRA', 'WEIGHTS_ARTIFAC
            'resolve_model', 'Exported', 'size_mb', 'export_model', 'evaluate_format', 'parity_verdict', 'Parity',
            'compare_with_pytorch', 'Latency', 'default_threads', 'measure_latency', 'FormatResult', 'ExportComparison',
            'export_and_compare', 'comparison_table', 'plot_formats', 'log_comparison', 'runtime_requirements',
-           'register_format', 'ExportOutcome', 'export_stage', 'exported_latency']
+           'register_format', 'ExportOutcome', 'export_and_register', 'exported_latency', 'run_export', 'promoted_in']
 
 # %% ../nbs/06_export.ipynb #x006
 class ExportError(ValueError):
@@ -466,15 +466,15 @@ class ExportOutcome:
         return lines
 
 # %% ../nbs/06_export.ipynb #x075
-def export_stage(model: str | None = None,       # models:/..., runs:/...; None: the latest promoted champion
-                 formats=DEFAULT_FORMATS,         # the formats, 'onnx,openvino' or a list
-                 tolerance: float = DEFAULT_TOLERANCE,  # the parity tolerance on mAP50
-                 alias: str | None = None,        # each registered format gets the alias `<alias>-<format>`
-                 data: str | None = None,         # the dataset YAML to test on (None: the model's run's own)
-                 model_name: str | None = None,   # for runs:/ URIs: the registered model to add versions to
-                 reports=None,                    # where the table and figure are written (None: reports/)
-                 tracking_uri: str | None = None, # the store (None: the configured one)
-                ) -> ExportOutcome:
+def export_and_register(model: str | None = None,        # models:/..., runs:/...; None: the latest promoted champion
+                        formats=DEFAULT_FORMATS,               # the formats, 'onnx,openvino' or a list
+                        tolerance: float = DEFAULT_TOLERANCE,  # the parity tolerance on mAP50
+                        alias: str | None = None,        # each registered format gets the alias `<alias>-<format>`
+                        data: str | None = None,         # the dataset YAML to test on (None: the model's run's own)
+                        model_name: str | None = None,   # for runs:/ URIs: the registered model to add versions to
+                        reports=None,                    # where the table and figure are written (None: reports/)
+                        tracking_uri: str | None = None, # the store (None: the configured one)
+                       ) -> ExportOutcome:
     "Resolve, export, compare, log into the active run, and register what passed; nothing is kept of a failure."
     import mlflow, tempfile
     from yolo_mlops.trainer import console_to_log
@@ -515,3 +515,39 @@ def exported_latency(run_id: str, fmt: str, tracking_uri: str | None = None) -> 
     if verdict != "as accurate":
         return math.nan, f"its {fmt} export (run {export.info.run_id}) is {verdict!r}: its latency does not count"
     return export.data.metrics[f"{fmt}/latency_ms_median"], f"{fmt} export, run {export.info.run_id}"
+
+# %% ../nbs/06_export.ipynb #x080
+def run_export(model: str | None = None,           # models:/..., runs:/...; None: the latest promoted champion
+               formats=DEFAULT_FORMATS,            # the formats, 'onnx,openvino' or a list
+               tolerance: float = DEFAULT_TOLERANCE,  # the parity tolerance on mAP50
+               alias: str | None = None,           # each registered format gets the alias `<alias>-<format>`
+               data: str | None = None,            # the dataset YAML to test on (None: the model's run's own)
+               model_name: str | None = None,      # for runs:/ URIs: the registered model to add versions to
+               stdout_file=None,                   # where the report's progress lines go as it runs
+              ):
+    "Check what can be checked, then execute the export report into an export run; its `NotebookRun`."
+    import tempfile
+    from yolo_mlops.runner import run_stage_notebook
+    chosen = parse_formats(formats)
+    check_packages(chosen)
+    formats = ",".join(f.name for f in chosen)
+    folder = tempfile.mkdtemp(prefix="export-check-")
+    try: source = resolve_model(model, data, folder=folder, model_name=model_name)
+    finally: shutil.rmtree(folder, ignore_errors=True)
+    client = config.open_store(check=False).client
+    if stdout_file: print(f"[export] {source.uri}: run {source.run_id}, imgsz {source.imgsz}, formats {formats}",
+                          file=stdout_file, flush=True)
+    params = dict(model=source.uri, formats=formats, tolerance=tolerance, alias=alias or "", data=source.data,
+                  model_name=model_name or "", reports=str(config.reports_dir()))
+    result = run_stage_notebook(config.notebooks_dir() / "06_export.ipynb", params, "export",
+                                client.get_experiment(source.experiment_id).name,
+                                run_name=f"export-{source.uri.split(':/', 1)[1]}", stdout_file=stdout_file)
+    if result.error.startswith("ExportError: "): raise ExportError(result.error[len("ExportError: "):])
+    return result
+
+# %% ../nbs/06_export.ipynb #x082
+def promoted_in(experiment: str, tracking_uri: str | None = None) -> str | None:
+    "`models:/NAME@champion` if the latest promotion run of `experiment` promoted, else None."
+    client = config.open_store(tracking_uri, check=False).client
+    exp = client.get_experiment_by_name(experiment)
+    return latest_promotion(client, [exp.experiment_id], promoted_only=False) if exp else None
