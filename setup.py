@@ -28,6 +28,7 @@ ray_requirements = (cfg.get('ray_requirements') or '').split()  # pip install 'y
 search_requirements = (cfg.get('search_requirements') or '').split()  # pip install 'yolo-mlops[search]' (method: tpe)
 docs_requirements = (cfg.get('docs_requirements') or '').split()  # pip install 'yolo-mlops[docs]' (scripts/docs.sh)
 dvc_requirements = (cfg.get('dvc_requirements') or '').split()  # pip install 'yolo-mlops[dvc]' (datasets under DVC)
+export_requirements = (cfg.get('export_requirements') or '').split()  # pip install 'yolo-mlops[export]' (06_export)
 
 setuptools.setup(
     name = cfg['lib_name'].replace('_', '-'),
@@ -42,7 +43,8 @@ setuptools.setup(
     include_package_data = True,
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements, 'ray': ray_requirements, 'search': search_requirements,
-                     'docs': docs_requirements, 'dvc': dvc_requirements },
+                     'docs': docs_requirements, 'dvc': dvc_requirements,
+                     'export': export_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv), install the project with its dev tools, Ray, Optuna,
-# DVC (datasets under version control) and MkDocs (the course site, scripts/docs.sh), and register the Jupyter
-# kernel "yolo-mlops" inside .venv so JupyterLab and papermill run the notebooks against this checkout's library.
+# DVC (datasets under version control), MkDocs (the course site, scripts/docs.sh) and the exporters (ONNX, OpenVINO:
+# nbs/06_export.ipynb), and register the Jupyter kernel "yolo-mlops" inside .venv so JupyterLab and papermill run the
+# notebooks against this checkout's library.
 # Re-running is cheap: the install is skipped while settings.ini and setup.py are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,8 @@ want=$(cat settings.ini setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill" 2>/dev/null; then
   echo "[setup] installing yolo-mlops and its dependencies into $VENV (first time: a few minutes)"
   log="$VENV/pip-install.log"
-  if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[dev,ray,search,dvc,docs]"; } >"$log" 2>&1 \
-     || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill, ultralytics, mlflow, ray, optuna, dvc.api, dvc_s3, mkdocs_jupyter"; then
+  if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[dev,ray,search,dvc,docs,export]"; } >"$log" 2>&1 \
+     || ! "$VENV/bin/python" -c "import yolo_mlops, nbdev, papermill, ultralytics, mlflow, ray, optuna, dvc.api, dvc_s3, mkdocs_jupyter, onnxruntime, openvino, nncf"; then
     grep -v "^WARNING: Location" "$log" | tail -40 >&2
     echo "[setup] installation failed (full log: $log)" >&2
     exit 1

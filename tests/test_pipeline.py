@@ -42,6 +42,10 @@ def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
             "figures/precision_recall.png"} <= files
     promotion = stages["promotion"][0]
     assert promotion.data.tags["decision"] in ("promoted", "not promoted")
+    assert "[pipeline] 5/5 export" in r.stdout  # the export stage runs only after a promotion that promoted
+    if promotion.data.tags["decision"] == "promoted":
+        assert [e.info.status for e in stages["export"]] == ["FINISHED"]
+    else: assert "export skipped: the promotion did not promote" in r.stdout and "export" not in stages
     assert (work / "reports" / "DECISION_PROMOTION.md").exists() and (work / "reports" / "runs_analysis.csv").exists()
 
 def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):

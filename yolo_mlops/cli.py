@@ -16,9 +16,9 @@ __all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'Usag
            'restore_run_dataset', 'train_options', 'add_train_in_option', 'print_train_result', 'cmd_train',
            'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
            'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
-           'promote_options', 'decide_promotion', 'cmd_promote', 'run_id_options', 'cmd_register', 'cmd_relog',
-           'pipeline_options', 'cmd_pipeline', 'cmd_settings', 'class_options', 'cmd_class', 'build_parser',
-           'run_command', 'main', 'end_process', 'console_main']
+           'promote_options', 'decide_promotion', 'cmd_promote', 'export_options', 'export_champion', 'cmd_export',
+           'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline', 'cmd_settings',
+           'class_options', 'cmd_class', 'build_parser', 'run_command', 'main', 'end_process', 'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
@@ -382,6 +382,10 @@ def promote_options(p):
                    f"{RULES[1]}: the gain itself, for teaching (default {d.rule})")
     p.add_argument("--max-latency-ms", type=float, default=d.max_latency_ms,
                    help="latency budget, median CPU ms per image (default: none)")
+    from yolo_mlops.export import EXPORT_FORMATS
+    p.add_argument("--latency-format", choices=list(EXPORT_FORMATS),
+                   help="with --max-latency-ms: the budget holds for this exported format's latency, as the "
+                        "candidate's latest export measured it (yolo-mlops export --model runs:/RUN_ID first)")
 
 # %% ../nbs/09_cli.ipynb #c009p-1
 def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "", **criteria) -> int:
@@ -400,11 +404,50 @@ def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = ""
 @command("promote", "promote the best run if it meets the criteria (executes 05_promotion.ipynb)", promote_options)
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
+    if args.latency_format and args.max_latency_ms is None:
+        raise UsageError("--latency-format says which latency --max-latency-ms holds: give --max-latency-ms too")
     return decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
                             model_name=args.model_name or "", metric=args.metric,
                             min_gain_over_baseline=args.min_gain_baseline,
                             min_gain_over_champion=args.min_gain_champion,
-                            max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule)
+                            max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule,
+                            latency_format=args.latency_format or "")
+
+# %% ../nbs/09_cli.ipynb #c009x-1
+def export_options(p):
+    "Options of `yolo-mlops export`; the defaults are the export chapter's."
+    from yolo_mlops.export import DEFAULT_FORMATS, DEFAULT_MODEL_URI, DEFAULT_TOLERANCE, EXPORT_FORMATS
+    p.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID (default: the champion of "
+                                   f"the latest promotion that promoted, else {DEFAULT_MODEL_URI})")
+    p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                   help=f"comma-separated, among {', '.join(EXPORT_FORMATS)} (default {','.join(DEFAULT_FORMATS)})")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="the largest mAP50 difference from the PyTorch model that counts as as accurate "
+                        f"(default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--alias", help="give each registered format the alias ALIAS-<format> (--alias champion: "
+                                   "champion-onnx, ...)")
+    p.add_argument("--data", help="the dataset YAML to test on (default: the one the model's run trained on)")
+    p.add_argument("--model-name", help="with runs:/RUN_ID: the registered model to add the exported versions to "
+                                        "(default: the one that holds a version of the run; none: not registered)")
+
+# %% ../nbs/09_cli.ipynb #c009x-2
+def export_champion(model: str = "", alias: str = "", **options) -> int:
+    """The export stage (`run_export`, with `formats`, `tolerance`, `data`, `model_name` as `options`), its progress
+    shown as it goes; what cannot be exported is one line with exit status 2. 0 if it finished."""
+    from yolo_mlops.export import ExportError, run_export
+    try: result = run_export(model or None, alias=alias or None, stdout_file=sys.stdout, **options)
+    except ExportError as e: raise UsageError(str(e)) from None
+    print(f"export run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error: print(f"error: {result.error}", file=sys.stderr)
+    return 1 if result.error else 0
+
+# %% ../nbs/09_cli.ipynb #c009x-3
+@command("export", "export a model, check each format is as accurate, time it, register it (executes 06_export.ipynb)",
+         export_options)
+def cmd_export(args) -> int:
+    "Execute the export notebook into an export run; exit 2 on bad input or a failed export."
+    return export_champion(args.model or "", args.alias or "", formats=args.formats, tolerance=args.tolerance,
+                           data=args.data or None, model_name=args.model_name or None)
 
 # %% ../nbs/09_cli.ipynb #c009r
 def run_id_options(p):
@@ -444,25 +487,31 @@ def pipeline_options(p):
     add_model_name_option(p)
 
 # %% ../nbs/09_cli.ipynb #c009pl-1
-@command("pipeline", "data -> grid -> analysis -> promotion", pipeline_options)
+@command("pipeline", "data -> grid -> analysis -> promotion -> export (if it promoted)", pipeline_options)
 def cmd_pipeline(args) -> int:
-    "data -> grid -> analysis -> promotion, on the configured store: each stage's own function, in turn."
+    """data -> grid -> analysis -> promotion -> export (only if it promoted), on the configured store: each stage's
+    own function, in turn."""
     from yolo_mlops.grid import grid_from_params, load_grid, LocalBackend
     if args.shapes and args.source: raise UsageError("--shapes builds its own images: leave out --source")
-    print("[pipeline] 1/4 data", flush=True)
+    print("[pipeline] 1/5 data", flush=True)
     built = make_dataset(args.source, args.shapes)
     grid = args.grid or str(config.notebooks_dir().parent / (SHAPES_GRID if args.shapes else PIPELINE_GRID))
     spec = grid_from_params({"data": str(built.yaml)} if args.shapes else {}, load_grid(grid))
-    print(f"[pipeline] 2/4 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
+    print(f"[pipeline] 2/5 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
     result = run_and_show_grid(spec, LocalBackend(args.workers))
     finished = [o for o in result.cells if o.status in ("FINISHED", "SKIPPED")]
     print(f"[pipeline] grid: {len(finished)} of {len(result.cells)} cells finished", flush=True)
     if not finished: return 1
-    print("[pipeline] 3/4 analysis", flush=True)
+    print("[pipeline] 3/5 analysis", flush=True)
     if (rc := analyze(spec.experiment, spec.name)) != 0: return rc
-    print("[pipeline] 4/4 promotion", flush=True)
-    rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
-    return rc or (1 if result.failed else 0)
+    print("[pipeline] 4/5 promotion", flush=True)
+    if (rc := decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")) != 0: return rc
+    print("[pipeline] 5/5 export", flush=True)
+    from yolo_mlops.export import promoted_in
+    if (champion := promoted_in(spec.experiment)) is None:
+        print("[pipeline] export skipped: the promotion did not promote, so there is no new champion to export")
+    elif (rc := export_champion(champion, alias="champion")) != 0: return rc
+    return 1 if result.failed else 0
 
 # %% ../nbs/09_cli.ipynb #c009pl-2
 @command("settings", "show the resolved configuration")

@@ -39,6 +39,7 @@ class PromotionCriteria:
     min_gain_over_champion: float = 0.0  # gain over the current champion (same images) must be above this
     max_latency_ms: float | None = None  # median CPU latency per image, if there is a budget
     rule: str = "interval"               # 'interval': the gain's 95 % lower bound must pass; 'point': the gain itself
+    latency_format: str | None = None    # the budget holds for this exported format's latency (06_export), e.g. onnx
 
     def __post_init__(self):
         if self.rule not in RULES: raise ValueError(f"rule must be one of {', '.join(RULES)}, got {self.rule!r}")
@@ -127,9 +128,12 @@ def check_candidate(run: dict,                          # the candidate's row of
                                   criteria.min_gain_over_champion, rule, images))
         if cmp.get("error"): checks[-1].detail += f" ({cmp['error']})"
     if criteria.max_latency_ms is not None:
-        lat = run.get("latency_ms_median", math.nan)
-        checks.append(Check("latency budget", f"<= {criteria.max_latency_ms:g} ms",
-                            bool(lat <= criteria.max_latency_ms), f"{lat:.1f} ms"))
+        fmt = criteria.latency_format
+        lat = run.get(f"{fmt}/latency_ms_median" if fmt else "latency_ms_median", math.nan)
+        where = f" ({run.get('latency_source', fmt)})" if fmt else ""
+        checks.append(Check("latency budget", f"<= {criteria.max_latency_ms:g} ms" + (f" as {fmt}" if fmt else ""),
+                            bool(lat <= criteria.max_latency_ms),
+                            f"{lat:.1f} ms{where}" if not math.isnan(lat) else f"no latency{where}"))
     return checks
 
 # %% ../nbs/05_promotion.ipynb #c009
@@ -284,6 +288,10 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
     if candidate is None:
         raise ValueError("No candidate: no FINISHED training run" + (f" with id {run_id}" if run_id else "")
                          + " in the table.")
+    if criteria.latency_format and criteria.max_latency_ms is not None:
+        from yolo_mlops.export import exported_latency  # measured by the export chapter, on the candidate's export
+        ms, source = exported_latency(candidate["run_id"], criteria.latency_format, tracking_uri)
+        candidate = {**candidate, f"{criteria.latency_format}/latency_ms_median": ms, "latency_source": source}
     from yolo_mlops.class_server import promotion_target
     model_name = promotion_target(model_name or model_name_for(candidate.get("dataset_name")), bool(model_name),
                                   tracking_uri)

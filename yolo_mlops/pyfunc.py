@@ -87,11 +87,12 @@ def pinned_packages_only():
     finally: ru._MODULES_TO_PACKAGES, ru._PACKAGES_TO_MODULES = None, None
 
 # %% ../nbs/02c_pyfunc.ipynb #c022a
-def log_pyfunc_model(weights,              # the checkpoint to package (best.pt)
+def log_pyfunc_model(weights,              # the checkpoint to package (best.pt), or an export of it (.onnx, a folder)
                      example_image,        # an image file: the input example of the model's signature
                      imgsz: int,           # the image size the model predicts at
                      name: str = "model",  # the model's name in the active run
                      loaded=None,          # the YOLO model already loaded from `weights`, if any
+                     requirements=(),      # pins beyond `pip_requirements()`: an exported format's runtime
                     ):
     """Log `weights` as a `Detector` pyfunc model (boxes with their class name) to the active run, with signature and
     input example; `loaded`, the model already loaded from `weights`, spares MLflow's check of the example a second
@@ -110,5 +111,5 @@ def log_pyfunc_model(weights,              # the checkpoint to package (best.pt)
                 return mlflow.pyfunc.log_model(
                     name=name, python_model=Detector(), artifacts={"weights": str(weights)},
                     model_config={"imgsz": imgsz}, signature=signature, input_example=example,
-                    pip_requirements=pip_requirements(), code_paths=[str(Path(yolo_mlops.__file__).parent)])
+                    pip_requirements=pip_requirements() + list(requirements), code_paths=[str(Path(yolo_mlops.__file__).parent)])
         finally: share_loaded_model(weights, None)

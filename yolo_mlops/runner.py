@@ -420,6 +420,7 @@ def run_stage_notebook(notebook: str | os.PathLike,                # the stage's
                        output: str | os.PathLike | None = None,    # the executed notebook (default: outputs/<stage>/)
                        log_output: bool = False,                   # stream the cells' output while they run
                        timeout: float | None = None,               # seconds before the run is stopped, FAILED
+                       stdout_file=None,                           # where the cells' printed lines go as they run
                       ) -> NotebookRun:
     """Execute a stage chapter's report with papermill into a new MLflow run tagged `stage`; attach the executed
     notebook."""
@@ -430,7 +431,7 @@ def run_stage_notebook(notebook: str | os.PathLike,                # the stage's
     output = Path(output or config.home_dir() / "outputs" / stage / run_id / notebook.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     error, interrupted = execute_report(notebook, output, {**params, "run_id": run_id, "tracking_uri": uri}, timeout,
-                                        log_output)
+                                        log_output, stdout_file)
     outcome = finish_run(client, run_id, output, error)
     if interrupted is not None: raise interrupted
     return outcome
