@@ -1,11 +1,12 @@
 """The last two stages and the whole pipeline, for real: `yolo-mlops pipeline` on the tiny grid, then
 the effect table, promotion decisions, the registry alias, the decision report, the recovery tools,
 and the champion served over HTTP by `mlflow models serve`."""
-import base64, json, os, re, socket, subprocess, sys, time, urllib.request
+import base64, json, os, re, shlex, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
+from browser import first_screen, render_run_artifact, require_browser, start_mlflow_server, stop_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,16 @@ def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
     promotion = stages["promotion"][0]
     assert promotion.data.tags["decision"] in ("promoted", "not promoted")
     assert (work / "reports" / "DECISION_PROMOTION.md").exists() and (work / "reports" / "runs_analysis.csv").exists()
+    # each run's result is its description, which the MLflow UI's list of runs shows; a trial's name says what it tried
+    verdict = "PROMOTED" if promotion.data.tags["decision"] == "promoted" else "NOT PROMOTED"
+    assert promotion.data.tags["mlflow.note.content"].startswith(verdict + ": "), promotion.data.tags
+    assert stages["analysis"][0].data.tags["mlflow.note.content"].startswith("4 training runs of grid tiny-cpu: ")
+    for run in stages["train"]:
+        m = run.data.metrics
+        assert run.data.tags["mlflow.note.content"].startswith(
+            f"gain {m['gain_test_mAP50']:+.4f} [{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]")
+        assert re.fullmatch(rf"tiny-cpu-00{run.data.tags['grid_cell']} lr0=0\.0?02 seed=[12]", run.info.run_name)
+    assert "beats_baseline" not in (work / "reports" / "runs_analysis.csv").read_text()
 
 def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):
     work, _, uri = pipeline
@@ -66,10 +77,10 @@ def test_decision_report_says_what_ten_test_images_can_resolve(pipeline):
     assert m["test_images"] == 10 and 0 < m["smallest_resolvable_gain"] < 1
     report = (work / "reports" / "DECISION_PROMOTION.md").read_text()
     assert f"The smallest resolvable gain of these 10 test images is {m['smallest_resolvable_gain']:.4f}" in report
-    if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would
-        assert m["test_images_needed"] >= 1
-        assert f"about {int(m['test_images_needed'])} test images like these would resolve it" in report \
-               or "is larger: its interval excludes 0" in report
+    if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would, with 80 % power
+        assert m["test_images_needed"] >= 1 and m["test_images_needed_power"] == 0.8
+        assert f"about {int(m['test_images_needed'])} test images like these would resolve it with 80 % power" in report
+        assert "*Images needed* is stated at 80 % power" in report
     risks = report.split("## Risks", 1)[1]
     assert "COCO train2017" in risks and "its own training images" in risks
 
@@ -180,3 +191,39 @@ def test_champion_loads_and_serves_over_http(pipeline, dataset):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_printed_mlflow_ui_address_opens_on_the_runs(pipeline, tmp_path):
+    """What `yolo-mlops pipeline` prints last, done as printed: its `mlflow ui` command serves the store, and its
+    address, opened in a fresh Chromium, shows the model-training view with every trial's name and gain (with its
+    interval) on the first screen, no toggle clicked; the promotion report opens with its decision, the parameters
+    as used."""
+    require_browser()
+    from yolo_mlops.config import MLFLOW_UI_ADDRESS
+    work, r, uri = pipeline
+    said = r.stdout.splitlines()
+    command = next(l for l in said if l.startswith("MLflow UI: ")).removeprefix("MLflow UI: ")
+    url = next(l for l in said if l.startswith("  then open ")).removeprefix("  then open ")
+    assert command == f"{BIN / 'mlflow'} ui --backend-store-uri {uri}" and said[-1] == f"  then open {url}"
+    client, stages = runs_by_stage(uri)
+    trials, promotion = stages["train"], stages["promotion"][0]
+    assert client.get_experiment(promotion.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    gains = [f"gain {m['gain_test_mAP50']:+.4f} [{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]"
+             for m in (t.data.metrics for t in trials)]
+    proc, base = start_mlflow_server(uri, work / "mlartifacts", command=shlex.split(command), cwd=work,
+                                     log_path=tmp_path / "mlflow-ui.log")
+    try:
+        seen = first_screen(url.replace(MLFLOW_UI_ADDRESS, base), tmp_path / "experiment.png",
+                            [t.info.run_name for t in trials] + gains)
+        report = render_run_artifact(base, promotion.info.experiment_id, promotion.info.run_id,
+                                     "notebook/05_promotion.html", tmp_path / "promotion.png",
+                                     ["PROMOTED", "Gain", "Parameters, as used", "tiny-cpu", "The checks"])
+    finally:
+        stop_mlflow_server(proc)
+    assert not seen.missing, f"not on the first screen: {seen.missing} (screenshot {seen.screenshot})\n{seen.text[:3000]}"
+    assert "workflowType=machine_learning" in seen.url and "Traces\n0" not in seen.text  # not the GenAI overview
+    verdict = promotion.data.tags["mlflow.note.content"].splitlines()[0]
+    assert not report.missing and verdict in report.text, f"{report.missing} (screenshot {report.screenshot})"
+    assert "PROMOTED" not in report.below_fold and "Gain" not in report.below_fold, report.screenshot
+    assert report.text.index(verdict) < report.text.index("Parameters, as used") < report.text.index("The checks")
+    assert 'grid = ""' not in report.text and "max_latency_ms = -1.0" not in report.text  # no defaults, no code
