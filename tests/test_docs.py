@@ -231,7 +231,7 @@ def test_every_chapter_fits_1280_px_and_shows_the_figures_it_draws(site_url, bro
     try:
         for name in chapter_names():
             saved = committed_figures(NBS / f"{name}.ipynb")
-            page.goto(f"{site_url}/{name}.html")
+            page.goto(f"{site_url}/{name}.html", wait_until="domcontentloaded")  # the layout; images are awaited
             try: page.wait_for_function(f"() => ({_LOADED_IMAGES_JS})() >= {saved}", timeout=10_000)
             except PlaywrightTimeout: pass  # the assert says how many loaded
             overflowing[name] = page.evaluate(_OVERFLOWING_JS)

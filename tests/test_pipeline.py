@@ -80,7 +80,7 @@ def test_decision_report_says_what_ten_test_images_can_resolve(pipeline):
     if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would, with 80 % power
         assert m["test_images_needed"] >= 1 and m["test_images_needed_power"] == 0.8
         assert f"about {int(m['test_images_needed'])} test images like these would resolve it with 80 % power" in report
-        assert "*Images needed* is stated at 80 % power" in report
+        assert "*Images needed* are stated at 80 % power" in report
     risks = report.split("## Risks", 1)[1]
     assert "COCO train2017" in risks and "its own training images" in risks
 

@@ -406,7 +406,7 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experimen
         done = table[table.status == "FINISHED"]
         resolved = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
         mlflow.log_metrics({"runs": len(table), "runs_finished": len(done),
-                            "runs_gain_resolved": resolved,  # the interval of the gain excludes 0
+                            "runs_gain_resolved": resolved,  # the interval of the gain lies above 0
                             "runs_gain_positive": int((done.gain_test_mAP50 > 0).sum()),  # the point estimate only
                             "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
     return dict(table=table, effects=effects, configurations=configs, figures=paths)
@@ -431,10 +431,10 @@ def analysis_summary(result: dict,           # what `analyze` returns
                   + f": {best.get('verdict', 'no interval')}")
     lines = []
     if len(done) and "gain_test_mAP50" in done:
-        lines.append(f"**Runs**: {len(done)} FINISHED; "
-                     f"{int((done.get('gain_test_mAP50_ci_low', pd.Series(dtype=float)) > 0).sum())} have a gain whose "
-                     f"95 % interval excludes 0; {int((done.gain_test_mAP50 > 0).sum())} have a positive point "
-                     "estimate, which alone is no evidence.")
+        low, high = (done.get(f"gain_test_mAP50_ci_{b}", pd.Series(dtype=float)) for b in ("low", "high"))
+        lines.append(f"**Runs**: {len(done)} FINISHED; {int((low > 0).sum())} have a gain whose 95 % interval lies "
+                     f"above 0, {int((high < 0).sum())} a loss whose interval lies below 0; "
+                     f"{int((done.gain_test_mAP50 > 0).sum())} have a positive point estimate, which alone is no evidence.")
     if pre := int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum()):
         lines.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: the pretrained model.")
     for _, e in effects.iterrows():

@@ -351,7 +351,7 @@ def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFra
     positive = int((done.get("gain_test_mAP50", pd.Series(dtype=float)) > 0).sum())
     resolved = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
     risks.append(f"{positive} of {len(done)} finished runs have a positive point estimate of their gain over the "
-                 f"pretrained model on the test split; {resolved} have a gain whose 95 % interval excludes 0.")
+                 f"pretrained model on the test split; {resolved} have a gain whose 95 % interval lies above 0.")
     noeffect = effects[effects.verdict.isin(["no measurable effect", "no effect at all"])]
     if len(noeffect):
         risks.append("No measurable effect of: " + ", ".join(sorted(set(noeffect.dimension)))
