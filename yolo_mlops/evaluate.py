@@ -16,8 +16,8 @@ __all__ = ['SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SE
            'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws',
            'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256',
            'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
-           'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches',
-           'split_images', 'timed_predictions', 'plot_predictions']
+           'gain_description', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches',
+           'read_test_matches', 'split_images', 'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -348,6 +348,17 @@ def gain_metrics(metrics: dict,          # the run's `final_*` and `baseline_*` 
     for k, (low, high) in paired_bootstrap_gain(run_images, baseline_images, baseline_scores=baseline_scores).items():
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
+
+# %% ../nbs/02a_evaluate.ipynb #e064-d1
+def gain_description(m: dict) -> str:
+    "A run's test gain over the pretrained model in one line, its interval first: the run's description in the UI."
+    if "gain_test_mAP50" not in m: return ""
+    low, high = m.get("gain_test_mAP50_ci_low"), m.get("gain_test_mAP50_ci_high")
+    says = "" if low is None else f" [{low:+.4f}, {high:+.4f}], a 95 % interval that " + (
+        "covers 0: these test images cannot tell it from no gain" if low <= 0 <= high else
+        f"lies {'above' if low > 0 else 'below'} 0: a {'gain' if low > 0 else 'loss'} these test images resolve")
+    return (f"gain {m['gain_test_mAP50']:+.4f}{says}. Test mAP50 {m.get('final_test_mAP50', math.nan):.4f}, "
+            f"pretrained {m.get('baseline_test_mAP50', math.nan):.4f}.")
 
 # %% ../nbs/02a_evaluate.ipynb #e064b
 @dataclass

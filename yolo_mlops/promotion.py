@@ -67,7 +67,7 @@ POWER = 0.8  # the chance of resolving a true gain of the size measured, at whic
 
 def images_for_power(resolution: Resolution, gain: float, power: float = POWER) -> int | None:
     """About how many test images like these would resolve a true `gain` with probability `power` (a 95 % interval
-    above 0); None without a gain. At `power` 0.5: `resolution.images_needed`, where the half-width equals the gain."""
+    that excludes 0); None without a gain. At `power` 0.5: `resolution.images_needed`, where the half-width equals the gain."""
     from statistics import NormalDist
     if not gain: return None
     z = NormalDist().inv_cdf

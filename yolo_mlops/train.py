@@ -12,7 +12,7 @@ from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
 from .data_versions import dataset_version
 from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, baseline_evaluation, class_gains,
-                                 dataset_class_names, final_evaluation, gain_metrics, log_matches, per_class_metrics,
+                                 dataset_class_names, final_evaluation, gain_description, gain_metrics, log_matches, per_class_metrics,
                                  plot_predictions, seen_images_sentence, split_images, timed_predictions)
 from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
                       training_in)
@@ -22,7 +22,7 @@ __all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SYSTEM_METRICS_INTERVAL_S', 
            'make_train_config', 'check_train_config', 'training_job', 'training_notebook', 'stage_tags', 'git_commit',
            'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'TrainResult', 'train_run', 'opened_run',
            'ArtifactUploadError', 'prepare_report_kernel', 'config_from_namespace', 'get_run', 'show_table',
-           'show_figure', 'run_summary', 'run_description', 'parameters_table', 'dataset_table', 'final_metrics_table',
+           'show_figure', 'run_summary', 'parameters_table', 'dataset_table', 'final_metrics_table',
            'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c006
@@ -322,7 +322,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     metrics.update(_gains_and_class_metrics({**base.metrics, **metrics}, run_test, base, dataset_class_names(cfg.data)))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     mlflow.log_metrics(metrics)
-    mlflow.set_tag("mlflow.note.content", run_description({**base.metrics, **metrics}))  # the UI's runs list shows it
+    mlflow.set_tag("mlflow.note.content", gain_description({**base.metrics, **metrics}))  # the UI's runs list shows it
     clock.lap("bootstrap")
     # logged last: MLflow links the run's metrics to the model
     _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, base.images, predictions, clock)
@@ -465,22 +465,9 @@ def _gain_sentence(m: dict) -> str:
     text = (f"**Test mAP50** {m['final_test_mAP50']:.4f} against {m.get('baseline_test_mAP50', math.nan):.4f} for "
             f"the pretrained model: gain **{m.get('gain_test_mAP50', math.nan):+.4f}**")
     if low is None: return text + "."
-    return text + f", 95 % interval [{low:+.4f}, {high:+.4f}]: an interval that {_interval_says(low, high)}."
-
-def _interval_says(low: float, high: float) -> str:
-    "What the 95 % interval of a gain says, in words."
-    return ("covers 0: this test split cannot tell it from no gain" if low <= 0 <= high else
-            "excludes 0: a gain this test split resolves" if low > 0 else "excludes 0: a loss this test split resolves")
-
-# %% ../nbs/02_train.ipynb #c066b
-def run_description(m: dict) -> str:
-    "A run's result in one line, for its description in the MLflow UI: the test gain with its interval first."
-    if "gain_test_mAP50" not in m: return ""
-    low, high = m.get("gain_test_mAP50_ci_low"), m.get("gain_test_mAP50_ci_high")
-    interval = "" if low is None else f" [{low:+.4f}, {high:+.4f}]"
-    return (f"gain {m['gain_test_mAP50']:+.4f}{interval} test mAP50 over the pretrained model"
-            + ("" if low is None else f" (95 % interval): the interval {_interval_says(low, high)}") + ". "
-            + f"Test mAP50 {m['final_test_mAP50']:.4f}, pretrained {m.get('baseline_test_mAP50', math.nan):.4f}.")
+    verdict = ("an interval that covers 0: this test split cannot tell it from no gain" if low <= 0 <= high else
+               "a gain this test split resolves" if low > 0 else "a loss this test split resolves")
+    return text + f", 95 % interval [{low:+.4f}, {high:+.4f}]: {verdict}."
 
 # %% ../nbs/02_train.ipynb #c067
 def parameters_table(run) -> "pd.DataFrame":
