@@ -221,7 +221,8 @@ def mlflow_ui_lines(experiment: str = DEFAULT_EXPERIMENT, uri: str | None = None
     if exp is None: return []
     for k, v in experiment_tags().items():
         if exp.tags.get(k) != v and not (k == "mlflow.experimentKind" and k in exp.tags):  # a kind set by hand stays
-            client.set_experiment_tag(exp.experiment_id, k, v)
+            try: client.set_experiment_tag(exp.experiment_id, k, v)
+            except Exception: break  # no write access (a team server's reader): the address still opens the runs
     url = ui_url(uri, exp.experiment_id)
     return [f"MLflow UI: {url}"] if ui_command(uri) is None else [f"MLflow UI: {ui_command(uri)}", f"  then open {url}"]
 
