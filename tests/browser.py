@@ -103,7 +103,8 @@ def run_artifact_url(base_url: str, experiment_id: str, run_id: str, artifact_pa
     """The run page with `artifact_path` selected in its Artifacts tab: the page a person reaches by clicking
     the run, then Artifacts, then the file (MLflow 3.x UI route `/experiments/:id/runs/:runUuid/artifacts/*`,
     behind the hash router), in the model-training view, which the address `yolo-mlops` prints selects."""
-    return f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}?workflowType=machine_learning"
+    return (f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}"
+            "?workflowType=machine_learning")
 
 
 @contextmanager
@@ -135,19 +136,9 @@ class Rendered:
     sandbox: str | None = None  # the iframe's sandbox attribute, as the UI set it
     frame_url: str = ""         # the iframe's document URL (a blob: URL made by the UI)
     missing: list = field(default_factory=list)  # expected texts not found
-    below_fold: list = field(default_factory=list)  # expected texts found, but not inside the window as it opened
 
 
 _IMAGES_JS = "() => Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length"
-# the top (in the document's pixels, scrolled to its start) of the first displayed text node holding each text
-_TEXT_TOPS_JS = """(texts) => texts.map(t => {
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-        const r = n.parentElement && n.textContent.includes(t) ? n.parentElement.getBoundingClientRect() : null;
-        if (r && r.height > 0) return r.top + scrollY;
-    }
-    return null;
-})"""
 _HEADINGS_JS = "() => Array.from(document.querySelectorAll('h1, h2, h3')).map(h => h.innerText.replace('\u00b6', '').trim())"
 
 
@@ -185,13 +176,10 @@ def render_run_artifact(base_url: str, experiment_id: str, run_id: str, artifact
             pass  # report what is there; check_run_artifact_renders says what is missing
         page.screenshot(path=str(screenshot))
         text = frame.evaluate("() => document.body ? document.body.innerText : ''")
-        box, height = iframe.bounding_box(), page.viewport_size["height"]
-        tops = frame.evaluate(_TEXT_TOPS_JS, wanted)  # where each text starts in the frame (null: not found)
         return Rendered(screenshot=screenshot, text=text, headings=frame.evaluate(_HEADINGS_JS),
                         images=frame.evaluate(_IMAGES_JS),
                         sandbox=iframe.get_attribute("sandbox"), frame_url=frame.url,
-                        missing=[t for t in wanted if t not in text],
-                        below_fold=[t for t, top in zip(wanted, tops) if top is not None and box["y"] + top > height])
+                        missing=[t for t in wanted if t not in text])
 
 
 def check_run_artifact_renders(base_url: str, experiment_id: str, run_id: str, artifact_path: str,

@@ -6,7 +6,8 @@ after the other each find their own kernel, even with an old kernel of the same 
 Two full virtual environments would cost minutes of installing. Each checkout here is a folder with the setup
 script and the files its install step hashes, and a real venv (`python -m venv --without-pip`, a second) whose
 packages are this project's .venv's (a `.pth` line that adds its site-packages): its own `sys.prefix`, the setup
-script's own kernel step, and the resolution JupyterLab and papermill use (jupyter_client, run by that venv's Python)."""
+script's own kernel step, and the resolution JupyterLab and papermill use (jupyter_client, run by that venv's
+Python)."""
 import hashlib, json, os, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def checkout_with_venv(folder: Path) -> Path:
     subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     packages = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
     # `import` lines of a .pth run at start-up: addsitedir also reads the .pth files there (the editable install's)
-    (packages / "_yolo_mlops_packages.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    ours = sysconfig.get_paths()["purelib"]
+    (packages / "_yolo_mlops_packages.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     (venv / ".yolo-mlops-setup").write_text(hashlib.sha256(b"".join((ROOT / n).read_bytes() for n in INSTALL_INPUTS))
                                             .hexdigest() + "\n")
     return venv

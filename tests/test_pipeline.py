@@ -2,11 +2,12 @@
 the effect table, promotion decisions, the registry alias, the decision report, the recovery tools,
 and the champion served over HTTP by `mlflow models serve`."""
 import base64, json, os, re, shlex, socket, subprocess, sys, time, urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
-from browser import first_screen, render_run_artifact, require_browser, start_mlflow_server, stop_mlflow_server
+from browser import first_screen, require_browser, start_mlflow_server, stop_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,11 @@ def runs_by_stage(uri):
     out = {}
     for r in runs: out.setdefault(r.data.tags.get("stage", "grid" if r.data.tags.get("grid_parent") else "?"), []).append(r)
     return client, out
+
+def gain_text(m: dict) -> str:
+    "A run's test gain and its interval, as its description in the MLflow UI starts."
+    return (f"gain {m['gain_test_mAP50']:+.4f} "
+            f"[{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]")
 
 def notebooks(client, run_id):
     return [a.path for a in client.list_artifacts(run_id, "notebook")]
@@ -49,9 +55,7 @@ def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
     assert promotion.data.tags["mlflow.note.content"].startswith(verdict + ": "), promotion.data.tags
     assert stages["analysis"][0].data.tags["mlflow.note.content"].startswith("4 training runs of grid tiny-cpu: ")
     for run in stages["train"]:
-        m = run.data.metrics
-        assert run.data.tags["mlflow.note.content"].startswith(
-            f"gain {m['gain_test_mAP50']:+.4f} [{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]")
+        assert run.data.tags["mlflow.note.content"].startswith(gain_text(run.data.metrics))
         assert re.fullmatch(rf"tiny-cpu-00{run.data.tags['grid_cell']} lr0=0\.0?02 seed=[12]", run.info.run_name)
     assert "beats_baseline" not in (work / "reports" / "runs_analysis.csv").read_text()
 
@@ -196,8 +200,7 @@ def test_champion_loads_and_serves_over_http(pipeline, dataset):
 def test_the_printed_mlflow_ui_address_opens_on_the_runs(pipeline, tmp_path):
     """What `yolo-mlops pipeline` prints last, done as printed: its `mlflow ui` command serves the store, and its
     address, opened in a fresh Chromium, shows the model-training view with every trial's name and gain (with its
-    interval) on the first screen, no toggle clicked; the promotion report opens with its decision, the parameters
-    as used."""
+    interval) on the first screen, no toggle clicked."""
     require_browser()
     from yolo_mlops.config import MLFLOW_UI_ADDRESS
     work, r, uri = pipeline
@@ -207,23 +210,44 @@ def test_the_printed_mlflow_ui_address_opens_on_the_runs(pipeline, tmp_path):
     assert command == f"{BIN / 'mlflow'} ui --backend-store-uri {uri}" and said[-1] == f"  then open {url}"
     client, stages = runs_by_stage(uri)
     trials, promotion = stages["train"], stages["promotion"][0]
-    assert client.get_experiment(promotion.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    gains = [f"gain {m['gain_test_mAP50']:+.4f} [{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]"
-             for m in (t.data.metrics for t in trials)]
+    kind = client.get_experiment(promotion.info.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # not GenAI
+    gains = [gain_text(t.data.metrics) for t in trials]
     proc, base = start_mlflow_server(uri, work / "mlartifacts", command=shlex.split(command), cwd=work,
                                      log_path=tmp_path / "mlflow-ui.log")
     try:
         seen = first_screen(url.replace(MLFLOW_UI_ADDRESS, base), tmp_path / "experiment.png",
                             [t.info.run_name for t in trials] + gains)
-        report = render_run_artifact(base, promotion.info.experiment_id, promotion.info.run_id,
-                                     "notebook/05_promotion.html", tmp_path / "promotion.png",
-                                     ["PROMOTED", "Gain", "Parameters, as used", "tiny-cpu", "The checks"])
     finally:
         stop_mlflow_server(proc)
-    assert not seen.missing, f"not on the first screen: {seen.missing} (screenshot {seen.screenshot})\n{seen.text[:3000]}"
+    assert not seen.missing, f"not on the first screen: {seen.missing} ({seen.screenshot})\n{seen.text[:3000]}"
     assert "workflowType=machine_learning" in seen.url and "Traces\n0" not in seen.text  # not the GenAI overview
-    verdict = promotion.data.tags["mlflow.note.content"].splitlines()[0]
-    assert not report.missing and verdict in report.text, f"{report.missing} (screenshot {report.screenshot})"
-    assert "PROMOTED" not in report.below_fold and "Gain" not in report.below_fold, report.screenshot
-    assert report.text.index(verdict) < report.text.index("Parameters, as used") < report.text.index("The checks")
-    assert 'grid = ""' not in report.text and "max_latency_ms = -1.0" not in report.text  # no defaults, no code
+
+
+class ShownText(HTMLParser):
+    "The text a browser shows of an HTML page (not its scripts and styles), in order."
+    def __init__(self):
+        super().__init__(); self.parts, self.hidden = [], 0
+    def handle_starttag(self, tag, attrs): self.hidden += tag in ("script", "style")
+    def handle_endtag(self, tag): self.hidden -= tag in ("script", "style")
+    def handle_data(self, data):
+        if not self.hidden and data.strip(): self.parts.append(data.strip())
+
+
+def test_the_stage_reports_open_with_their_answer(pipeline, tmp_path):
+    """The analysis and promotion reports (their runs' HTML) open as the training report does: the title, the answer
+    the run's description also gives, then the parameters as used; no code and no parameter defaults before it."""
+    _, _, uri = pipeline
+    client, stages = runs_by_stage(uri)
+    for stage, after in (("analysis", "Configurations (seeds pooled)"), ("promotion", "Parameters, as used")):
+        run = stages[stage][0]
+        html = client.download_artifacts(run.info.run_id, run.data.tags["notebook"].replace(".ipynb", ".html"),
+                                         tmp_path)
+        page = ShownText(); page.feed(Path(html).read_text(encoding="utf-8"))
+        text = " ".join(page.parts)
+        answer = run.data.tags["mlflow.note.content"].split("\n\n")[0]
+        title = "Analysis of the training runs" if stage == "analysis" else "Promotion decision"
+        assert text.index(title) < text.index(answer.split(": ")[0]) < text.index(after), text[:3000]
+        opening = text[:text.index(after)]
+        assert not re.search(r"\b\w+ = ", opening) and "import " not in opening, opening  # no parameters cell, no code
+    assert "tiny-cpu" in text[text.index("Parameters, as used"):text.index("The checks")]  # the grid used, not ""
