@@ -18,7 +18,8 @@ docments as a table. What this site chooses for a course (the README says why):
 - the code of `#| export` cells is shown (the lesson is the code), its `#| ...` directives shown as cell tags;
 - tests (cells tagged `skip-execution` that call `test_*` or `assert`) are folded under "test";
 - cells tagged `remove-input` / `remove-cell` are shown: those tags shape a run's HTML record, not the lesson;
-- `index.ipynb` is the home page, then every other notebook of `nbs/` in the order of its file name."""
+- `index.ipynb` is the home page, then every other notebook of `nbs/` in the order of its file name, each after the
+  chapters whose modules it imports (the order in which the course is read: `chapters`)."""
 import argparse, ast, html, http.server, inspect, json, re, shutil, subprocess, sys, tempfile, time, warnings
 from configparser import ConfigParser
 from functools import partial
@@ -44,12 +45,51 @@ def project_settings() -> dict:
 
 
 def chapters(nbs: Path) -> list[Path]:
-    """The notebooks in site order: `index.ipynb` (the home page), then the others sorted by file name; as for
-    nbdev, a name that starts with `_` or `.` is not a chapter."""
+    """The notebooks in the order the course is read: `index.ipynb` (the home page), then the others by file name,
+    except that a chapter comes after the chapters whose modules its exported code imports (`02_train` builds on
+    `02a_evaluate` and `02b_trainer`, so it follows them); as for nbdev, a name that starts with `_` or `.` is not a
+    chapter."""
     found = sorted(p for p in nbs.glob("*.ipynb") if not p.name.startswith(("_", ".")))
     home = nbs / "index.ipynb"
     if home not in found: raise SiteError(f"{home} is missing: it is the site's home page")
-    return [home] + [p for p in found if p != home]
+    return [home] + reading_order([p for p in found if p != home])
+
+
+def _exports_and_imports(path: Path, lib: str) -> tuple[str | None, set[str]]:
+    """The module a chapter exports (its `#| default_exp`) and the modules of `lib` its exported cells import at
+    their top level (imports inside functions are left out: they are late on purpose, and may go both ways)."""
+    try: cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (ValueError, OSError): return None, set()  # read_chapter says what is wrong with it
+    exported, imported = None, set()
+    for c in cells:
+        source = "".join(c.get("source", [])) if c.get("cell_type") == "code" else ""
+        if m := re.search(r"^#\|\s*default_exp\s+(\S+)", source, re.MULTILINE): exported = m.group(1)
+        if not re.search(r"^#\|\s*export\b", source, re.MULTILINE): continue
+        try: tree = ast.parse("\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("#|", "%", "!"))))
+        except SyntaxError: continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[1] for a in node.names if a.name.startswith(f"{lib}.")}
+            elif isinstance(node, ast.ImportFrom):  # `from . import x` and `from .x import y` are the library's too
+                name = (lib + (f".{node.module}" if node.module else "")) if node.level else (node.module or "")
+                if name == lib: imported |= {a.name for a in node.names}
+                elif name.startswith(f"{lib}."): imported.add(name.split(".")[1])
+    return exported, imported
+
+
+def reading_order(paths: list[Path]) -> list[Path]:
+    """`paths` (sorted by file name) with each chapter moved after the chapters it imports: at each step the first
+    chapter in file-name order whose imported chapters are all placed (the first left, should imports go in a
+    circle)."""
+    lib = project_settings().get("lib_name", "")
+    info = {p: _exports_and_imports(p, lib) for p in paths}
+    chapter_of = {exported: p for p, (exported, _) in info.items() if exported}
+    needs = {p: {chapter_of[m] for m in imported if m in chapter_of} - {p} for p, (_, imported) in info.items()}
+    order, left = [], list(paths)
+    while left:
+        ready = next((p for p in left if needs[p] <= set(order)), left[0])
+        order.append(ready); left.remove(ready)
+    return order
 
 
 def title_of(cells) -> str:
@@ -342,7 +382,7 @@ def mkdocs_config(docs_dir: Path, site_dir: Path, nav: list) -> dict:
         "docs_dir": str(docs_dir), "site_dir": str(site_dir), "nav": nav,
         "use_directory_urls": False,  # 02_train.html, as nbdev names pages: works from any static host and file://
         "theme": {"name": "material", "font": False,  # no Google Fonts: the site reads the same offline
-                  "features": ["navigation.top", "content.code.copy"]},
+                  "features": ["navigation.top", "content.code.copy", "toc.integrate"]},
         "extra_css": ["course.css"],
         "hooks": [__file__],  # on_page_content, below
         "plugins": ["search", {"mkdocs-jupyter": {

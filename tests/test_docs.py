@@ -1,17 +1,18 @@
 """The course as a site: `bash scripts/docs.sh` builds it from nbs/ (nothing executed), and a student reads it in a
 browser. The site is built once for the session, into a folder of its own, so the tests run on a fresh clone and a
 chapter that breaks the build fails them (and CI). What a page holds is checked in its HTML; what a student sees (the
-chapters listed on the home page, a chapter's headings, its figures, the docs of `train_run`) in Debian's Chromium,
-driven by Playwright as in tests/test_browser.py; every link inside the site must lead to a file (and an anchor) there.
-The figures check skips while nbs/02_train.ipynb holds no saved figure."""
-import json, subprocess, sys, tempfile, threading
+chapters listed on the home page, a chapter's headings, the docs of `train_run`, every chapter's figures, and no block
+wider than its column at 1280 px) in Debian's Chromium, driven by Playwright as in tests/test_browser.py; every link
+inside the site must lead to a file (and an anchor) there."""
+import json, re, subprocess, sys, threading
+from types import SimpleNamespace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_FLAGS, require_browser
+from browser import chromium_page, require_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / "nbs"
@@ -98,10 +99,24 @@ def test_pages_follow_nbdevs_conventions(site):
     assert all(f'<span class="n">{p}</span>' in cell for p in ("epochs", "lr0", "train_in")), cell[:2000]
 
 
-def test_the_order_of_chapters_comes_from_the_file_names(tmp_path):
-    for name in ("index", "10_new_chapter", "00_first", "02b_b", "02_a"):
-        (tmp_path / f"{name}.ipynb").write_text("{}")
-    assert [p.stem for p in docs.chapters(tmp_path)] == ["index", "00_first", "02_a", "02b_b", "10_new_chapter"]
+def _chapter(folder: Path, name: str, module: str, imports: str = ""):
+    "A notebook that exports `module`, whose exported code imports `imports` (and `z` in a function: not counted)."
+    cells = [{"cell_type": "code", "source": [f"#| default_exp {module}"]},
+             {"cell_type": "code", "source": ["#| export\n", imports]},
+             {"cell_type": "code", "source": ["#| export\n", "def late():\n", "    from yolo_mlops.z import y"]}]
+    (folder / f"{name}.ipynb").write_text(json.dumps({"cells": cells}))
+
+
+def test_the_order_of_chapters_is_the_order_they_are_read(tmp_path):
+    "File-name order, but for a chapter that imports a later one: it comes after it (02_train after 02a and 02b)."
+    for name in ("index", "10_new_chapter", "00_first"): (tmp_path / f"{name}.ipynb").write_text("{}")
+    _chapter(tmp_path, "02_a", "a", "from yolo_mlops.b import thing\nfrom . import c")
+    _chapter(tmp_path, "02c_c", "c", "from yolo_mlops import first")
+    _chapter(tmp_path, "03_z", "z", "import yolo_mlops.first")
+    _chapter(tmp_path, "02b_b", "b")
+    assert [p.stem for p in docs.chapters(tmp_path)] == ["index", "00_first", "02b_b", "02c_c", "02_a", "03_z",
+                                                         "10_new_chapter"]
+    assert [p.stem for p in docs.chapters(NBS)][3:7] == ["01a_data_versions", "02a_evaluate", "02b_trainer", "02_train"]
 
 
 def test_a_chapter_that_cannot_be_read_fails_the_build_with_its_name(tmp_path):
@@ -136,17 +151,7 @@ def site_url(site):
 def browser_page(tmp_path_factory):
     "A page of headless Chromium (Debian's, through Playwright), 1400 px wide: the chapters' sidebar is shown."
     require_browser()
-    from playwright.sync_api import sync_playwright
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True,
-            args=[f for f in CHROMIUM_FLAGS if f != "--headless"], viewport={"width": 1400, "height": 1000})
-        try:
-            page = ctx.pages[0] if ctx.pages else ctx.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            ctx.close()
+    with chromium_page((1400, 1000)) as page: yield page
 
 
 _LOADED_IMAGES_JS = """() => Array.from(document.querySelectorAll('.jupyter-wrapper img'))
@@ -193,17 +198,50 @@ def committed_figures(notebook: Path) -> int:
                for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {})))
 
 
-def test_training_chapter_shows_its_saved_figures(site_url, browser_page):
-    saved = committed_figures(NBS / "02_train.ipynb")
-    if not saved:
-        pytest.skip("nbs/02_train.ipynb holds no saved figure yet (no cell output with an image): nothing to show")
+FIGURE_CALL = re.compile(r"\b(plot_\w+|show_figure|Image)\(")  # an example that draws a figure
+
+
+def draws_figures(notebook: Path) -> bool:
+    """Whether a chapter draws a figure in an example: a code cell that calls a plotting function and is neither
+    an export, nor a test (folded on the site), nor part of a run's report."""
+    for c in json.loads(notebook.read_text())["cells"]:
+        source, tags = "".join(c.get("source", "")), c.get("metadata", {}).get("tags", [])
+        cell = SimpleNamespace(metadata={"tags": tags}, source=source)
+        if (c["cell_type"] == "code" and FIGURE_CALL.search(source) and "report" not in tags
+                and not re.search(r"^#\|\s*(export|hide)", source, re.MULTILINE) and not docs._is_test(cell)):
+            return True
+    return False
+
+
+# blocks (code, outputs, tables) that scroll sideways or stick out of the page's column
+_OVERFLOWING_JS = """() => {
+    const column = document.querySelector('.md-content').getBoundingClientRect().right;
+    return Array.from(document.querySelectorAll('.jupyter-wrapper pre, .jupyter-wrapper table, .jp-OutputArea-output'))
+        .filter(b => b.scrollWidth > b.clientWidth + 1 || b.getBoundingClientRect().right > column + 1)
+        .map(b => b.tagName + ' ' + b.scrollWidth + '/' + b.clientWidth + ': ' + b.innerText.slice(0, 80));
+}"""
+
+
+def test_every_chapter_fits_1280_px_and_shows_the_figures_it_draws(site_url, browser_page):
+    """At 1280 px (a laptop), no code block, output or table of any chapter is wider than its column; every chapter
+    whose examples draw a figure keeps it (a `keep-output` example) and shows it, loaded, on its page."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    page = browser_page
-    page.goto(f"{site_url}/02_train.html")
-    try: page.wait_for_function(f"() => ({_LOADED_IMAGES_JS})() >= {saved}")  # the images decoded, or 30 s passed
-    except PlaywrightTimeout: pass  # the assert says how many loaded
-    loaded = page.evaluate(_LOADED_IMAGES_JS)
-    assert loaded >= saved, f"{loaded} of the {saved} saved figure(s) of nbs/02_train.ipynb loaded in its page"
+    page, overflowing, figures = browser_page, {}, {}
+    page.set_viewport_size({"width": 1280, "height": 900})
+    try:
+        for name in chapter_names():
+            saved = committed_figures(NBS / f"{name}.ipynb")
+            page.goto(f"{site_url}/{name}.html", wait_until="domcontentloaded")  # the layout; images are awaited
+            try: page.wait_for_function(f"() => ({_LOADED_IMAGES_JS})() >= {saved}", timeout=10_000)
+            except PlaywrightTimeout: pass  # the assert says how many loaded
+            overflowing[name] = page.evaluate(_OVERFLOWING_JS)
+            figures[name] = (draws_figures(NBS / f"{name}.ipynb"), saved, page.evaluate(_LOADED_IMAGES_JS))
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert not any(overflowing.values()), {k: v for k, v in overflowing.items() if v}
+    assert figures["04_analysis"][0] and figures["02_train"][0], figures  # the chapters known to draw figures
+    for name, (draws, saved, loaded) in figures.items():
+        assert saved >= draws and loaded >= saved, f"{name}: draws figures {draws}, {saved} saved, {loaded} shown"
 
 
 def test_the_docs_of_a_function_with_docments_are_a_table(site_url, browser_page):

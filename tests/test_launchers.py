@@ -29,10 +29,11 @@ def wait_until(condition, timeout=300, what="the condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 def cell_rows(stdout: str) -> list[str]:
-    "The rows of the table a grid prints at the end (one per cell)."
+    "The rows of the table a grid prints at the end (one per cell), up to its summary line (`grid NAME: ...`)."
     lines = stdout.splitlines()
     start = next(i for i, l in enumerate(lines) if l.split()[:1] == ["cell"])
-    return [l for l in lines[start + 1:] if l.strip() and not l.startswith("grid ")]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("grid ")), len(lines))
+    return [l for l in lines[start + 1:end] if l.strip()]
 
 def test_two_launchers_train_each_cell_once_and_both_print_the_whole_grid(grid_dir):
     grid = write(grid_dir, "shared", fixed=TINY, grid={"lr0": [0.001, 0.002], "seed": [1, 2]})

@@ -1,11 +1,13 @@
 """The last two stages and the whole pipeline, for real: `yolo-mlops pipeline` on the tiny grid, then
 the effect table, promotion decisions, the registry alias, the decision report, the recovery tools,
 and the champion served over HTTP by `mlflow models serve`."""
-import base64, json, os, re, socket, subprocess, sys, time, urllib.request
+import base64, json, os, re, shlex, socket, subprocess, sys, time, urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
+from browser import first_screen, require_browser, start_mlflow_server, stop_mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +26,11 @@ def runs_by_stage(uri):
     out = {}
     for r in runs: out.setdefault(r.data.tags.get("stage", "grid" if r.data.tags.get("grid_parent") else "?"), []).append(r)
     return client, out
+
+def gain_text(m: dict) -> str:
+    "A run's test gain and its interval, as its description in the MLflow UI starts."
+    return (f"gain {m['gain_test_mAP50']:+.4f} "
+            f"[{m['gain_test_mAP50_ci_low']:+.4f}, {m['gain_test_mAP50_ci_high']:+.4f}]")
 
 def notebooks(client, run_id):
     return [a.path for a in client.list_artifacts(run_id, "notebook")]
@@ -47,6 +54,14 @@ def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
         assert [e.info.status for e in stages["export"]] == ["FINISHED"]
     else: assert "export skipped: the promotion did not promote" in r.stdout and "export" not in stages
     assert (work / "reports" / "DECISION_PROMOTION.md").exists() and (work / "reports" / "runs_analysis.csv").exists()
+    # each run's result is its description, which the MLflow UI's list of runs shows; a trial's name says what it tried
+    verdict = "PROMOTED" if promotion.data.tags["decision"] == "promoted" else "NOT PROMOTED"
+    assert promotion.data.tags["mlflow.note.content"].startswith(verdict + ": "), promotion.data.tags
+    assert stages["analysis"][0].data.tags["mlflow.note.content"].startswith("4 training runs of grid tiny-cpu: ")
+    for run in stages["train"]:
+        assert run.data.tags["mlflow.note.content"].startswith(gain_text(run.data.metrics))
+        assert re.fullmatch(rf"tiny-cpu-00{run.data.tags['grid_cell']} lr0=0\.0?02 seed=[12]", run.info.run_name)
+    assert "beats_baseline" not in (work / "reports" / "runs_analysis.csv").read_text()
 
 def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):
     work, _, uri = pipeline
@@ -70,10 +85,10 @@ def test_decision_report_says_what_ten_test_images_can_resolve(pipeline):
     assert m["test_images"] == 10 and 0 < m["smallest_resolvable_gain"] < 1
     report = (work / "reports" / "DECISION_PROMOTION.md").read_text()
     assert f"The smallest resolvable gain of these 10 test images is {m['smallest_resolvable_gain']:.4f}" in report
-    if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would
-        assert m["test_images_needed"] >= 1
-        assert f"about {int(m['test_images_needed'])} test images like these would resolve it" in report \
-               or "is larger: its interval excludes 0" in report
+    if "test_images_needed" in m:  # a gain the interval cannot resolve: how many images would, with 80 % power
+        assert m["test_images_needed"] >= 1 and m["test_images_needed_power"] == 0.8
+        assert f"about {int(m['test_images_needed'])} test images like these would resolve it with 80 % power" in report
+        assert "*Images needed* are stated at 80 % power" in report
     risks = report.split("## Risks", 1)[1]
     assert "COCO train2017" in risks and "its own training images" in risks
 
@@ -188,3 +203,59 @@ def test_champion_loads_and_serves_over_http(pipeline, dataset):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_printed_mlflow_ui_address_opens_on_the_runs(pipeline, tmp_path):
+    """What `yolo-mlops pipeline` prints last, done as printed: its `mlflow ui` command serves the store, and its
+    address, opened in a fresh Chromium, shows the model-training view with every trial's name and gain (with its
+    interval) on the first screen, no toggle clicked."""
+    require_browser()
+    from yolo_mlops.config import MLFLOW_UI_ADDRESS
+    work, r, uri = pipeline
+    said = r.stdout.splitlines()
+    command = next(l for l in said if l.startswith("MLflow UI: ")).removeprefix("MLflow UI: ")
+    url = next(l for l in said if l.startswith("  then open ")).removeprefix("  then open ")
+    assert command == f"{BIN / 'mlflow'} ui --backend-store-uri {uri}" and said[-1] == f"  then open {url}"
+    client, stages = runs_by_stage(uri)
+    trials, promotion = stages["train"], stages["promotion"][0]
+    kind = client.get_experiment(promotion.info.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # not GenAI
+    gains = [gain_text(t.data.metrics) for t in trials]
+    proc, base = start_mlflow_server(uri, work / "mlartifacts", command=shlex.split(command), cwd=work,
+                                     log_path=tmp_path / "mlflow-ui.log")
+    try:
+        seen = first_screen(url.replace(MLFLOW_UI_ADDRESS, base), tmp_path / "experiment.png",
+                            [t.info.run_name for t in trials] + gains)
+    finally:
+        stop_mlflow_server(proc)
+    assert not seen.missing, f"not on the first screen: {seen.missing} ({seen.screenshot})\n{seen.text[:3000]}"
+    assert "workflowType=machine_learning" in seen.url and "Traces\n0" not in seen.text  # not the GenAI overview
+
+
+class ShownText(HTMLParser):
+    "The text a browser shows of an HTML page (not its scripts and styles), in order."
+    def __init__(self):
+        super().__init__(); self.parts, self.hidden = [], 0
+    def handle_starttag(self, tag, attrs): self.hidden += tag in ("script", "style")
+    def handle_endtag(self, tag): self.hidden -= tag in ("script", "style")
+    def handle_data(self, data):
+        if not self.hidden and data.strip(): self.parts.append(data.strip())
+
+
+def test_the_stage_reports_open_with_their_answer(pipeline, tmp_path):
+    """The analysis and promotion reports (their runs' HTML) open as the training report does: the title, the answer
+    the run's description also gives, then the parameters as used; no code and no parameter defaults before it."""
+    _, _, uri = pipeline
+    client, stages = runs_by_stage(uri)
+    for stage, after in (("analysis", "Configurations (seeds pooled)"), ("promotion", "Parameters, as used")):
+        run = stages[stage][0]
+        html = client.download_artifacts(run.info.run_id, run.data.tags["notebook"].replace(".ipynb", ".html"),
+                                         tmp_path)
+        page = ShownText(); page.feed(Path(html).read_text(encoding="utf-8"))
+        text = " ".join(page.parts)
+        answer = run.data.tags["mlflow.note.content"].split("\n\n")[0]
+        title = "Analysis of the training runs" if stage == "analysis" else "Promotion decision"
+        assert text.index(title) < text.index(answer.split(": ")[0]) < text.index(after), text[:3000]
+        opening = text[:text.index(after)]
+        assert not re.search(r"\b\w+ = ", opening) and "import " not in opening, opening  # no parameters cell, no code
+    assert "tiny-cpu" in text[text.index("Parameters, as used"):text.index("The checks")]  # the grid used, not ""

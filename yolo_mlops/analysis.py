@@ -12,9 +12,10 @@ from .evaluate import BOOTSTRAP_RESAMPLES, EVAL_PARAMS, protocol_sentence, seen_
 from .grid import GRID_PARAMETERS
 
 # %% auto #0
-__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
-           'pooled_interval', 'varying_parameters', 'continuous_parameters', 'dimension_effects', 'configurations',
-           'plot_gain_intervals', 'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_precision_recall', 'analyze']
+__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'EPOCH_CURVES_CAPTION', 'FIGURE_CAPTIONS', 'run_link', 'runs_table',
+           'load_test_matches', 'score_image_draws', 'pooled_interval', 'varying_parameters', 'continuous_parameters',
+           'dimension_effects', 'configurations', 'plot_gain_intervals', 'plot_metric_by_dimension',
+           'plot_epoch_curves', 'plot_precision_recall', 'analyze', 'analysis_summary']
 
 # %% ../nbs/04_analysis.ipynb #c006
 # The columns of the runs table: what a run was asked for, what it really used, and what it got
@@ -38,9 +39,9 @@ def _number(value):
     except (TypeError, ValueError, AttributeError): return value
 
 def run_link(uri: str, experiment_id: str, run_id: str) -> str:
-    "Where to look at a run: the tracking server's UI, or a `runs:/` URI for the embedded store."
-    return (f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if uri.startswith("http")
-            else f"runs:/{run_id}")
+    """Where to look at a run: its page in the MLflow UI, in the model-training view (on the tracking server, or on
+    `mlflow ui`'s address for the embedded store)."""
+    return config.ui_url(uri, experiment_id, run_id)
 
 # %% ../nbs/04_analysis.ipynb #c006b
 def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experiment's name
@@ -61,15 +62,14 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
         row.update({k: _number(p.get(k)) for k in PARAMETERS + EFFECTIVE})
         row.update({k: m.get(k, math.nan) for k in METRICS})
         row["error"] = t.get("error", "")
-        row["link"] = run_link(uri, exp.experiment_id, i.run_id)
+        row["experiment_id"], row["link"] = exp.experiment_id, run_link(uri, exp.experiment_id, i.run_id)
         rows.append(row)
     table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "cell", "start_time", "duration_s",
-                                        *PARAMETERS, *EFFECTIVE, *METRICS, "error", "link"])
+                                        *PARAMETERS, *EFFECTIVE, *METRICS, "error", "experiment_id", "link"])
     for p in PARAMETERS:  # whole numbers stay whole when a FAILED run left a parameter empty (5, not 5.0)
         values = table[p].dropna()
         if table[p].dtype == float and len(values) and (values == values.round()).all():
             table[p] = table[p].astype("Int64")
-    table["beats_baseline"] = table["gain_test_mAP50"] > 0
     return table.sort_values("start_time").reset_index(drop=True)
 
 # %% ../nbs/04_analysis.ipynb #c011b
@@ -221,7 +221,6 @@ def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws:
     groups = done.groupby(dims) if dims else done.assign(all="all").groupby("all")
     out = groups.agg(**agg).reset_index()
     if "mean_gain" in out:
-        out["beats_baseline"] = out["mean_gain"] > 0
         intervals = [_configuration_interval(g, metric, draws or {}) for _, g in groups]
         out["gain_ci_low"], out["gain_ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
         out["verdict"] = [_gain_verdict(*i) for i in intervals]
@@ -229,6 +228,14 @@ def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws:
             out.loc[out.best_is_pretrained == out.runs, "verdict"] = (
                 "is the pretrained model (no step before its best epoch)")
     return out.sort_values("mean", ascending=False).reset_index(drop=True)
+
+# %% ../nbs/04_analysis.ipynb #c015l
+def _legend_beside(ax, below: bool = False, **kwargs):
+    """The axes' legend where it covers no data: to their right, or `below` them (the figure is saved with
+    `bbox_inches='tight'`, which keeps it in the picture)."""
+    where = (dict(loc="upper left", bbox_to_anchor=(0, -0.16)) if below else
+             dict(loc="upper left", bbox_to_anchor=(1.01, 1)))
+    ax.legend(borderaxespad=0, fontsize=7, **where, **kwargs)
 
 # %% ../nbs/04_analysis.ipynb #c016
 def plot_gain_intervals(table: pd.DataFrame,              # the runs table, with each run's `gain_*_ci_*` interval
@@ -262,8 +269,9 @@ def plot_gain_intervals(table: pd.DataFrame,              # the runs table, with
     ax.set_yticks(ticks, labels, fontsize=7); ax.invert_yaxis()
     ax.set_xlabel(f"{gain}, 95 % intervals: thin = one run (test images), thick = its seeds and test images",
                   fontsize=8)
-    ax.set_title("Gain over the pretrained model on the test split"); ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    ax.set_title("Gain over the pretrained model on the test split")
+    _legend_beside(ax)
+    fig.savefig(path, dpi=90, bbox_inches="tight"); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/04_analysis.ipynb #c016a
@@ -297,9 +305,18 @@ def plot_metric_by_dimension(table: pd.DataFrame,              # the runs table
         if baseline is not None and not math.isnan(baseline):
             ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
         ax.set_title(f"{metric} by {dim}")
-    axes.flat[0].legend(fontsize=7, title="seed" if "seed" in done else None)
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat:
+        if ax.get_legend(): ax.get_legend().remove()
+    _legend_beside(axes.flat[-1], handles=handles, labels=labels, title="seed" if "seed" in done else None)
+    fig.tight_layout(); fig.savefig(path, dpi=90, bbox_inches="tight"); plt.close(fig)
     return Path(path)
+
+# %% ../nbs/04_analysis.ipynb #c016o1
+EPOCH_CURVES_CAPTION = (
+    "Star: each run's best epoch, the checkpoint kept as best.pt and scored on the test split. Ultralytics picks it by "
+    "fitness = 0.1 x mAP50 + 0.9 x mAP50-95 on the validation split, so an mAP50 curve may rise after its star. "
+    "Hollow dot: an epoch without an optimizer step (the same weights as the epoch before).")
 
 # %% ../nbs/04_analysis.ipynb #c016b
 def plot_epoch_curves(table: pd.DataFrame,              # the runs table
@@ -308,11 +325,12 @@ def plot_epoch_curves(table: pd.DataFrame,              # the runs table
                       tracking_uri: str | None = None,   # the tracking server the histories are read from
                       ):
     """The per-epoch history of `metric` for every FINISHED run, read from MLflow; hollow dots: epochs without an
-    optimizer step."""
+    optimizer step; a star: the run's best epoch (Ultralytics' fitness), as the caption under the axes says."""
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     client = config.open_store(tracking_uri, check=False).client
     fig, ax = plt.subplots(figsize=(7, 4))
+    best_said = False
     for _, run in table[table.status == "FINISHED"].iterrows():
         hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)
         stepped = {h.step: h.value > 0 for h in client.get_metric_history(run.run_id, "epoch_optimizer_steps")}
@@ -322,14 +340,22 @@ def plot_epoch_curves(table: pd.DataFrame,              # the runs table
         for h in hist:
             ax.plot(h.step, h.value, "o", ms=4, color=line.get_color(),
                     mfc=line.get_color() if stepped.get(h.step, True) else "white")
+        best = [h for h in hist if h.step == run.get("best_epoch")]
+        if best:
+            ax.plot(best[0].step, best[0].value, "*", ms=13, color=line.get_color(), mec="black", mew=.6, zorder=3,
+                    label=None if best_said else "best epoch (best.pt)")
+            best_said = True
     base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
     if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch (hollow dot: no optimizer step in that epoch)"); ax.set_ylabel(metric)
     ax.set_title(f"{metric} per epoch")
-    if len(table) <= 16: ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    if len(table) <= 16: _legend_beside(ax)
+    import textwrap  # the caption under the axes' labels, in lines as wide as the axes
+    ax.annotate(textwrap.fill(EPOCH_CURVES_CAPTION, 105), (0, 0), xycoords="axes fraction", xytext=(0, -42),
+                textcoords="offset points", va="top", fontsize=7)
+    fig.savefig(path, dpi=90, bbox_inches="tight"); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/04_analysis.ipynb #c016c
@@ -348,7 +374,7 @@ def plot_precision_recall(table: pd.DataFrame,  # the runs table
     ax.scatter(done[f"baseline_{split}_recall"].mean(), done[f"baseline_{split}_precision"].mean(), marker="*", s=250,
                color="tab:red", label="pretrained baseline")
     ax.set_xlabel(f"{split} recall"); ax.set_ylabel(f"{split} precision"); ax.set_title("precision / recall trade-off")
-    ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    _legend_beside(ax, below=True); fig.savefig(path, dpi=90, bbox_inches="tight"); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/04_analysis.ipynb #c019
@@ -379,9 +405,57 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experimen
         for f in ("runs_analysis.csv", "effects.csv", "configurations.csv"): mlflow.log_artifact(str(reports / f))
         for p in paths: mlflow.log_artifact(str(p), "figures")
         done = table[table.status == "FINISHED"]
-        sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
+        resolved = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
         mlflow.log_metrics({"runs": len(table), "runs_finished": len(done),
-                            "runs_beating_baseline": int(done.beats_baseline.sum()),
-                            "runs_surely_beating_baseline": sure,
+                            "runs_gain_resolved": resolved,  # the interval of the gain lies above 0
+                            "runs_gain_positive": int((done.gain_test_mAP50 > 0).sum()),  # the point estimate only
                             "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
     return dict(table=table, effects=effects, configurations=configs, figures=paths)
+
+# %% ../nbs/04_analysis.ipynb #c019s1
+def analysis_summary(result: dict,           # what `analyze` returns
+                     experiment: str,        # the experiment the runs were read from
+                     grid: str = "",         # the grid, when the runs are one grid's
+                     tracking_uri: str = "", # the store they were read from, as the report names it
+                     ) -> str:
+    """The analysis in words: a plain first line (the runs, the best configuration's gain with its interval and what it
+    says, as the UI's list of runs shows it), then what the runs' intervals say, the effects, where the runs came from."""
+    table, configs, effects = result["table"], result["configurations"], result["effects"]
+    done = table[table.status == "FINISHED"]
+    first = f"{len(table)} training runs of " + (f"grid {grid}" if grid else f"experiment {experiment}")
+    if len(configs) and "mean_gain" in configs:
+        best, dims = configs.iloc[0], [d for d in varying_parameters(table) if d != "seed"]
+        low, high = best.get("gain_ci_low", math.nan), best.get("gain_ci_high", math.nan)
+        first += (f": the best configuration, {', '.join(f'{d}={best[d]}' for d in dims) or 'all runs'} "
+                  f"({int(best.runs)} seed(s)), gains {best.mean_gain:+.4f} over the pretrained model"
+                  + ("" if math.isnan(low) else f", 95 % interval [{low:+.4f}, {high:+.4f}]")
+                  + f": {best.get('verdict', 'no interval')}")
+    lines = []
+    if len(done) and "gain_test_mAP50" in done:
+        low, high = (done.get(f"gain_test_mAP50_ci_{b}", pd.Series(dtype=float)) for b in ("low", "high"))
+        lines.append(f"**Runs**: {len(done)} FINISHED; {int((low > 0).sum())} have a gain whose 95 % interval lies "
+                     f"above 0, {int((high < 0).sum())} a loss whose interval lies below 0; "
+                     f"{int((done.gain_test_mAP50 > 0).sum())} have a positive point estimate, which alone is no evidence.")
+    if pre := int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum()):
+        lines.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: the pretrained model.")
+    for _, e in effects.iterrows():
+        lines.append(f"**Effect of {e.dimension}** ({e.value} against {e.reference}, {e.pairs} pairs): "
+                     f"{round(e.mean_difference, 4) or 0.0:+.4f}: {e.verdict}.")  # no -0.0000
+    if len(table):  # how every score was measured: one line per evaluation protocol
+        lines += [f"{n} run(s): {s}" for s, n in table.apply(lambda row: protocol_sentence(row.to_dict()), axis=1)
+                  .value_counts().items()]
+    lines += [seen_images_sentence(s) for s in done.get("baseline_seen_images", pd.Series(dtype=str)).dropna().unique()]
+    lines.append(f"Read from MLflow: experiment `{experiment}`" + (f", grid `{grid}`" if grid else "")
+                 + (f", store `{tracking_uri}`" if tracking_uri else "") + ".")
+    return first + ".\n\n" + "\n".join(f"- {l}" for l in lines)
+
+# %% ../nbs/04_analysis.ipynb #c019c1
+FIGURE_CAPTIONS = {
+    "gain_intervals.png": "Every run's test gain over the pretrained model with its 95 % interval over the test images "
+                          "(thin), each configuration's over its seeds and the test images (thick). An interval that "
+                          "crosses the dashed zero line is a gain these test images cannot tell from none.",
+    "metric_by_dimension.png": "The test metric for each value of each grid dimension: a dot per run, the mean and "
+                               "spread in black, the pretrained model as a dashed line.",
+    "epoch_curves.png": EPOCH_CURVES_CAPTION,
+    "precision_recall.png": "Precision against recall on the test split, each run coloured by its mAP50, the "
+                            "pretrained model as a star."}

@@ -13,8 +13,8 @@ from . import config
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
            'add_model_name_option', 'data_options', 'make_dataset', 'version_dataset', 'cmd_data',
-           'restore_run_dataset', 'train_options', 'add_train_in_option', 'print_train_result', 'cmd_train',
-           'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
+           'restore_run_dataset', 'train_options', 'add_train_in_option', 'print_train_result', 'print_mlflow_ui',
+           'cmd_train', 'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
            'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
            'promote_options', 'decide_promotion', 'cmd_promote', 'export_options', 'export_champion', 'cmd_export',
            'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline', 'cmd_settings',
@@ -203,6 +203,11 @@ def print_train_result(result) -> int:
     print(json.dumps(shown, indent=1))
     return 0
 
+# %% ../nbs/09_cli.ipynb #c009t-2u
+def print_mlflow_ui(experiment: str = config.DEFAULT_EXPERIMENT):
+    "Where to see the runs of `experiment`: the MLflow UI's address (after the `mlflow ui` command a store needs)."
+    for line in config.mlflow_ui_lines(experiment): print(line, flush=True)
+
 # %% ../nbs/09_cli.ipynb #c009t-3
 @command("train", "one training run: the training notebook executed by papermill, logged to MLflow", train_options)
 def cmd_train(args) -> int:
@@ -213,7 +218,9 @@ def cmd_train(args) -> int:
     check_train_config(make_train_config(**params), check_files=False)
     result = run_training_notebook(params, output=args.output, log_output=not args.quiet, timeout=args.timeout,
                                    train_in=args.train_in)
-    return print_train_result(result)
+    status = print_train_result(result)
+    print_mlflow_ui(params.get("experiment") or config.DEFAULT_EXPERIMENT)
+    return status
 
 # %% ../nbs/09_cli.ipynb #c009c
 def wait_for_go():
@@ -324,6 +331,7 @@ def cmd_grid(args) -> int:
         raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
     spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
     result = run_and_show_grid(spec, grid_backend(args, spec), args.rerun, args.timeout)
+    print_mlflow_ui(spec.experiment)
     return 1 if result.failed else 0
 
 # %% ../nbs/09_cli.ipynb #c009a
@@ -363,7 +371,9 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "") -> int:
 @command("analyze", "runs table, effects and figures from MLflow (executes 04_analysis.ipynb)", experiment_options)
 def cmd_analyze(args) -> int:
     "Execute the analysis notebook into an analysis run; write reports/."
-    return analyze(args.experiment, args.grid or "")
+    status = analyze(args.experiment, args.grid or "")
+    print_mlflow_ui(args.experiment)
+    return status
 
 # %% ../nbs/09_cli.ipynb #c009p
 def promote_options(p):
@@ -406,12 +416,14 @@ def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
     if args.latency_format and args.max_latency_ms is None:
         raise UsageError("--latency-format says which latency --max-latency-ms holds: give --max-latency-ms too")
-    return decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
-                            model_name=args.model_name or "", metric=args.metric,
-                            min_gain_over_baseline=args.min_gain_baseline,
-                            min_gain_over_champion=args.min_gain_champion,
-                            max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms, rule=args.rule,
-                            latency_format=args.latency_format or "")
+    status = decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
+                              model_name=args.model_name or "", metric=args.metric,
+                              min_gain_over_baseline=args.min_gain_baseline,
+                              min_gain_over_champion=args.min_gain_champion,
+                              max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms,
+                              rule=args.rule, latency_format=args.latency_format or "")
+    print_mlflow_ui(args.experiment)
+    return status
 
 # %% ../nbs/09_cli.ipynb #c009x-1
 def export_options(p):
@@ -505,7 +517,9 @@ def cmd_pipeline(args) -> int:
     print("[pipeline] 3/5 analysis", flush=True)
     if (rc := analyze(spec.experiment, spec.name)) != 0: return rc
     print("[pipeline] 4/5 promotion", flush=True)
-    if (rc := decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")) != 0: return rc
+    rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
+    print_mlflow_ui(spec.experiment)
+    if rc != 0: return rc
     print("[pipeline] 5/5 export", flush=True)
     from yolo_mlops.export import promoted_in
     if (champion := promoted_in(spec.experiment)) is None:

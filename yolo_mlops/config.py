@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 # %% auto #0
-__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'STALE_HEARTBEATS',
-           'DVC_REMOTE_FOLDER', 'project_root', 'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store',
-           'artifact_root', 'TrackingUnreachable', 'check_tracking_store', 'bound_http_retries', 'is_unreachable_error',
-           'schema_lock', 'TrackingStore', 'open_store', 'get_or_create_experiment', 'page_size', 'heartbeat_seconds',
-           'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir', 'dataset_yaml',
-           'pretrained_weights', 'dvc_remote_dir', 'reports_dir', 'runs_dir', 'notebooks_dir', 'notebook_kernel',
-           'cpu_threads', 'cell_environment', 'ray_address', 'quiet_artifact_downloads', 'show_tracebacks', 'settings']
+__all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'RUNS_VIEW', 'GAIN_COLUMNS',
+           'MLFLOW_UI_ADDRESS', 'STALE_HEARTBEATS', 'DVC_REMOTE_FOLDER', 'project_root', 'find_home', 'home_dir',
+           'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable', 'check_tracking_store',
+           'bound_http_retries', 'is_unreachable_error', 'schema_lock', 'TrackingStore', 'open_store',
+           'experiment_tags', 'get_or_create_experiment', 'ui_url', 'ui_command', 'mlflow_ui_lines', 'page_size',
+           'heartbeat_seconds', 'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir',
+           'dataset_yaml', 'pretrained_weights', 'dvc_remote_dir', 'reports_dir', 'runs_dir', 'notebooks_dir',
+           'notebook_kernel', 'cpu_threads', 'cell_environment', 'ray_address', 'quiet_artifact_downloads',
+           'show_tracebacks', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -160,20 +162,69 @@ def open_store(uri: str | None = None,                  # the store; None: the c
     with schema_lock(resolved):  # its first client makes the schema
         return TrackingStore(resolved, MlflowClient(resolved))
 
+# %% ../nbs/00_config.ipynb #c019u-1
+RUNS_VIEW = "runs"  # the name of the shared view of an experiment's runs (`experiment_tags`)
+GAIN_COLUMNS = ("gain_test_mAP50", "gain_test_mAP50_ci_low", "gain_test_mAP50_ci_high")
+MLFLOW_UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+def experiment_tags() -> dict:
+    """The tags of every experiment the project creates: its kind for the MLflow UI (model training, not GenAI), and
+    the view of its runs that `ui_url` opens (sorted by test gain; the description, gain and interval as columns)."""
+    import json
+    shown = ["attributes.`Description`", *(f"metrics.`{m}`" for m in GAIN_COLUMNS)]  # the UI's ids of its columns
+    view = {"searchFilter": "", "orderByKey": f"metrics.`{GAIN_COLUMNS[0]}`", "orderByAsc": False, "startTime": "ALL",
+            "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [], "selectedColumns": shown,
+            "columnOrder": ["attributes.`Run Name`", *shown, "runDateAndNestInfo", "duration"],  # the answer first
+            "columnWidths": {"attributes.`Run Name`": 250, shown[0]: 330, **{c: 110 for c in shown[1:]}}}
+    return {"mlflow.experimentKind": "custom_model_development",
+            f"mlflow.sharedViewState.{RUNS_VIEW}": json.dumps(view)}
+
 # %% ../nbs/00_config.ipynb #c018
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None,
                              home: str | os.PathLike | None = None) -> str:
-    """The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded) if
-    missing."""
+    """The id of experiment `name` in the resolved store, created (with a local artifact folder when embedded, and the
+    tags of `experiment_tags`) if missing."""
     uri, client = open_store(uri, home, check=False)
     exp = client.get_experiment_by_name(name)
     if exp is not None: return exp.experiment_id
     location = artifact_root(home) if is_embedded_store(uri) else None
-    try: return client.create_experiment(name, artifact_location=location)
+    try: return client.create_experiment(name, artifact_location=location, tags=experiment_tags())
     except Exception:  # another process created it between our two calls
         exp = client.get_experiment_by_name(name)
         if exp is None: raise
         return exp.experiment_id
+
+# %% ../nbs/00_config.ipynb #c019u-2
+def ui_url(uri: str, experiment_id: str, run_id: str | None = None) -> str:
+    """The MLflow UI's page of an experiment's runs (its shared view of them), or of one run, in the model-training
+    view: on the tracking server of `uri`, else where `mlflow ui` serves by default."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else MLFLOW_UI_ADDRESS
+    page = f"runs/{run_id}?" if run_id else f"runs?viewStateShareKey={RUNS_VIEW}&"
+    return f"{base}/#/experiments/{experiment_id}/{page}workflowType=machine_learning"
+
+# %% ../nbs/00_config.ipynb #c019u-3
+def ui_command(uri: str) -> str | None:
+    """The `mlflow ui` command that serves the store `uri` (a database password hidden); None for a tracking server,
+    which serves its own UI."""
+    import re, sys
+    if uri.startswith(("http://", "https://")): return None
+    mlflow = Path(sys.executable).with_name("mlflow")
+    shown = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
+    return f"{mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {shown}"
+
+# %% ../nbs/00_config.ipynb #c019u-3b
+def mlflow_ui_lines(experiment: str = DEFAULT_EXPERIMENT, uri: str | None = None) -> list[str]:
+    """How to see the runs of `experiment` in the MLflow UI: the URL, after the `mlflow ui` command that serves a
+    store without a server. An experiment created before `experiment_tags` gets them here. [] if there is none."""
+    uri, client = open_store(uri, check=False)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None: return []
+    for k, v in experiment_tags().items():
+        if exp.tags.get(k) != v and not (k == "mlflow.experimentKind" and k in exp.tags):  # a kind set by hand stays
+            try: client.set_experiment_tag(exp.experiment_id, k, v)
+            except Exception: break  # no write access (a team server's reader): the address still opens the runs
+    url = ui_url(uri, exp.experiment_id)
+    return [f"MLflow UI: {url}"] if ui_command(uri) is None else [f"MLflow UI: {ui_command(uri)}", f"  then open {url}"]
 
 # %% ../nbs/00_config.ipynb #c019f
 def page_size() -> int:

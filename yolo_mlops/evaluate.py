@@ -17,8 +17,8 @@ __all__ = ['EVAL_PARAMS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAIN
            'validate_during_training', 'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name',
            'align_images', 'score_draws', 'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline',
            'file_sha256', 'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation',
-           'gain_metrics', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches',
-           'read_test_matches', 'timed_predictions', 'plot_predictions']
+           'gain_metrics', 'gain_description', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains',
+           'log_matches', 'read_test_matches', 'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -464,6 +464,17 @@ def gain_metrics(metrics: dict,          # the run's `final_*` and `baseline_*` 
         out[f"gain_test_{k}_ci_low"], out[f"gain_test_{k}_ci_high"] = low, high
     return out
 
+# %% ../nbs/02a_evaluate.ipynb #e064-d1
+def gain_description(m: dict) -> str:
+    "A run's test gain over the pretrained model in one line, its interval first: the run's description in the UI."
+    if "gain_test_mAP50" not in m: return ""
+    low, high = m.get("gain_test_mAP50_ci_low"), m.get("gain_test_mAP50_ci_high")
+    says = "" if low is None else f" [{low:+.4f}, {high:+.4f}], a 95 % interval that " + (
+        "covers 0: these test images cannot tell it from no gain" if low <= 0 <= high else
+        f"lies {'above' if low > 0 else 'below'} 0: a {'gain' if low > 0 else 'loss'} these test images resolve")
+    return (f"gain {m['gain_test_mAP50']:+.4f}{says}. Test mAP50 {m.get('final_test_mAP50', math.nan):.4f}, "
+            f"pretrained {m.get('baseline_test_mAP50', math.nan):.4f}.")
+
 # %% ../nbs/02a_evaluate.ipynb #e064b
 @dataclass
 class Resolution:
@@ -548,11 +559,11 @@ def plot_predictions(model,               # a loaded YOLO model
                      data: str,           # the dataset YAML (the pictures are of its test split)
                      imgsz: int,          # the image size to predict at
                      path,                # the picture's file (its suffix picks the format)
-                     n: int = 6,          # how many test images
+                     n: int = 4,          # how many test images
                      conf: float = 0.25,  # the lowest confidence of a drawn prediction
                      device: str = "cpu", # where to predict
-                     height: int = 240,   # each image's height in the picture, in pixels
-                     cols: int = 3,       # images per row
+                     height: int = 360,   # each image's height in the picture, in pixels
+                     cols: int = 2,       # images per row
                      predictions=None,    # Ultralytics' results of the test images, in order (`timed_predictions`)
                     ):
     """Save a grid of `n` test images: true boxes in green, predicted boxes in red with their class and confidence.
@@ -563,16 +574,20 @@ def plot_predictions(model,               # a loaded YOLO model
         im = cv2.imread(str(img))
         h, w = im.shape[:2]
         r = predictions[i] if predictions else model.predict(im, imgsz=imgsz, conf=conf, device=device, verbose=False)[0]
+        s = height / h  # scaled first, drawn after: boxes and labels the same size in every tile
+        im = cv2.resize(im, (int(w * s), height))
+        box = lambda x1, y1, x2, y2: ((int(x1 * s), int(y1 * s)), (int(x2 * s), int(y2 * s)))
         labels = (folder / "labels" / "test" / f"{img.stem}.txt").read_text()
-        for x1, y1, x2, y2 in yolo_to_xyxy(parse_yolo_labels(labels), w, h):
-            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 0), 2)
+        for xyxy in yolo_to_xyxy(parse_yolo_labels(labels), w, h): cv2.rectangle(im, *box(*xyxy), (0, 200, 0), 2)
         many = len(model.names) > 1  # name the class only when there is more than one
-        for (x1, y1, x2, y2), c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
+        for xyxy, c, k in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
             if c < conf: continue
-            cv2.rectangle(im, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 230), 2)
+            (x1, y1), corner = box(*xyxy)
+            cv2.rectangle(im, (x1, y1), corner, (0, 0, 230), 2)
             label = f"{model.names[int(k)]} {c:.2f}" if many else f"{c:.2f}"
-            cv2.putText(im, label, (int(x1) + 2, int(y1) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 230), 2)
-        tiles.append(cv2.resize(im, (int(w * height / h), height)))
+            for color, width in (((255, 255, 255), 5), ((0, 0, 230), 2)):  # red on a white outline: readable anywhere
+                cv2.putText(im, label, (x1 + 3, y1 + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.65, color, width)
+        tiles.append(im)
     width = max(t.shape[1] for t in tiles)
     tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
              for t in tiles]

@@ -946,8 +946,9 @@ def create_run(self: _Launcher, o: Cell) -> str:
     tags = {"grid_cell_key": o.key, "grid_name": self.spec.name, "grid_cell": str(o.index),
             "grid_host": socket.gethostname(), "grid_pid": str(os.getpid()), "grid_backend": self.backend.name,
             "grid_heartbeat": f"{time.time():.1f}"}
-    run_id, _ = start_training_run({**o.params, **self.run_params(o), "run_name": f"{self.spec.name}-{o.index:03d}"},
-                                   self.parent, tags)
+    varied = " ".join(f"{k}={v}" for k, v in o.params.items() if k in self.spec.grid or k in self.spec.space)
+    run_id, _ = start_training_run({**o.params, **self.run_params(o),  # its name says what it tried, in the runs list
+                                    "run_name": f"{self.spec.name}-{o.index:03d} {varied}".strip()}, self.parent, tags)
     return run_id
 
 # %% ../nbs/03_grid.ipynb #c023l7-1

@@ -15,9 +15,10 @@ from .analysis import (runs_table, dimension_effects, configurations, load_test_
                                  PARAMETERS, varying_parameters)
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'model_name_for', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion',
-           'register_run', 'PromotionDecision', 'baseline_resolution', 'compare_with_champion', 'promote',
-           'write_decision_report', 'relog_metrics']
+__all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'POWER', 'model_name_for', 'PromotionCriteria', 'Check', 'images_for_power',
+           'check_candidate', 'current_champion', 'register_run', 'PromotionDecision', 'baseline_resolution',
+           'compare_with_champion', 'promote', 'write_decision_report', 'decision_summary', 'promotion_parameters',
+           'relog_metrics']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
@@ -63,13 +64,26 @@ def _interval_detail(what: str, gain: float, low: float, high: float, minimum: f
     return False, f"the gain over {what} {where} is within the resolution of {images} test images" + \
                   _resolution_words(gain, low, high, images)
 
+# %% ../nbs/05_promotion.ipynb #c006c-p
+POWER = 0.8  # the chance of resolving a true gain of the size measured, at which "images needed" is stated
+
+def images_for_power(resolution: Resolution, gain: float, power: float = POWER) -> int | None:
+    """About how many test images like these would resolve a true `gain` with probability `power` (a 95 % interval
+    that excludes 0); None without a gain. At `power` 0.5: `resolution.images_needed`, where the half-width equals the gain."""
+    from statistics import NormalDist
+    if not gain: return None
+    z = NormalDist().inv_cdf
+    shrink = resolution.smallest_resolvable_gain / abs(gain) * (1 + z(power) / z(0.975))
+    return math.ceil(resolution.images * shrink ** 2)
+
 # %% ../nbs/05_promotion.ipynb #c006c-0
 def _resolution_words(gain: float, low: float, high: float, images) -> str:
     "The smallest gain `images` test images resolve, and the images this gain would need, in words."
     if not isinstance(images, int): return ""
     r = gain_resolution(gain, low, high, images)
-    need = (f"; about {r.images_needed} test images like these would resolve a difference of {gain:+.4f}"
-            if r.images_needed else "")
+    need = images_for_power(r, gain)
+    need = (f"; about {need} test images like these would resolve a difference of {gain:+.4f} "
+            f"with {POWER * 100:.0f} % power" if need else "")
     return f" (smallest resolvable gain {r.smallest_resolvable_gain:.4f}{need})"
 
 # %% ../nbs/05_promotion.ipynb #c006c-1
@@ -191,12 +205,20 @@ class PromotionDecision:
     @property
     def failed(self) -> list: return [c for c in self.checks if not c.passed]
 
+    @property
+    def gain(self) -> float:
+        "The candidate's gain over the pretrained model in the primary metric."
+        m = self.criteria.metric
+        return self.candidate.get(m, math.nan) - self.candidate.get(m.replace("final_", "baseline_"), math.nan)
+
     def resolution_metrics(self) -> dict:
-        "The smallest resolvable gain and the test images the candidate's gain would need, as the promotion run logs them."
+        """The smallest resolvable gain and the test images the candidate's gain would need (at `POWER`), as the
+        promotion run logs them."""
         r = self.resolution
         if r is None: return {}
+        need = images_for_power(r, self.gain)
         return {"smallest_resolvable_gain": r.smallest_resolvable_gain, "test_images": r.images,
-                **({"test_images_needed": r.images_needed} if r.images_needed is not None else {})}
+                **({"test_images_needed": need, "test_images_needed_power": POWER} if need is not None else {})}
 
     def summary(self) -> str:
         if self.promoted:
@@ -351,10 +373,10 @@ def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFra
     if pre:
         risks.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: "
                      "they are the pretrained model.")
-    beating = int(done.beats_baseline.sum()) if len(done) else 0
-    sure = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
-    risks.append(f"{beating} of {len(done)} finished runs beat the pretrained model on the test split by their "
-                 f"point estimate; {sure} by the lower bound of their interval.")
+    positive = int((done.get("gain_test_mAP50", pd.Series(dtype=float)) > 0).sum())
+    resolved = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
+    risks.append(f"{positive} of {len(done)} finished runs have a positive point estimate of their gain over the "
+                 f"pretrained model on the test split; {resolved} have a gain whose 95 % interval lies above 0.")
     noeffect = effects[effects.verdict.isin(["no measurable effect", "no effect at all"])]
     if len(noeffect):
         risks.append("No measurable effect of: " + ", ".join(sorted(set(noeffect.dimension)))
@@ -400,9 +422,16 @@ def _resolution_text(decision: PromotionDecision) -> str:
             "A gain smaller than that cannot be told from no gain by these images.")
     if r.resolved: return text + f" The candidate's gain, {gain:+.4f}, is larger: its interval excludes 0."
     if r.images_needed is None: return text + " The candidate has no gain to resolve."
-    return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: about {r.images_needed} test images like "
-                   "these would resolve it, assuming the interval narrows as one over the square root of the number "
-                   "of images (the images added being like these ones).")
+    return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: about {images_for_power(r, gain)} test "
+                   f"images like these would resolve it with {POWER * 100:.0f} % power, assuming the interval narrows "
+                   "as one over the square root of the number of images (the images added being like these ones).")
+
+# %% ../nbs/05_promotion.ipynb #c013b-3
+def _ui_text(uri: str, experiment_id) -> str:
+    "Where the report's runs are in the MLflow UI: the view of the experiment's runs (after `mlflow ui` if needed)."
+    if not isinstance(experiment_id, str) or not experiment_id: return "-"
+    url, command = config.ui_url(uri, experiment_id), config.ui_command(uri)
+    return f"<{url}>" + (f" (serve the store first: `{command}`)" if command else "")
 
 # %% ../nbs/05_promotion.ipynb #c013c
 def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame, experiment: str,
@@ -418,6 +447,7 @@ def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd
     return dict(
         model_name=decision.model_name, date=datetime.date.today().isoformat(),
         tracking_uri=config.tracking_uri(tracking_uri),
+        ui_text=_ui_text(config.tracking_uri(tracking_uri), c.get("experiment_id")), power=f"{POWER * 100:.0f} %",
         experiment=experiment, grid_text=f", grid `{grid}`" if grid else "", promotion_run=promotion_run or "-",
         decision_title=(("Promoted: version " + str(decision.version) + " is now `@champion`") if decision.promoted
                         else "Not promoted"),
@@ -470,6 +500,39 @@ def write_decision_report(decision: PromotionDecision,          # what `promote`
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(string.Template(template.read_text()).safe_substitute(values))
     return path
+
+# %% ../nbs/05_promotion.ipynb #c013w1
+def decision_summary(decision: PromotionDecision) -> str:
+    """The decision in words, for the promotion report's first screen and the run's description: a plain first line
+    (the verdict, as the UI's list of runs shows it), then the candidate, its gain, what the test split resolves."""
+    c, m, r = decision.candidate, decision.criteria.metric, decision.resolution
+    g = m.replace("final_", "gain_")
+    verdict = (f"PROMOTED: {decision.model_name} version {decision.version} is now @champion." if decision.promoted
+               else "NOT PROMOTED: it fails " + ", ".join(f"'{k.criterion}'" for k in decision.failed) + ".")
+    lines = [f"**Candidate** " + (f"{c['run_name']} " if c.get("run_name") else "") + f"(run `{c.get('run_id')}`): "
+             f"`{m}` {c.get(m, math.nan):.4f} against {c.get(m.replace('final_', 'baseline_'), math.nan):.4f} for the "
+             "pretrained model.",
+             f"**Gain** {_gain_text(decision.gain, c.get(f'{g}_ci_low', math.nan), c.get(f'{g}_ci_high', math.nan))}."]
+    if r is not None:
+        need = images_for_power(r, decision.gain)
+        lines.append(f"**What the {r.images} test images resolve**: gains beyond about {r.smallest_resolvable_gain:.4f}"
+                     + (": this one is resolved, its interval excludes 0." if r.resolved else
+                        ": this one is not, these images cannot tell it from no gain"
+                        + (f"; about {need} like them would resolve it with {POWER * 100:.0f} % power." if need else ".")))
+    why = [k for k in decision.failed if not (r is not None and k.criterion == "beats the pretrained baseline")]
+    return verdict + "\n\n" + "\n".join(f"- {l}" for l in lines + [f"*{k.criterion}*: {k.detail}." for k in why])
+
+# %% ../nbs/05_promotion.ipynb #c013w4
+def promotion_parameters(decision: PromotionDecision,  # what `promote` decided, with its criteria
+                         experiment: str,              # the experiment the runs were read from
+                         grid: str = "",               # the grid, when the runs are one grid's
+                         tracking_uri: str = "",       # the store, as the report names it
+                         ) -> pd.DataFrame:
+    "The promotion's parameters as used (papermill's values, not the notebook's defaults): one row each."
+    rows = {"experiment": experiment, "grid": grid or "(every run of the experiment)", "tracking store": tracking_uri,
+            "registered model": decision.model_name,
+            **{f"criteria.{k}": "none" if v is None else v for k, v in asdict(decision.criteria).items()}}
+    return pd.DataFrame({"value": rows}).rename_axis("parameter")
 
 # %% ../nbs/05_promotion.ipynb #c015
 def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:

@@ -12,9 +12,9 @@ from . import config
 from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
 from .data_versions import dataset_version
 from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, EvalProtocol, baseline_evaluation,
-                                 class_gains, dataset_class_names, final_evaluation, gain_metrics, log_matches,
-                                 per_class_metrics, plot_predictions, protocol_sentence, seen_images_sentence,
-                                 split_images, timed_predictions)
+                                 class_gains, dataset_class_names, final_evaluation, gain_description, gain_metrics,
+                                 log_matches, per_class_metrics, plot_predictions, protocol_sentence,
+                                 seen_images_sentence, split_images, timed_predictions)
 from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
                       training_in)
 
@@ -323,6 +323,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     metrics.update(_gains_and_class_metrics({**base.metrics, **metrics}, run_test, base, dataset_class_names(cfg.data)))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
     mlflow.log_metrics(metrics)
+    mlflow.set_tag("mlflow.note.content", gain_description({**base.metrics, **metrics}))  # the UI's runs list shows it
     clock.lap("bootstrap")
     # logged last: MLflow links the run's metrics to the model
     _log_artifacts_and_model(trained, best, save_dir, cfg, run_test, base.images, predictions, clock)
@@ -558,8 +559,8 @@ def where_table(run, tracking_uri: str | None = None) -> "pd.DataFrame":
             ("pyfunc model", run.data.tags.get("model_uri", f"runs:/{rid}/model")),
             ("per-image test matches", f"runs:/{rid}/{MATCHES_ARTIFACT}"), ("console log", f"runs:/{rid}/logs/"),
             ("this notebook", f"runs:/{rid}/notebook/"), ("tracking store", uri)]
-    if uri.startswith("http"):
-        rows.append(("in the MLflow UI", f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{rid}"))
+    rows.append(("in the MLflow UI" + ("" if uri.startswith("http") else " (after `mlflow ui`)"),
+                 config.ui_url(uri, run.info.experiment_id, rid)))
     return pd.DataFrame(rows, columns=["what", "where"]).set_index("what")
 
 # %% ../nbs/02_train.ipynb #c085
