@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 from . import config
 from .evaluate import BOOTSTRAP_RESAMPLES, seen_images_sentence
-from .grid import GRID_PARAMETERS
+from .parameters import GRID_PARAMETERS
+from .runner import run_stage
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'run_link', 'runs_table', 'load_test_matches', 'score_image_draws',
            'pooled_interval', 'varying_parameters', 'continuous_parameters', 'dimension_effects', 'configurations',
-           'plot_gain_intervals', 'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_precision_recall', 'analyze']
+           'plot_gain_intervals', 'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_precision_recall', 'analyze',
+           'analysis_stage']
 
 # %% ../nbs/04_analysis.ipynb #c006
 # The columns of the runs table: what a run was asked for, what it really used, and what it got
@@ -384,3 +386,14 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experimen
                             "runs_surely_beating_baseline": sure,
                             "runs_best_is_pretrained": int((done.best_is_pretrained == 1).sum())})
     return dict(table=table, effects=effects, configurations=configs, figures=paths)
+
+# %% ../nbs/04_analysis.ipynb #c019s
+def analysis_stage(experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment whose runs are read
+                   grid: str = "",                              # only the runs of this grid ('': all)
+                  ) -> int:
+    "The analysis stage: this chapter executed into an analysis run, reports/ written, the effects printed; 0 if done."
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()))
+    if run_stage("analysis", "04_analysis.ipynb", params, experiment, grid) is None: return 1
+    print(pd.read_csv(config.reports_dir() / "effects.csv").to_string(index=False))
+    print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
+    return 0

@@ -8,16 +8,18 @@ import hashlib, json, math, os, time
 from dataclasses import dataclass
 from pathlib import Path
 from . import config
-from .data import dataset_folder, images_from_coco_train2017, parse_yolo_labels, read_manifest, yolo_to_xyxy
+from .config import SPLIT_METRICS
+from .data_sources import parse_yolo_labels, yolo_to_xyxy
+from .data import dataset_folder, images_from_coco_train2017, read_manifest
 
 # %% auto #0
-__all__ = ['SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES', 'MATCHES_ARTIFACT',
-           'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'Evaluation', 'evaluate_split',
-           'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws',
-           'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256',
-           'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
-           'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches',
-           'split_images', 'timed_predictions', 'plot_predictions']
+__all__ = ['BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES', 'MATCHES_ARTIFACT', 'dataset_class_names',
+           'pretrained_class_map', 'baseline_note', 'Evaluation', 'evaluate_split', 'ap_by_class', 'image_matches_map',
+           'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws', 'paired_bootstrap_gain',
+           'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256', 'baseline_seen_images',
+           'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics', 'Resolution',
+           'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches', 'read_test_matches', 'split_images',
+           'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -42,9 +44,6 @@ def baseline_note(classes: list[str], class_map: dict) -> str:
     return "; ".join(parts)
 
 # %% ../nbs/02a_evaluate.ipynb #e018
-SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
-                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
-
 @dataclass
 class Evaluation:
     "A checkpoint's metrics on one split, and the per-image matches of Ultralytics' validator behind them."
@@ -289,7 +288,7 @@ def baseline_evaluation(weights: str,                               # the pretra
            f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache.with_suffix(".lock"))):  # cells that need it at once: one computes, the others read
+    with FileLock(str(cache.with_suffix(".lock"))):  # trials that need it at once: one computes, the others read
         if cache.exists():
             c = json.loads(cache.read_text())
             return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]),
@@ -418,7 +417,7 @@ def timed_predictions(model,                       # a loaded YOLO model
                      ) -> tuple[list[float], list]:
     """Predict each of `images` once, one at a time, after `warmup` predictions, with `threads` CPU threads (default:
     the process' budget, `config.cpu_threads()`); return the milliseconds of each and Ultralytics' results, in the
-    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight cells
+    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight trials
     packed on one GPU machine then measured 3 s per image instead of 15 ms."""
     import torch
     for img in images[:warmup]: model.predict(str(img), imgsz=imgsz, device=device, verbose=False)

@@ -10,13 +10,14 @@ from pathlib import Path
 import pandas as pd
 from . import config
 from .evaluate import Resolution, gain_resolution, seen_images_sentence
+from .runner import run_stage
 from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
                                  PARAMETERS, varying_parameters)
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'model_name_for', 'PromotionCriteria', 'Check', 'check_candidate', 'current_champion',
            'register_run', 'PromotionDecision', 'baseline_resolution', 'compare_with_champion', 'promote',
-           'write_decision_report', 'relog_metrics']
+           'write_decision_report', 'relog_metrics', 'decide_promotion']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
@@ -466,3 +467,16 @@ def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
     for i in range(0, len(missing), 900):  # MLflow takes at most 1,000 metrics a batch
         client.log_batch(run_id, metrics=missing[i:i + 900])
     return len(missing)
+
+# %% ../nbs/05_promotion.ipynb #c015s
+def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment whose runs are candidates
+                     grid: str = "",                               # only the runs of this grid ('': all)
+                     **criteria,  # `candidate_run_id`, `model_name` and `PromotionCriteria`'s fields, as the report names them
+                    ) -> int:
+    "The promotion stage: this chapter executed into a promotion run, its decision said; 0 whether or not it promotes."
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)
+    result = run_stage("promotion", "05_promotion.ipynb", params, experiment, grid)
+    if result is None: return 1
+    print(config.open_store(check=False).client.get_run(result.run_id).data.tags.get("decision_summary", ""))
+    print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
+    return 0
