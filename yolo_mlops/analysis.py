@@ -57,14 +57,15 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
     for r in config.search_all_runs(client, [exp.experiment_id], flt):
         p, m, t, i = r.data.params, r.data.metrics, r.data.tags, r.info
         row = {"run_id": i.run_id, "run_name": i.run_name, "status": i.status, "grid": t.get("grid_name", ""),
-               "cell": _number(t.get("grid_cell", "")), "start_time": pd.Timestamp(i.start_time, unit="ms"),
+               "trial": _number(t.get("grid_trial", t.get("grid_cell", ""))),  # `grid_cell`: logged before trials
+               "start_time": pd.Timestamp(i.start_time, unit="ms"),
                "duration_s": (i.end_time - i.start_time) / 1000 if i.end_time else math.nan}
         row.update({k: _number(p.get(k)) for k in PARAMETERS + EFFECTIVE})
         row.update({k: m.get(k, math.nan) for k in METRICS})
         row["error"] = t.get("error", "")
         row["link"] = run_link(uri, exp.experiment_id, i.run_id)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "cell", "start_time", "duration_s",
+    table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "trial", "start_time", "duration_s",
                                         *PARAMETERS, *EFFECTIVE, *METRICS, "error", "link"])
     for p in PARAMETERS:  # whole numbers stay whole when a FAILED run left a parameter empty (5, not 5.0)
         values = table[p].dropna()

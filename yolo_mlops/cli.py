@@ -56,7 +56,7 @@ def add_model_name_option(p):
 def add_train_in_option(p, default: str | None, default_says: str = ""):
     "`--train-in`, the same for every command that starts training runs (the choice is `TRAIN_IN_BY_LAUNCHER`'s)."
     p.add_argument("--train-in", choices=TRAIN_IN, default=default,
-                   help=f"where a run's model trains: its kernel, or a trainer process (default: {default or default_says})")
+                   help=f"where a run's model trains: its kernel or a trainer process ({default or default_says})")
 
 # %% ../nbs/09_cli.ipynb #c009
 def data_options(p):

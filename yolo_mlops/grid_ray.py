@@ -169,7 +169,7 @@ class RayBackend:
         return self.workers or room
 
     def _recipe(self, data: str) -> dict | None:
-        "The dataset recipe of a trial's `data` (None when the dataset is missing: the trial then fails in its notebook)."
+        "The dataset recipe of a trial's `data` (None when the dataset is missing: the trial fails in its notebook)."
         if data not in self._recipes:
             try: self._recipes[data] = dataset_recipe(data or None)
             except DatasetError: self._recipes[data] = None

@@ -41,7 +41,8 @@ class GridResult:
         rows = [{"trial": trial.index, **trial.params, "status": trial.status,
                  "trained_by": trial.trained_by or ("earlier" if trial.status == "SKIPPED" else "here"),
                  "run_id": trial.run_id, "seconds": round(trial.seconds, 1),
-                 "test_mAP50": trial.metrics.get("final_test_mAP50"), "gain_test_mAP50": trial.metrics.get("gain_test_mAP50"),
+                 "test_mAP50": trial.metrics.get("final_test_mAP50"),
+                 "gain_test_mAP50": trial.metrics.get("gain_test_mAP50"),
                  "error": trial.error[:80]} for trial in self.trials]
         return pd.DataFrame(rows)
 
@@ -81,14 +82,14 @@ def close_trial_run(client,          # an `MlflowClient` of the grid's store
         client.set_terminated(run_id, "FAILED")
         run = client.get_run(run_id)
     trial.status, trial.metrics = run.info.status, dict(run.data.metrics)
-    ok = ended.returncode == 0 or run.info.status == "FINISHED"  # e.g. a trial that finished just as the grid was stopped
+    ok = ended.returncode == 0 or run.info.status == "FINISHED"  # e.g. a trial that finished as the grid was stopped
     trial.error = run.data.tags.get("error", "" if ok else ended.error or f"exit status {ended.returncode}")
     return trial
 
 # %% ../nbs/03d_launcher.ipynb #c023a
 @dataclass
 class GridPlan:
-    "A grid before it runs: its store, trials (with their keys and what is done), parent run, and the trials left to run."
+    "A grid before it runs: its store, trials (with their keys and what is done), parent run, and the trials to run."
     spec: GridSpec
     uri: str
     client: object
@@ -179,7 +180,7 @@ def run_trials(plan: GridPlan,                  # the planned grid
                timeout: float | None = None,    # seconds before a running trial is stopped, FAILED
                rerun: bool = False,             # a rerun: trials FINISHED before this launcher train again
               ) -> GridResult:
-    "Step 2 of `run_grid`: train the trials left in `plan` on `backend`, `at_once` at once; then, always, `close_parent`."
+    "Step 2 of `run_grid`: train the trials left in `plan` on `backend`, `at_once` at once; then always `close_parent`."
     skipped = sum(trial.status == "SKIPPED" for trial in plan.trials)
     print(f"[grid] {plan.spec.name}: {len(plan.queue) + skipped} trials, {skipped} already done, "
           f"{len(plan.queue)} to run with {at_once} worker(s) on the {backend.name} backend; parent run {plan.parent}; "
@@ -288,7 +289,8 @@ def claim(self: _Launcher, trial: Trial) -> str:
             self.heartbeat.runs.add(run_id)
             return "mine"
         self.client.delete_run(run_id)  # the other launcher was first: nothing of ours stays
-        self.say(f"trial {trial.index} was claimed at the same instant by another launcher (run {holder}): this one yields")
+        self.say(f"trial {trial.index} was claimed at the same instant by another launcher (run {holder}): "
+                 "this one yields")
 
 # %% ../nbs/03d_launcher.ipynb #c023l5-1
 @patch
@@ -414,5 +416,6 @@ def run_and_show_grid(spec: GridSpec,                # the grid
         print(result.table().drop(columns=["error"]).to_string(index=False))
     print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.trials)} trials, "
           f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
-    for trial in result.failed: print(f"trial {trial.index} FAILED ({trial.run_id}): {trial.error}  [log: {trial.log}]", file=sys.stderr)
+    for trial in result.failed:
+        print(f"trial {trial.index} FAILED ({trial.run_id}): {trial.error}  [log: {trial.log}]", file=sys.stderr)
     return result

@@ -471,7 +471,7 @@ def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
 # %% ../nbs/05_promotion.ipynb #c015s
 def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment whose runs are candidates
                      grid: str = "",                               # only the runs of this grid ('': all)
-                     **criteria,  # `candidate_run_id`, `model_name` and `PromotionCriteria`'s fields, as the report names them
+                     **criteria,  # `candidate_run_id`, `model_name`, `PromotionCriteria`'s fields (the report's names)
                     ) -> int:
     "The promotion stage: this chapter executed into a promotion run, its decision said; 0 whether or not it promotes."
     params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)

@@ -155,8 +155,8 @@ class ReportKernel:
     first: str = ""  # the message id of that code's execution
 
     def prepared(self):
-        """Wait until the kernel has run its `KernelStart` (papermill would wait for it too); raise its error if it
-        failed, or if the kernel died first: a report is not executed in a kernel that is not what it expects."""
+        """Wait until the kernel has run its `KernelStart`; raise its error if it failed, or if the kernel died first:
+        a report run in a kernel that was not prepared (a trial that never says `TrainingOver`) must not pass."""
         from queue import Empty
         while True:
             try: reply = self.client.get_shell_msg(timeout=1)
@@ -195,7 +195,8 @@ def start_report_kernel(module: str,                     # the chapter's module,
     start = start or KernelStart()
     manager = AsyncKernelManager(kernel_name=config.notebook_kernel(kernel_name))
     # jupyter_client hands its keyword arguments to Popen: `pass_fds` keeps the start's pipes open in the kernel
-    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, **({"pass_fds": start.pipes} if start.pipes else {}))
+    inherited = {"pass_fds": start.pipes} if start.pipes else {}
+    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, **inherited)
     client = BlockingKernelClient()
     client.load_connection_info(manager.get_connection_info())
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
@@ -289,12 +290,12 @@ def execute_report(chapter,                            # the chapter notebook wh
         threading.Thread(target=compile_html_templates, daemon=True).start()
         if go: go()  # the time limit counts from here
         if timer: timer.daemon = True; timer.start()
-        kernel.prepared()
         if follower: follower.start()
         pm.execute_notebook(report, str(output), parameters=parameters, engine_name=papermill_engine(pm),
                             km=kernel.manager, kernel_name=kernel.manager.kernel_name, progress_bar=False,
                             log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file,
                             start_timeout=600)  # the kernel answers once its imports are done: a cold disk is slow
+        kernel.prepared()  # its first call's answer came long ago: read now, it costs the run nothing
     except BaseException as e:
         error = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"  # papermill's, or any
         if not isinstance(e, Exception): interrupted = e
