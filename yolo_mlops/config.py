@@ -184,8 +184,8 @@ def page_size() -> int:
 
 # %% ../nbs/00_config.ipynb #c019f-1
 def heartbeat_seconds() -> float:
-    """How often a grid launcher marks its cells as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
-    takes a cell over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
+    """How often a grid launcher marks its trials as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
+    takes a trial over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
     return float(_env("YOLO_MLOPS_HEARTBEAT_S") or 10)
 
 STALE_HEARTBEATS = 4

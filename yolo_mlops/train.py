@@ -125,7 +125,7 @@ def is_duplicate_key_error(err: Exception) -> bool:
 def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
     """`mlflow.log_input`, retried when a concurrent run inserted the same dataset first.
 
-    The tracking server looks the dataset up and inserts it if missing, in two steps: two grid cells that start
+    The tracking server looks the dataset up and inserts it if missing, in two steps: two grid trials that start
     at the same moment can both miss it, and PostgreSQL then rejects the second insert (`dataset_pk`). The
     rejected transaction is rolled back, so the retry finds the dataset and only links it to this run."""
     import mlflow
@@ -234,7 +234,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg))
     clock.lap("train")  # with a trainer process: what was left of training once the run was ready
     metrics = {"train_seconds": end.seconds}
-    if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU cells must fit
+    if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU trials must fit
     trained, best = _load_best_checkpoint(save_dir)
     times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
     metrics["latency_ms_median"] = statistics.median(times)
@@ -326,7 +326,7 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
     except Exception as e:
         raise ArtifactUploadError(
             f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact store may be "
-            "down: bring it back and run again (a grid resume re-runs this cell).") from e
+            "down: bring it back and run again (a grid resume re-runs this trial).") from e
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
 

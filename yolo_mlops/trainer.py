@@ -212,7 +212,7 @@ class TrainingEnd:
     seconds: float
     cadence: dict
     final_val: dict
-    gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a cell's share of a packed GPU
+    gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a trial's share of a packed GPU
 
 # %% ../nbs/02b_trainer.ipynb #t043b
 def gpu_peak_memory_mb() -> float:
