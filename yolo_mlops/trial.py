@@ -60,7 +60,8 @@ def read_message(line: str):
 # %% ../nbs/03a_trial.ipynb #t013
 def say(pipe: int, message):
     "Write `message` to the pipe whose file descriptor is `pipe`, in one write (a line never mixes with another's)."
-    os.write(pipe, message_line(message).encode())
+    try: os.write(pipe, message_line(message).encode())
+    except BrokenPipeError: pass  # the launcher has gone: nobody listens (and the trial ends with it)
 
 def hear(stream):
     "The messages of a text stream, one per line, until it ends."
