@@ -52,7 +52,9 @@ def training_table(data: str, work: Path, seeds=(1, 2), epochs: int = 5):
     "5-epoch runs validated at the trainer's own batch and under the protocol: per-epoch val, best epoch, seconds."
     from ultralytics import YOLO
     from yolo_mlops import config
-    from yolo_mlops.evaluate import EvalProtocol, validate_during_training
+    from yolo_mlops.evaluate import EvalProtocol
+    from dataclasses import asdict
+    from yolo_mlops.trainer import validate_during_training
     from yolo_mlops.trainer import disable_ultralytics_mlflow
     print("\n| seed | the trainer validates | val mAP50 by epoch | fitness by epoch | best epoch | training, s |\n"
           "|---|---|---|---|---|---|", file=OUT)
@@ -60,7 +62,7 @@ def training_table(data: str, work: Path, seeds=(1, 2), epochs: int = 5):
         for protocol in (None, EvalProtocol(imgsz=320)):
             model, epochs_seen = YOLO(config.pretrained_weights()), []
             model.add_callback("on_pretrain_routine_start", disable_ultralytics_mlflow)
-            if protocol: model.add_callback("on_pretrain_routine_end", validate_during_training(protocol))
+            if protocol: model.add_callback("on_pretrain_routine_end", validate_during_training(asdict(protocol)))
             model.add_callback("on_fit_epoch_end", lambda t: t.validator.training and epochs_seen.append(
                 (t.metrics["metrics/mAP50(B)"], float(t.fitness))))
             started = time.perf_counter()

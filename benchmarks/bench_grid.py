@@ -1,10 +1,10 @@
-"""Benchmark: the same grid cells run several ways, in one go:
+"""Benchmark: the same grid trials run several ways, in one go:
 
-1. as the original course project did: one plain Python process per cell, each a bare Ultralytics
+1. as the original course project did: one plain Python process per trial, each a bare Ultralytics
    `model.train(...)` that logs nothing (Ultralytics still imports MLflow, which is installed), one after the other;
-2. with `--bare-packed`: the same bare processes, N at a time (the limit of packing cells: nothing recorded);
-3. with `yolo-mlops grid --workers 1`: papermill, full MLflow logging, executed notebooks, one cell at a time;
-4. with `yolo-mlops grid` and N cells at once (`--workers N`, or `--per-device N` on GPUs).
+2. with `--bare-packed`: the same bare processes, N at a time (the limit of packing trials: nothing recorded);
+3. with `yolo-mlops grid --workers 1`: papermill, full MLflow logging, executed notebooks, one trial at a time;
+4. with `yolo-mlops grid` and N trials at once (`--workers N`, or `--per-device N` on GPUs).
 
     .venv/bin/python benchmarks/bench_grid.py --grid grids/course.yaml --workers 2
     .venv/bin/python benchmarks/bench_grid.py --grid grids/course.yaml -p epochs=1 -p imgsz=160,192   # shortened
@@ -12,9 +12,9 @@
 
 Prints the wall times and two comparisons, each named for what it measures: one worker against the loop is
 the **overhead** of logging and recording (target on a 2-core CPU: at most 1.10x); N workers against the loop
-is the **speed-up** of running cells side by side (target on one GPU: at least 6x); N workers against the bare
-packed processes is what logging costs a packed grid (target: at most 1.3x). Then each cell's median latency per
-image, alone and beside others (a cell's CPU thread budget keeps it within 2x), and where the seconds of a cell go:
+is the **speed-up** of running trials side by side (target on one GPU: at least 6x); N workers against the bare
+packed processes is what logging costs a packed grid (target: at most 1.3x). Then each trial's median latency per
+image, alone and beside others (a trial's CPU thread budget keeps it within 2x), and where the seconds of a trial go:
 the phases every run logs, and what is spent outside the run (launcher, kernel, report, HTML). Every `yolo-mlops
 grid` runs in a home and store of its own, whatever MLFLOW_TRACKING_URI and YOLO_MLOPS_HOME say."""
 import argparse, csv, os, statistics, subprocess, sys, tempfile, time
@@ -46,43 +46,42 @@ def main():
     ap.add_argument("--skip-one-worker", action="store_true", help="skip the one-worker grid (the overhead comparison)")
     ap.add_argument("--bare-packed", action="store_true",
                     help="also run the bare processes N at a time: the limit of a packed grid")
-    ap.add_argument("--train-in", choices=("kernel", "process"), help="where the grid's cells train (default: as "
+    ap.add_argument("--train-in", choices=("kernel", "process"), help="where the grid's trials train (default: as "
                     "`yolo-mlops grid` chooses for the device)")
     a = ap.parse_args()
-    from yolo_mlops.cli import parse_params
+    from yolo_mlops.parameters import TrainConfig, parse_params
     from yolo_mlops.config import pretrained_weights
     from yolo_mlops.data import build_tiny_person_dataset
     from yolo_mlops.grid import load_grid, grid_from_params
-    from yolo_mlops.train import TrainConfig
     a.grid = str(Path(a.grid).resolve())
     spec = grid_from_params(parse_params(a.param), load_grid(a.grid))
     work = Path(tempfile.mkdtemp(prefix="bench_grid_"))
     data = build_tiny_person_dataset(out=work / "data" / "tiny_coco", yaml_path=work / "data" / "tiny_coco.yaml").yaml
-    cells = spec.cells()
+    trials = spec.trial_params()
     device = (a.device.split(",")[0] if a.device else "cpu")
-    print(f"{len(cells)} cells of grid {spec.name}: {spec.grid}, fixed {spec.fixed}; device {device}", flush=True)
-    def bare(i, cell, folder):  # one bare process: the cell's arguments, nothing recorded
-        full = {k: v for k, v in vars(TrainConfig(**{**vars(TrainConfig()), **cell})).items()
+    print(f"{len(trials)} trials of grid {spec.name}: {spec.grid}, fixed {spec.fixed}; device {device}", flush=True)
+    def bare(i, trial, folder):  # one bare process: the trial's arguments, nothing recorded
+        full = {k: v for k, v in vars(TrainConfig(**{**vars(TrainConfig()), **trial})).items()
                 if k in ("epochs", "imgsz", "batch", "optimizer", "lr0", "warmup_epochs", "seed", "workers")}
-        full.update(device=device, freeze=cell.get("freeze", TrainConfig.freeze) or None)
-        code = BARE.format(weights=pretrained_weights(), data=str(data), project=str(work / folder), name=f"cell{i}", args=full)
+        full.update(device=device, freeze=trial.get("freeze", TrainConfig.freeze) or None)
+        code = BARE.format(weights=pretrained_weights(), data=str(data), project=str(work / folder), name=f"trial{i}", args=full)
         r = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True)
         if r.returncode: sys.exit(r.stderr[-3000:])
-    def bare_cells(folder: str, at_once: int) -> float:
+    def bare_trials(folder: str, at_once: int) -> float:
         t0, done = time.perf_counter(), 0
         with ThreadPoolExecutor(at_once) as pool:
-            for _ in pool.map(lambda ic: bare(*ic, folder), enumerate(cells)):
+            for _ in pool.map(lambda ic: bare(*ic, folder), enumerate(trials)):
                 done += 1
-                print(f"{folder} cell {done}/{len(cells)} done at {time.perf_counter() - t0:.0f}s", flush=True)
+                print(f"{folder} trial {done}/{len(trials)} done at {time.perf_counter() - t0:.0f}s", flush=True)
         return time.perf_counter() - t0
     workers = a.per_device * len(a.device.split(",")) if (a.per_device and a.device) else a.workers
-    plain = None if a.skip_plain else bare_cells("plain", 1)
-    packed = bare_cells("packed", workers) if a.bare_packed and workers > 1 else None
+    plain = None if a.skip_plain else bare_trials("plain", 1)
+    packed = bare_trials("packed", workers) if a.bare_packed and workers > 1 else None
     one = None if a.skip_one_worker else time_grid(a, work / "one", ["--workers", "1"] + (["--device", a.device] if a.device else []))
     many = time_grid(a, work / "many", ["--workers", str(a.workers)] + (["--device", a.device] if a.device else [])
                      + (["--per-device", str(a.per_device)] if a.per_device else [])) if workers > 1 else None
-    print(f"\n{len(cells)} cells, device {device}")
-    if plain is not None: print(f"plain sequential loop (one bare process per cell, no MLflow logging): {plain:.1f} s")
+    print(f"\n{len(trials)} trials, device {device}")
+    if plain is not None: print(f"plain sequential loop (one bare process per trial, no MLflow logging): {plain:.1f} s")
     if packed is not None: print(f"bare processes, {workers} at a time (the limit: nothing recorded): {packed:.1f} s")
     if one: print(f"yolo-mlops grid, 1 worker, full MLflow logging: {one[0]:.1f} s")
     if many: print(f"yolo-mlops grid, {workers} workers, full MLflow logging: {many[0]:.1f} s")
@@ -91,13 +90,13 @@ def main():
     if packed is not None and many:
         print(f"packed grid against bare packed processes: {many[0] / packed:.2f}x  (target <= 1.3x)")
     if one and many and one[2] and many[2]:
-        print(f"median latency per image: {one[2]:.1f} ms alone, {many[2]:.1f} ms beside {workers - 1} other cell(s): "
+        print(f"median latency per image: {one[2]:.1f} ms alone, {many[2]:.1f} ms beside {workers - 1} other trial(s): "
               f"{many[2] / one[2]:.2f}x  (target <= 2x)")
-    if one: print_split("where a cell's seconds go, 1 worker (median per cell)", one[1])
-    if many: print_split(f"where a cell's seconds go, {workers} workers (median per cell)", many[1])
+    if one: print_split("where a trial's seconds go, 1 worker (median per trial)", one[1])
+    if many: print_split(f"where a trial's seconds go, {workers} workers (median per trial)", many[1])
 
 def time_grid(a, home: Path, args: list) -> tuple[float, dict, float]:
-    """Run `yolo-mlops grid` in a fresh home (nothing done yet); return its wall time, the per-phase split of its cells
+    """Run `yolo-mlops grid` in a fresh home (nothing done yet); return its wall time, the per-phase split of its trials
     and their median latency per image."""
     home.mkdir(parents=True)
     (home / "data").symlink_to(home.parent / "data")

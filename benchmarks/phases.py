@@ -20,7 +20,7 @@ AFTER_TRAINING = ("latency", "evaluate", "bootstrap", "artifacts", "model")  # t
 
 def phase_split(runs: list, walls: list | None = None) -> dict:
     """Median seconds per phase over `runs` (the `time_<phase>_s` metrics each run logs); with `walls`, the wall time of
-    each run's process or cell, also what was spent outside the run: before it opened and after it closed."""
+    each run's process or trial, also what was spent outside the run: before it opened and after it closed."""
     split = {p: statistics.median(r.data.metrics.get(f"time_{p}_s", 0.0) for r in runs) for p in PHASES}
     if walls:  # what the phases do not cover: launcher, kernel start and imports, opening the run, report cells, HTML
         inside = [phase_seconds(r) for r in runs]

@@ -8,7 +8,7 @@ through `ray://` that many times one after the other, and prints each connection
 Ray's proxy forks a server for every new connection while its gRPC threads run; with gRPC's fork support on
 (its default), the forked process sometimes crashes before it starts ("Starting Ray client server failed",
 ray-project/ray#63202). `--no-fork` starts the head with GRPC_ENABLE_FORK_SUPPORT=0; `--busy` keeps both cores
-busy meanwhile, as a test suite or a training cell does (the failures are rarer on an idle machine)."""
+busy meanwhile, as a test suite or a training trial does (the failures are rarer on an idle machine)."""
 import argparse, os, subprocess, sys, time
 
 def main():

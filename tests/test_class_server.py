@@ -158,7 +158,7 @@ def test_a_student_logs_and_reads_but_deletes_nothing_and_never_moves_the_class_
         alice.log_param(run, "lr0", "0.01"); alice.log_metric(run, "final_test_mAP50", 0.5)
         alice.set_terminated(run)
         denied(lambda: alice.delete_run(run))  # not even her own: deleting is MANAGE
-        from yolo_mlops.grid import discard_run  # so a launcher that lost a race ends its run KILLED instead
+        from yolo_mlops.ledger import discard_run  # so a launcher that lost a race ends its run KILLED instead
         lost = alice.create_run(exp, tags={"grid_parent": "true", "grid_key": "k", "stage": "train"}).info.run_id
         discard_run(alice, lost, "another launcher was first")
         gone = alice.get_run(lost)
@@ -212,7 +212,7 @@ def test_two_students_launchers_train_each_trial_once_under_authentication(serve
         assert status == 0, (user, stdout[-2000:], stderr[-3000:])
     runs = [r for r in experiment_runs(server) if r.data.tags.get("grid_name") == "pair"]
     trained = [r for r in runs if r.data.tags.get("stage") == "train" and r.info.status == "FINISHED"]
-    assert len(trained) == 2 == len({r.data.tags["grid_cell_key"] for r in trained})  # each trial once
+    assert len(trained) == 2 == len({r.data.tags["grid_trial_key"] for r in trained})  # each trial once
     assert not [r for r in runs if r.info.status == "RUNNING"]
     for r in runs:  # a launcher that lost a race could not delete its run (EDIT): it is discarded instead
         if r.data.tags.get("discarded"): assert r.info.status == "KILLED" and r.data.tags.get("stage") != "train"
@@ -269,7 +269,8 @@ def dvc_home(home, server, keys):
     return home
 
 def test_the_class_dvc_key_pulls_and_never_pushes_or_deletes(server, tmp_path):
-    from yolo_mlops.data import make_fake_coco128, verify_dataset
+    from yolo_mlops.data_sources import make_fake_coco128
+    from yolo_mlops.data import verify_dataset
     source = make_fake_coco128(tmp_path / "src")
     env = login(server)
     teacher = dvc_home(tmp_path / "teacher", server, server.writer)

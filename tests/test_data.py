@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest, yaml
 from conftest import yolo_mlops, tree_state
 from yolo_mlops.config import coco128_source
-from yolo_mlops.data import read_coco128, read_manifest, parse_yolo_labels, make_shapes_dataset
+from yolo_mlops.data_sources import read_coco128, parse_yolo_labels, make_shapes_dataset
+from yolo_mlops.data import read_manifest
 
 DEFAULT_DIGEST = "d56a5b9f3049"  # the course dataset from the official COCO128, as it has always been
 

@@ -89,14 +89,18 @@ def test_pages_follow_nbdevs_conventions(site):
     # `#| hide` cells are left out (this one imports the test helpers), and so is `#| default_exp`
     assert "SimpleNamespace as NS" not in html and "default_exp" not in html
     # exported cells are shown, their directive as a tag, with a show_doc card after them
-    assert "#|\u00a0export" in html and 'id="trainconfig"' in html and 'id="train_run"' in html
+    assert "#|\u00a0export" in html and 'id="train_run"' in html
+    parameters = (site / "00a_parameters.html").read_text(encoding="utf-8")  # where the run's signature is declared
+    assert "#|\u00a0export" in parameters and 'id="trainconfig"' in parameters
     # tests are folded; the examples (keep-output) stay open
     assert '<details class="course-test">' in html and "test_eq" in html
     # the papermill parameters cell is shown, with its tag, after the prose that explains it
     start = html.index('<span class="cell-tag">parameters</span>')
     assert html.index("The notebook papermill executes") < start
-    cell = html[start:html.index("</pre>", start)]  # its tags, then its code
-    assert all(f'<span class="n">{p}</span>' in cell for p in ("epochs", "lr0", "train_in")), cell[:2000]
+    cell = html[start:html.index("</pre>", start)]  # its tags, then its code: the names and defaults of `TrainConfig`
+    assert '<span class="n">TrainConfig</span>' in cell, cell[:2000]
+    signature = parameters[:parameters.index('id="trainconfig"')]  # ... shown where they are declared, as code
+    assert all(f'<span class="n">{p}</span>' in signature for p in ("epochs", "lr0", "train_in")), signature[-2000:]
 
 
 def _chapter(folder: Path, name: str, module: str, imports: str = ""):
@@ -116,7 +120,7 @@ def test_the_order_of_chapters_is_the_order_they_are_read(tmp_path):
     _chapter(tmp_path, "02b_b", "b")
     assert [p.stem for p in docs.chapters(tmp_path)] == ["index", "00_first", "02b_b", "02c_c", "02_a", "03_z",
                                                          "10_new_chapter"]
-    assert [p.stem for p in docs.chapters(NBS)][3:7] == ["01a_data_versions", "02a_evaluate", "02b_trainer", "02_train"]
+    assert [p.stem for p in docs.chapters(NBS)][6:10] == ["01d_data_versions", "02a_evaluate", "02b_trainer", "02_train"]
 
 
 def test_a_chapter_that_cannot_be_read_fails_the_build_with_its_name(tmp_path):
@@ -252,3 +256,13 @@ def test_the_docs_of_a_function_with_docments_are_a_table(site_url, browser_page
     assert rows[0].split() == ["type", "default", "details"], rows
     assert any(r.startswith("uri") and "the store; None: the configured one" in r for r in rows), rows
     assert any(r.startswith("returns") and "TrackingStore" in r for r in rows), rows
+
+
+def test_the_library_keeps_its_shape():
+    """The chapters stay lessons and the library a short house (issue 30): no chapter with more than 8 export cells in
+    a row, no module over 600 lines, `cli.py` under 300, and no chain of imports longer than 7 modules."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_chain.py"), "--check"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    chain = next(l for l in r.stdout.splitlines() if l.startswith("longest import chain: "))
+    assert int(chain.split(": ")[1].split()[0]) <= 7 and chain.split(": ")[2].startswith("cli -> "), chain

@@ -9,7 +9,8 @@ import pytest, yaml
 from mlflow import MlflowClient
 from conftest import BIN, tree_state, yolo_mlops
 from stack import S3Server, free_port
-from yolo_mlops.data import make_fake_coco128, read_manifest, verify_dataset
+from yolo_mlops.data_sources import make_fake_coco128
+from yolo_mlops.data import read_manifest, verify_dataset
 
 SPLIT = ["--split", "4/2/2"]
 

@@ -1,4 +1,4 @@
-"""Grids for real: the tiny CPU grid with 2 workers and its no-op second run, a deliberately bad cell,
+"""Grids for real: the tiny CPU grid with 2 workers and its no-op second run, a deliberately bad trial,
 and grids stopped in the middle (SIGTERM, and SIGKILL as a crash) that a resume completes."""
 import json, os, signal, subprocess, time
 from pathlib import Path
@@ -19,7 +19,7 @@ def grid_dir(workdir, dataset):
 def runs_of(workdir):
     client = MlflowClient(f"sqlite:///{workdir}/mlruns.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
-    return client, [r for r in runs if "grid_cell_key" in r.data.tags], [r for r in runs if r.data.tags.get("grid_parent")]
+    return client, [r for r in runs if "grid_trial_key" in r.data.tags], [r for r in runs if r.data.tags.get("grid_parent")]
 
 def has_notebook(client, run_id):
     return any(a.path == "notebook" for a in client.list_artifacts(run_id)) and \
@@ -33,40 +33,41 @@ def write_grid(folder, lr0s, name="g"):
 def test_tiny_grid_then_nothing_to_do(grid_dir):
     r = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
     assert r.returncode == 0, r.stdout + r.stderr
-    client, cells, parents = runs_of(grid_dir)
-    assert len(parents) == 1 and len(cells) == 4
-    assert all(c.info.status == "FINISHED" and c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in cells)
-    assert all(has_notebook(client, c.info.run_id) for c in cells)
+    client, trials, parents = runs_of(grid_dir)
+    assert len(parents) == 1 and len(trials) == 4
+    assert all(c.info.status == "FINISHED" and c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in trials)
+    assert all(has_notebook(client, c.info.run_id) for c in trials)
     assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"grid_summary.csv", "grid_spec.yaml"}
-    note = parents[0].data.tags["mlflow.note.content"]  # the grid file's description, and the best cell, in the UI
-    assert note.startswith("Four one-epoch cells") and "Best cell:" in note
-    best = max(cells, key=lambda c: c.data.metrics["final_test_mAP50"])
-    assert parents[0].data.tags["best_cell_run_id"] == best.info.run_id
-    assert "4/4 run: 4 finished, 0 failed, 0 remaining" in r.stderr  # the progress line
-    # a fresh home has no baseline yet: the two cells that need it at once compute it once, under its lock
-    assert sorted(c.data.params["baseline_source"] for c in cells) == ["cache", "cache", "cache", "computed"]
-    budget = str(max(1, (os.cpu_count() or 1) // 2))  # two cells at once share the cores
-    assert {(c.data.params["cpu_threads"], c.data.params["train_in"]) for c in cells} == {(budget, "kernel")}
-    assert len(list((grid_dir / "outputs" / "grids" / "tiny-cpu").glob("*.log"))) == 4  # per-cell logs
+    note = parents[0].data.tags["mlflow.note.content"]  # the grid file's description, and the best trial, in the UI
+    assert note.startswith("Four one-epoch trials") and "Best trial:" in note
+    best = max(trials, key=lambda c: c.data.metrics["final_test_mAP50"])
+    assert parents[0].data.tags["best_trial_run_id"] == best.info.run_id
+    assert "4/4 run: 4 finished, 0 failed, 0 remaining" in r.stderr  # the progress line...
+    assert sum(" | trial " in line and " FINISHED in " in line for line in r.stderr.splitlines()) == 4  # ...of trials
+    # a fresh home has no baseline yet: the two trials that need it at once compute it once, under its lock
+    assert sorted(c.data.params["baseline_source"] for c in trials) == ["cache", "cache", "cache", "computed"]
+    budget = str(max(1, (os.cpu_count() or 1) // 2))  # two trials at once share the cores
+    assert {(c.data.params["cpu_threads"], c.data.params["train_in"]) for c in trials} == {(budget, "kernel")}
+    assert len(list((grid_dir / "outputs" / "grids" / "tiny-cpu").glob("trial*.log"))) == 4  # per-trial logs
     again = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
     assert again.returncode == 0 and "0 to run" in again.stderr
-    _, cells2, parents2 = runs_of(grid_dir)
-    assert len(cells2) == 4 and len(parents2) == 1  # nothing trained twice, the same parent run
+    _, trials2, parents2 = runs_of(grid_dir)
+    assert len(trials2) == 4 and len(parents2) == 1  # nothing trained twice, the same parent run
 
-def test_bad_cell_fails_alone_and_resume_trains_only_it(grid_dir):
+def test_bad_trial_fails_alone_and_resume_trains_only_it(grid_dir):
     r = yolo_mlops("grid", "--grid", write_grid(grid_dir, [0.002, -1.0]), "--workers", "2", cwd=grid_dir)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "lr0 must be positive" in r.stderr
-    client, cells, _ = runs_of(grid_dir)
-    by_status = sorted(c.info.status for c in cells)
+    client, trials, _ = runs_of(grid_dir)
+    by_status = sorted(c.info.status for c in trials)
     assert by_status == ["FAILED", "FINISHED"]
-    bad = next(c for c in cells if c.info.status == "FAILED")
+    bad = next(c for c in trials if c.info.status == "FAILED")
     assert "lr0 must be positive" in bad.data.tags["error"] and has_notebook(client, bad.info.run_id)
     fixed = yolo_mlops("grid", "--grid", write_grid(grid_dir, [0.002, 0.01]), "--workers", "2", cwd=grid_dir)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "1 already done, 1 to run" in fixed.stderr
-    _, cells, _ = runs_of(grid_dir)
-    assert sorted(c.info.status for c in cells) == ["FAILED", "FINISHED", "FINISHED"]
+    _, trials, _ = runs_of(grid_dir)
+    assert sorted(c.info.status for c in trials) == ["FAILED", "FINISHED", "FINISHED"]
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_stopped_grid_resumes_to_completion(grid_dir, sig):
@@ -76,38 +77,38 @@ def test_stopped_grid_resumes_to_completion(grid_dir, sig):
     proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--workers", "2"], cwd=grid_dir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline:  # stop it once a cell has finished and others are under way
-        _, cells, _ = runs_of(grid_dir)
-        if any(c.info.status == "FINISHED" for c in cells) and any(c.info.status == "RUNNING" for c in cells): break
+    while time.time() < deadline:  # stop it once a trial has finished and others are under way
+        _, trials, _ = runs_of(grid_dir)
+        if any(c.info.status == "FINISHED" for c in trials) and any(c.info.status == "RUNNING" for c in trials): break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.5)
-    else: pytest.fail("the grid never had a finished and a running cell at once")
+    else: pytest.fail("the grid never had a finished and a running trial at once")
     proc.send_signal(sig)
     proc.communicate(timeout=120)
     assert proc.returncode != 0
-    _, cells, _ = runs_of(grid_dir)
-    finished_before = {c.info.run_id for c in cells if c.info.status == "FINISHED"}
+    _, trials, _ = runs_of(grid_dir)
+    finished_before = {c.info.run_id for c in trials if c.info.status == "FINISHED"}
     if sig == signal.SIGTERM:  # a graceful stop closes its runs itself
-        assert not [c for c in cells if c.info.status == "RUNNING"]
+        assert not [c for c in trials if c.info.status == "RUNNING"]
     r = yolo_mlops("grid", "--grid", grid, "--workers", "2", cwd=grid_dir)
     assert r.returncode == 0, r.stdout + r.stderr
-    _, cells, parents = runs_of(grid_dir)
+    _, trials, parents = runs_of(grid_dir)
     assert len(parents) == 1
-    assert not [c for c in cells if c.info.status == "RUNNING"]
-    finished = [c for c in cells if c.info.status == "FINISHED"]
-    keys = [c.data.tags["grid_cell_key"] for c in finished]
-    assert len(set(keys)) == 4 and len(keys) == 4  # every cell done exactly once
-    assert finished_before <= {c.info.run_id for c in finished}  # finished cells were not trained again
+    assert not [c for c in trials if c.info.status == "RUNNING"]
+    finished = [c for c in trials if c.info.status == "FINISHED"]
+    keys = [c.data.tags["grid_trial_key"] for c in finished]
+    assert len(set(keys)) == 4 and len(keys) == 4  # every trial done exactly once
+    assert finished_before <= {c.info.run_id for c in finished}  # finished trials were not trained again
 
-def test_a_cell_past_its_timeout_fails_alone(grid_dir):
+def test_a_trial_past_its_timeout_fails_alone(grid_dir):
     path = grid_dir / "slow.yaml"
     path.write_text(yaml.safe_dump({"name": "slow", "fixed": {"imgsz": 64, "workers": 0}, "grid": {"epochs": [1, 300]}}))
     r = yolo_mlops("grid", "--grid", path, "--workers", "2", "--timeout", "60", cwd=grid_dir)
     assert r.returncode == 1, r.stdout + r.stderr
-    client, cells, _ = runs_of(grid_dir)
-    by_epochs = {c.data.params.get("epochs") or c.data.tags["grid_cell"]: c for c in cells}
+    client, trials, _ = runs_of(grid_dir)
+    by_epochs = {c.data.params.get("epochs") or c.data.tags["grid_trial"]: c for c in trials}
     assert by_epochs["1"].info.status == "FINISHED"
-    slow = next(c for c in cells if c.info.status == "FAILED")
+    slow = next(c for c in trials if c.info.status == "FAILED")
     assert "timed out after 60 s" in slow.data.tags["error"] and has_notebook(client, slow.info.run_id)
 
 def test_unknown_names_and_empty_lists_are_refused_before_anything_runs(grid_dir):
@@ -125,18 +126,18 @@ def test_wrapper_script_passes_its_arguments():
         assert "grid" in (ROOT / "scripts" / name).read_text()
 
 def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, monkeypatch):
-    "Five FINISHED cells of a grid, read back two runs a page: resume finds all five, the analysis lists all five."
+    "Five FINISHED trials of a grid, read back two runs a page: resume finds all five, the analysis lists all five."
     from yolo_mlops.config import get_or_create_experiment
-    from yolo_mlops.grid import GridSpec, cell_key, dataset_digest_of, notebook_code_hash
+    from yolo_mlops.grid import GridSpec, trial_key, dataset_digest_of, notebook_code_hash
     from yolo_mlops.analysis import runs_table
     monkeypatch.setenv("YOLO_MLOPS_PAGE_SIZE", "2")
     spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, {"epochs": 1, "imgsz": 64, "workers": 0})
     client = MlflowClient(f"sqlite:///{grid_dir}/mlruns.db")
     exp = get_or_create_experiment()
-    for i, params in enumerate(spec.cells()):  # as a finished grid left them (no training needed to page through them)
-        key = cell_key(params, dataset_digest_of(params), notebook_code_hash())
-        rid = client.create_run(exp, run_name=f"paged-{i:03d}", tags={"stage": "train", "grid_name": "paged", "grid_cell": str(i),
-                                                                       "grid_cell_key": key, "notebook": "notebook/x.ipynb"}).info.run_id
+    for i, params in enumerate(spec.trial_params()):  # as a finished grid left them (no training needed to page through them)
+        key = trial_key(params, dataset_digest_of(params), notebook_code_hash())
+        rid = client.create_run(exp, run_name=f"paged-{i:03d}", tags={"stage": "train", "grid_name": "paged", "grid_trial": str(i),
+                                                                       "grid_trial_key": key, "notebook": "notebook/x.ipynb"}).info.run_id
         client.log_param(rid, "lr0", params["lr0"])
         client.set_terminated(rid, "FINISHED")
     r = yolo_mlops("grid", "-p", "lr0=0.001,0.002,0.003,0.004,0.005", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0",

@@ -18,7 +18,7 @@ def only_train_run(workdir):
 
 def test_a_dataset_of_new_classes_end_to_end(workdir):
     import mlflow
-    from yolo_mlops.data import make_shapes_dataset
+    from yolo_mlops.data_sources import make_shapes_dataset
     from yolo_mlops.pyfunc import images_to_frame
     source = make_shapes_dataset(workdir / "drawn", n=40)
     r = yolo_mlops("data", "--source", source, "--classes", "rectangle,ellipse", "--split", "20/5/5", "--name", "shapes", cwd=workdir)

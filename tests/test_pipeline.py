@@ -60,7 +60,7 @@ def test_pipeline_end_to_end_every_notebook_in_mlflow(pipeline):
     assert stages["analysis"][0].data.tags["mlflow.note.content"].startswith("4 training runs of grid tiny-cpu: ")
     for run in stages["train"]:
         assert run.data.tags["mlflow.note.content"].startswith(gain_text(run.data.metrics))
-        assert re.fullmatch(rf"tiny-cpu-00{run.data.tags['grid_cell']} lr0=0\.0?02 seed=[12]", run.info.run_name)
+        assert re.fullmatch(rf"tiny-cpu-00{run.data.tags['grid_trial']} lr0=0\.0?02 seed=[12]", run.info.run_name)
     assert "beats_baseline" not in (work / "reports" / "runs_analysis.csv").read_text()
 
 def test_decision_report_holds_the_numbers_of_the_runs_it_names(pipeline):
@@ -80,7 +80,7 @@ def test_decision_report_says_what_ten_test_images_can_resolve(pipeline):
     work, _, uri = pipeline
     client, stages = runs_by_stage(uri)
     assert {r.data.params["baseline_seen_images"] for r in stages["train"]} == {"true"}  # COCO128's persons
-    assert {r.data.params["train_in"] for r in stages["train"]} == {"kernel"}  # a grid's cells on the CPU
+    assert {r.data.params["train_in"] for r in stages["train"]} == {"kernel"}  # a grid's trials on the CPU
     m = stages["promotion"][0].data.metrics
     assert m["test_images"] == 10 and 0 < m["smallest_resolvable_gain"] < 1
     report = (work / "reports" / "DECISION_PROMOTION.md").read_text()
@@ -141,7 +141,9 @@ def test_gain_over_the_champion_is_paired_on_the_same_images(pipeline):
 
 def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
     "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."
-    from yolo_mlops.grid import GridSpec, LocalBackend, run_grid
+    from yolo_mlops.grid import GridSpec
+    from yolo_mlops.local_trials import LocalBackend
+    from yolo_mlops.launcher import run_grid
     from yolo_mlops.analysis import runs_table, dimension_effects
     (workdir / "data").mkdir()
     (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())

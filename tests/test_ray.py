@@ -42,18 +42,18 @@ def write_grid(folder, name):
                                     "grid": {"lr0": [0.002, 0.02], "seed": [1, 2]}}))
     return path
 
-def cell_runs(uri, experiment):
+def trial_runs(uri, experiment):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    return [r for r in client.search_runs([exp.experiment_id], "tags.grid_cell_key != ''")] if exp else []
+    return [r for r in client.search_runs([exp.experiment_id], "tags.grid_trial_key != ''")] if exp else []
 
-def test_ray_grid_runs_every_cell_on_both_nodes(team_dir, cluster, tracking):
+def test_ray_grid_runs_every_trial_on_both_nodes(team_dir, cluster, tracking):
     worker = add_worker_node(cluster)
     try:
         r = yolo_mlops("grid", "--grid", write_grid(team_dir, "spread"), "--backend", "ray",
                        "--address", f"ray://127.0.0.1:{CLIENT_PORT}", cwd=team_dir)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-        runs = cell_runs(tracking, "ray-spread")
+        runs = trial_runs(tracking, "ray-spread")
         assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
         client = MlflowClient(tracking)
         for run in runs:  # each executed notebook is in its run, and back on this machine
@@ -68,7 +68,7 @@ def test_ray_grid_runs_every_cell_on_both_nodes(team_dir, cluster, tracking):
     finally:
         cluster.remove_node(worker)
 
-def test_killing_a_worker_node_mid_grid_fails_its_cell_and_resume_completes(team_dir, cluster, tracking):
+def test_killing_a_worker_node_mid_grid_fails_its_trial_and_resume_completes(team_dir, cluster, tracking):
     victim = add_worker_node(cluster)
     grid = write_grid(team_dir, "victim")
     proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--backend", "ray", "--address", cluster.address],
@@ -76,26 +76,29 @@ def test_killing_a_worker_node_mid_grid_fails_its_cell_and_resume_completes(team
     try:
         def victim_is_training():
             return any(x.info.status == "RUNNING" and x.data.tags.get("ray_node_id") == victim.node_id
-                       and "baseline_val_mAP50" in x.data.metrics for x in cell_runs(tracking, "ray-victim"))
-        wait_until(victim_is_training, "a cell training on the worker node", 300, proc)
-        cluster.remove_node(victim, allow_graceful=False)  # the node dies, with its raylet, workers and their cells
+                       and "baseline_val_mAP50" in x.data.metrics for x in trial_runs(tracking, "ray-victim"))
+        wait_until(victim_is_training, "a trial training on the worker node", 300, proc)
+        cluster.remove_node(victim, allow_graceful=False)  # the node dies, with its raylet, workers and their trials
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None: proc.kill()
     assert proc.returncode == 1, out[-2000:] + err[-3000:]
-    runs = cell_runs(tracking, "ray-victim")
+    runs = trial_runs(tracking, "ray-victim")
     failed = [x for x in runs if x.info.status == "FAILED"]
     assert failed and all(x.data.tags["ray_node_id"] == victim.node_id and "died" in x.data.tags["error"] for x in failed)
     assert not [x for x in runs if x.info.status == "RUNNING"]
     r = yolo_mlops("grid", "--grid", grid, "--backend", "ray", "--address", cluster.address, cwd=team_dir)
     assert r.returncode == 0 and f"{4 - len(failed)} already done, {len(failed)} to run" in r.stderr, r.stderr[-3000:]
-    finished = [x for x in cell_runs(tracking, "ray-victim") if x.info.status == "FINISHED"]
-    assert len(finished) == 4 and len({x.data.tags["grid_cell_key"] for x in finished}) == 4  # each cell once
+    finished = [x for x in trial_runs(tracking, "ray-victim") if x.info.status == "FINISHED"]
+    assert len(finished) == 4 and len({x.data.tags["grid_trial_key"] for x in finished}) == 4  # each trial once
 
-def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir, cluster, tracking, dataset, tmp_path):
+def test_a_node_with_another_coco128_fails_the_trial_instead_of_training(team_dir, cluster, tracking, dataset, tmp_path):
     "A node that cannot find the grid's dataset builds its own copy; with other source data its digest differs."
-    from yolo_mlops.data import dataset_recipe, make_fake_coco128
-    from yolo_mlops.grid import Cell, CellJob, close_cell_run, notebook_code_hash
+    from yolo_mlops.data_sources import make_fake_coco128
+    from yolo_mlops.data import dataset_recipe
+    from yolo_mlops.grid import Trial, notebook_code_hash
+    from yolo_mlops.local_trials import TrialJob
+    from yolo_mlops.launcher import close_trial_run
     from yolo_mlops.grid_ray import RayBackend
     from yolo_mlops.runner import start_training_run
     backend = RayBackend(address=cluster.address)
@@ -106,11 +109,11 @@ def test_a_node_with_another_coco128_fails_the_cell_instead_of_training(team_dir
         backend._recipes[""] = recipe  # what a node without the grid's files, and with another COCO128, gets
         params = {"epochs": 1, "imgsz": 64, "workers": 0}
         run_params = {"experiment": "ray-digest", "tracking_uri": tracking, "expected_digest": recipe["digest"]}
-        run_id, _ = start_training_run({**params, **run_params}, tags={"grid_cell_key": "k"})
-        job = CellJob(0, params, run_params, run_id, "cell000", tmp_path, notebook_code_hash(), "digest")
-        cell = backend.run(job)
-        assert cell.returncode == 1 and "not the copy the grid's dataset was built from" in cell.error
-        outcome = close_cell_run(MlflowClient(tracking), Cell(0, params, "k"), job, cell, 1.0)
+        run_id, _ = start_training_run({**params, **run_params}, tags={"grid_trial_key": "k"})
+        job = TrialJob(0, params, run_params, run_id, "trial000", tmp_path, notebook_code_hash(), "digest")
+        ended = backend.run(job)
+        assert ended.returncode == 1 and "not the copy the grid's dataset was built from" in ended.error
+        outcome = close_trial_run(MlflowClient(tracking), Trial(0, params, "k"), job, ended, 1.0)
         assert outcome.status == "FAILED" and "digest" in outcome.error
         run = MlflowClient(tracking).get_run(run_id)
         assert run.info.status == "FAILED" and "train_box_loss" not in run.data.metrics  # nothing was trained

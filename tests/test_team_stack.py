@@ -56,15 +56,15 @@ def test_grid_and_promotion_against_the_server(team_dir, stack):
     assert p.returncode == 0 and "PROMOTED" in p.stdout, p.stdout[-2000:] + p.stderr[-2000:]
     client = MlflowClient(server.uri)
     exp = client.get_experiment_by_name("team-pair")
-    cells = [x for x in client.search_runs([exp.experiment_id]) if x.data.tags.get("stage") == "train"]
-    assert len(cells) == 2 and all(c.info.status == "FINISHED" for c in cells)
+    trials = [x for x in client.search_runs([exp.experiment_id]) if x.data.tags.get("stage") == "train"]
+    assert len(trials) == 2 and all(c.info.status == "FINISHED" for c in trials)
     keys = s3.keys()  # artifacts went through the server into the bucket
-    for run in cells:
+    for run in trials:
         assert any(f"{run.info.run_id}/artifacts/notebook/" in k and k.endswith(".ipynb") for k in keys), run.info.run_id
         assert any(k.endswith(f"{run.info.run_id}/artifacts/weights/best.pt") for k in keys)
     assert any(k.endswith("/MLmodel") for k in keys) and any(k.endswith("05_promotion.ipynb") for k in keys)
     rows = dict(line.split("|") for line in pg.sql("SELECT run_uuid, status FROM runs").split())  # metadata in PostgreSQL
-    assert all(rows.get(c.info.run_id) == "FINISHED" for c in cells)
+    assert all(rows.get(c.info.run_id) == "FINISHED" for c in trials)
     assert pg.sql("SELECT count(*) FROM model_versions WHERE name = 'team-model'").strip() == "1"
 
 def test_four_workers_logging_at_once_lose_no_metric_point(stack):
@@ -84,8 +84,8 @@ for step in range(150):
     for rid in runs:
         assert sorted(m.step for m in client.get_metric_history(rid, "load")) == list(range(150))
 
-def test_cells_logging_the_same_dataset_at_once_all_succeed(stack):
-    "Grid cells start together and log one dataset: PostgreSQL rejects all but one insert of its row."
+def test_trials_logging_the_same_dataset_at_once_all_succeed(stack):
+    "Grid trials start together and log one dataset: PostgreSQL rejects all but one insert of its row."
     import threading, warnings
     import mlflow, pandas as pd
     from yolo_mlops.train import log_input_tolerating_races
@@ -133,7 +133,7 @@ def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack
     grid = write_grid(team_dir, "outage", [0.002, 0.005, 0.01, 0.02])
     proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--workers", "2"], cwd=team_dir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: any(r.info.status == "FINISHED" for r in _runs(server.uri, "team-outage")), "a finished cell", 300, proc)
+    wait_until(lambda: any(r.info.status == "FINISHED" for r in _runs(server.uri, "team-outage")), "a finished trial", 300, proc)
     server.stop()
     t0 = time.time()
     out, err = proc.communicate(timeout=300)
@@ -143,8 +143,8 @@ def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack
     r = yolo_mlops("grid", "--grid", grid, "--workers", "2", cwd=team_dir)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     runs = _runs(server.uri, "team-outage")
-    finished = [x.data.tags["grid_cell_key"] for x in runs if x.info.status == "FINISHED"]
-    assert len(finished) == 4 == len(set(finished))  # every cell once, none twice
+    finished = [x.data.tags["grid_trial_key"] for x in runs if x.info.status == "FINISHED"]
+    assert len(finished) == 4 == len(set(finished))  # every trial once, none twice
     assert not [x for x in runs if x.info.status == "RUNNING"]
 
 def test_artifact_store_down_fails_the_run_clearly_and_resume_repairs(team_dir, stack):

@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 from . import config
 from .evaluate import BOOTSTRAP_RESAMPLES, EVAL_PARAMS, protocol_sentence, seen_images_sentence
-from .grid import GRID_PARAMETERS
+from .parameters import GRID_PARAMETERS
+from .runner import run_stage
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'EPOCH_CURVES_CAPTION', 'FIGURE_CAPTIONS', 'run_link', 'runs_table',
            'load_test_matches', 'score_image_draws', 'pooled_interval', 'varying_parameters', 'continuous_parameters',
            'dimension_effects', 'configurations', 'plot_gain_intervals', 'plot_metric_by_dimension',
-           'plot_epoch_curves', 'plot_precision_recall', 'analyze', 'analysis_summary']
+           'plot_epoch_curves', 'plot_precision_recall', 'analyze', 'analysis_summary', 'analysis_stage']
 
 # %% ../nbs/04_analysis.ipynb #c006
 # The columns of the runs table: what a run was asked for, what it really used, and what it got
@@ -57,14 +58,15 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
     for r in config.search_all_runs(client, [exp.experiment_id], flt):
         p, m, t, i = r.data.params, r.data.metrics, r.data.tags, r.info
         row = {"run_id": i.run_id, "run_name": i.run_name, "status": i.status, "grid": t.get("grid_name", ""),
-               "cell": _number(t.get("grid_cell", "")), "start_time": pd.Timestamp(i.start_time, unit="ms"),
+               "trial": _number(t.get("grid_trial", t.get("grid_cell", ""))),  # `grid_cell`: logged before trials
+               "start_time": pd.Timestamp(i.start_time, unit="ms"),
                "duration_s": (i.end_time - i.start_time) / 1000 if i.end_time else math.nan}
         row.update({k: _number(p.get(k)) for k in PARAMETERS + EFFECTIVE})
         row.update({k: m.get(k, math.nan) for k in METRICS})
         row["error"] = t.get("error", "")
         row["experiment_id"], row["link"] = exp.experiment_id, run_link(uri, exp.experiment_id, i.run_id)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "cell", "start_time", "duration_s",
+    table = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "grid", "trial", "start_time", "duration_s",
                                         *PARAMETERS, *EFFECTIVE, *METRICS, "error", "experiment_id", "link"])
     for p in PARAMETERS:  # whole numbers stay whole when a FAILED run left a parameter empty (5, not 5.0)
         values = table[p].dropna()
@@ -459,3 +461,14 @@ FIGURE_CAPTIONS = {
     "epoch_curves.png": EPOCH_CURVES_CAPTION,
     "precision_recall.png": "Precision against recall on the test split, each run coloured by its mAP50, the "
                             "pretrained model as a star."}
+
+# %% ../nbs/04_analysis.ipynb #c019st
+def analysis_stage(experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment whose runs are read
+                   grid: str = "",                              # only the runs of this grid ('': all)
+                  ) -> int:
+    "The analysis stage: this chapter executed into an analysis run, reports/ written, the effects printed; 0 if done."
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()))
+    if run_stage("analysis", "04_analysis.ipynb", params, experiment, grid) is None: return 1
+    print(pd.read_csv(config.reports_dir() / "effects.csv").to_string(index=False))
+    print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
+    return 0

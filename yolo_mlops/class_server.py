@@ -16,7 +16,7 @@ __all__ = ['CLASS_EXPERIMENT_PERMISSION', 'CLASS_MODEL_PERMISSION', 'OWN_MODEL_P
            'FORBIDDEN', 'own_model_name', 'at_least', 'RosterError', 'Student', 'read_roster', 'new_password',
            'credentials_path', 'write_credentials', 'read_credentials', 'AccessRefused', 'Account', 'login_refusal',
            'current_account', 'permission_on', 'model_refusal', 'promotion_target', 'check_can_log', 'check_promotion',
-           'refusal_line', 'Grant', 'grant_plan', 'ClassReport', 'add_users']
+           'refusal_line', 'Grant', 'grant_plan', 'ClassReport', 'add_users', 'class_options', 'class_task']
 
 # %% ../nbs/07_class_server.ipynb #c006
 CLASS_EXPERIMENT_PERMISSION = "EDIT"  # log runs, share a grid, read everyone's; not delete (that is MANAGE)
@@ -391,3 +391,28 @@ def add_users(roster: str | os.PathLike,           # the class's roster CSV (`re
         say(f"{s.username}: {said}; {_grant(uri, grant_plan([s], experiments, model_name), ids, report)}")
     report.not_in_roster = sorted(existing - {s.username for s in students} - set(RESERVED_USERNAMES))
     return report
+
+# %% ../nbs/07_class_server.ipynb #c023c1
+def class_options(p, model_name: str):  # `p`: the argparse parser; `model_name`: the class's registered model
+    "Options of `yolo-mlops class`: its tasks, each a sub-command of its own (add-users)."
+    tasks = p.add_subparsers(dest="task", required=True, metavar="task")
+    add = tasks.add_parser("add-users", help="an account per student of a roster, with their permissions (as admin)")
+    add.add_argument("roster", help="the roster CSV: a first line naming `username` (and `name`, `email`), a student "
+                                    "a line")
+    add.add_argument("--experiment", action="append", help="a class experiment, where students log runs (EDIT); "
+                                                           f"repeatable (default: {config.DEFAULT_EXPERIMENT})")
+    add.add_argument("--model-name", default=model_name,
+                     help="the class's registered model: students read it and promote into their own "
+                          f"<model>-<user> (default: {model_name})")
+    add.add_argument("--credentials", help="the folder of the students' <username>.env files (default: credentials/ "
+                                           "beside the roster)")
+    add.add_argument("--server-url", help="the tracking server as students reach it, for their files (default: the "
+                                          "tracking URI in use)")
+
+def class_task(args) -> int:
+    "A class-server task, as `yolo-mlops class` parsed it: add-users (`add_users`); its summary printed."
+    roster = Path(args.roster)
+    report = add_users(roster, args.experiment or [config.DEFAULT_EXPERIMENT], args.model_name,
+                       args.credentials or roster.parent / "credentials", server_url=args.server_url)
+    print(report.summary())
+    return 0

@@ -4,216 +4,85 @@
 
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
-import argparse, json, signal, sys
+import argparse, sys
 from dataclasses import dataclass
 from typing import Callable
-import yaml
 from . import config
+from .data_sources import DatasetError
+from .data_versions import data_options, data_stage, make_dataset
+from .parameters import TRAIN_IN, TRAIN_IN_BY_LAUNCHER, TrainParameterError, make_train_config, parse_params
+from .train import check_train_config
+from .runner import print_train_result, run_training_notebook
+from .grid import GridSpecError, grid_from_params, load_grid
+from .local_trials import LocalBackend
+from .launcher import run_and_show_grid
+from .grid_ray import grid_backend
+from .export import EXPORT_FORMATS, ExportError, export_options, export_stage, promoted_in
+from . import class_server
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'UsageError', 'parse_params', 'Command', 'command',
-           'add_model_name_option', 'data_options', 'make_dataset', 'version_dataset', 'cmd_data',
-           'restore_run_dataset', 'train_options', 'add_train_in_option', 'print_train_result', 'print_mlflow_ui',
-           'cmd_train', 'wait_for_go', 'execute_cell', 'cmd_cell', 'grid_options', 'grid_backend', 'packed_cells',
-           'run_and_show_grid', 'cmd_grid', 'run_stage', 'experiment_options', 'analyze', 'cmd_analyze',
-           'promote_options', 'decide_promotion', 'cmd_promote', 'export_options', 'export_champion', 'cmd_export',
-           'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline', 'cmd_settings',
-           'class_options', 'cmd_class', 'build_parser', 'run_command', 'main', 'end_process', 'console_main']
+__all__ = ['COMMANDS', 'PIPELINE_GRID', 'SHAPES_GRID', 'PIPELINE_WORKERS', 'UsageError', 'Command', 'command',
+           'add_model_name_option', 'add_train_in_option', 'print_mlflow_ui', 'cmd_data', 'train_options', 'cmd_train',
+           'grid_options', 'cmd_grid', 'experiment_options', 'cmd_analyze', 'promote_options', 'cmd_promote',
+           'cmd_export', 'run_id_options', 'cmd_register', 'cmd_relog', 'pipeline_options', 'cmd_pipeline',
+           'cmd_settings', 'class_options', 'cmd_class', 'build_parser', 'run_command', 'main', 'console_main']
 
 # %% ../nbs/09_cli.ipynb #c006
 class UsageError(ValueError):
     "A command line that cannot be run as written."
-
-# %% ../nbs/09_cli.ipynb #c006-1
-def parse_params(pairs: list[str] | None) -> dict:
-    "`['epochs=3', 'optimizer=SGD']` -> `{'epochs': 3, 'optimizer': 'SGD'}` (values read as YAML scalars)."
-    out = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip(): raise UsageError(f"-p expects name=value, got {pair!r}")
-        out[name.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
 
 # %% ../nbs/09_cli.ipynb #c008a
 @dataclass
 class Command:
     "A sub-command: what `yolo-mlops --help` says of it, what declares its options, what runs it."
     help: str
-    options: Callable     # options(parser) adds the command's options
-    run: Callable         # run(args) -> exit status
-    hidden: bool = False  # a command for the project's own processes (a grid's cell), not listed by --help
+    options: Callable  # options(parser) adds the command's options
+    run: Callable      # run(args) -> exit status
 
-# %% ../nbs/09_cli.ipynb #c008a-1
 COMMANDS: dict[str, Command] = {}  # in the order `yolo-mlops --help` lists them
 
-def command(name: str, help: str, options: Callable | None = None, hidden: bool = False):
+def command(name: str, help: str, options: Callable | None = None):
     "Register the decorated `cmd_*(args) -> int` as `yolo-mlops <name>`, with the options `options(parser)` declares."
     def register(run):
-        COMMANDS[name] = Command(help, options or (lambda parser: None), run, hidden)
+        COMMANDS[name] = Command(help, options or (lambda parser: None), run)
         return run
     return register
 
 # %% ../nbs/09_cli.ipynb #c008a-2
 def add_model_name_option(p):
     "`--model-name`, the same for every command that registers a model."
-    from yolo_mlops.promotion import DEFAULT_MODEL_NAME  # every command with this option uses the promotion chapter
-    p.add_argument("--model-name",
-                   help=f"the registered model (default: {DEFAULT_MODEL_NAME}, or yolov8n-<dataset name>)")
+    from yolo_mlops.promotion import DEFAULT_MODEL_NAME  # pandas: only for the commands that promote (see above)
+    p.add_argument("--model-name", help=f"the registered model (default: {DEFAULT_MODEL_NAME}, or yolov8n-<dataset>)")
 
-# %% ../nbs/09_cli.ipynb #c009
-def data_options(p):
-    "Options of `yolo-mlops data`; the defaults are `build_dataset`'s."
-    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SEED, DEFAULT_SPLIT
-    train, val, test = DEFAULT_SPLIT
-    p.add_argument("--source", help="a dataset folder, zip or Ultralytics dataset YAML, or a zip URL "
-                                    "(default: YOLO_MLOPS_COCO128, else the COCO128 download)")
-    p.add_argument("--classes", default=DEFAULT_CLASSES,
-                   help="the classes to keep, comma-separated; their new ids 0, 1, ... follow this order "
-                        f"(default: {DEFAULT_CLASSES})")
-    p.add_argument("--split", help="train/val/test as image counts (20/5/5) or fractions of the images with a chosen "
-                                   f"class (0.7/0.15/0.15); default {train}/{val}/{test}")
-    p.add_argument("--name", default=DEFAULT_NAME,
-                   help=f"the dataset's name: it is built in data/NAME/ with data/NAME.yaml (default: {DEFAULT_NAME})")
-    p.add_argument("--out", help="dataset folder (default: data/NAME)")
-    p.add_argument("--yaml", help="Ultralytics dataset YAML to write (default: data/NAME.yaml)")
-    p.add_argument("--train", type=int, help=f"training images (default {train}; or use --split)")
-    p.add_argument("--val", type=int, help=f"validation images (default {val})")
-    p.add_argument("--test", type=int, help=f"test images (default {test})")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})")
-    p.add_argument("--force", action="store_true", help="replace an existing, different dataset")
-    p.add_argument("--shapes", action="store_true",
-                   help="build the synthetic shapes dataset instead (data/shapes: rectangles and ellipses, classes the "
-                        "pretrained model does not know), offline")
-    p.add_argument("--from-run", metavar="RUN_ID",
-                   help="instead of building: restore the dataset this run trained on (or models:/NAME/VERSION, "
-                        "models:/NAME@ALIAS) from its DVC remote into data/")
-    p.add_argument("--pull", action="store_true",
-                   help="instead of building: pull data/NAME as data/NAME.dvc records it (a teammate's dataset) from "
-                        "the DVC remote, and write data/NAME.yaml")
-    p.add_argument("--remote", help="the DVC remote to push the dataset to (with --from-run or --pull: to pull from); "
-                                    "default: the project's default remote, the embedded dvc-remote/")
-
-# %% ../nbs/09_cli.ipynb #c009-1
-def make_dataset(source: str | None = None, shapes: bool = False, remote: str | None = None, **build):
-    """The data stage: build a dataset (`build_dataset`'s arguments; default: COCO128's persons; with `shapes`, the
-    synthetic shapes dataset), print what it holds, then track it with DVC and push it to `remote` (default: the
-    project's default remote); return the build."""
-    from yolo_mlops.data import build_dataset, build_shapes_dataset, dataset_summary, class_summary
-    built = build_shapes_dataset(force=build.get("force", False)) if shapes else build_dataset(source, **build)
-    says = {"created": "Built", "replaced": "Rebuilt (replaced the previous data)",
-            "unchanged": "Unchanged, nothing written:", "updated": "Unchanged files, manifest updated:"}
-    print(f"{says[built.status]} {built.path} (dataset {built.name})")
-    print(dataset_summary(built.path).to_string() + "\n")
-    print(class_summary(built.path).to_string() + "\n")
-    print(f"digest: {built.digest}\nyaml:   {built.yaml}", flush=True)
-    version_dataset(built.path, remote)
-    return built
-
-# %% ../nbs/09_cli.ipynb #c009-1v
-def version_dataset(folder, remote: str | None = None):
-    """Track a built dataset with DVC and push it, and say so; without DVC (or outside the project), one line says why
-    it is not versioned, unless a `remote` was asked for."""
-    from yolo_mlops import data_versions as dv
-    before = dv.recorded_md5(folder)
-    try: md5 = dv.track_dataset(folder)
-    except (dv.DvcMissing, dv.OutsideProject) as e:
-        if remote: raise  # a push was asked for
-        print(f"dvc:    not versioned: {e}")
-        return
-    name, url = dv.push_dataset(folder, remote)
-    change = "" if before in (None, md5) else f" (was {before}: a new version)"
-    print(f"dvc:    {dv.dvc_file(folder)} records md5 {md5}{change}; pushed to DVC remote '{name}' ({url})")
-    with dv.open_project(create=False) as repo:
-        if not dv.uses_git(repo):
-            print(f"dvc:    {repo.root_dir} is not a git repository: DVC works in its no-SCM mode, and runs record no "
-                  "git commit of the .dvc file (`git init` and `dvc config core.no_scm false` to version it)")
-        elif dv.git_commit_of(dv.dvc_file(folder)) is None:
-            print(f"dvc:    commit {dv.dvc_file(folder)} (git add, git commit) so that runs name this version's commit")
-
-# %% ../nbs/09_cli.ipynb #c009-2
-@command("data", "build a dataset of chosen classes from an Ultralytics-format dataset (default: COCO128's persons)",
-         data_options)
-def cmd_data(args) -> int:
-    "Build a dataset and print what it holds (or, with --from-run or --pull, restore one)."
-    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SPLIT
-    if args.from_run or args.pull: return restore_run_dataset(args)
-    sizes = (args.train, args.val, args.test)
-    if args.shapes and (args.source or args.split or args.classes != DEFAULT_CLASSES or args.name != DEFAULT_NAME
-                        or args.out or args.yaml or any(v is not None for v in sizes)):
-        raise UsageError("--shapes builds the synthetic shapes dataset with its own classes, split and name: "
-                         "leave out --source, --classes, --split, --name, --out, --yaml, --train/--val/--test")
-    if args.split and any(v is not None for v in sizes):
-        raise UsageError("--split replaces --train/--val/--test: give one or the other")
-    split = args.split or tuple(d if v is None else v for v, d in zip(sizes, DEFAULT_SPLIT))
-    make_dataset(args.source, args.shapes, args.remote, classes=args.classes, split=split, name=args.name,
-                 out=args.out, yaml_path=args.yaml, seed=args.seed, force=args.force)
-    return 0
-
-# %% ../nbs/09_cli.ipynb #c009-3
-def restore_run_dataset(args) -> int:
-    """`yolo-mlops data --from-run RUN_ID`: the dataset of a run (or a model's run) back in data/, checked; with
-    `--pull`, data/NAME as data/NAME.dvc records it."""
-    from yolo_mlops.data import DEFAULT_CLASSES, DEFAULT_NAME, DEFAULT_SEED
-    from yolo_mlops.data_versions import pull_dataset, restore_dataset
-    building = [f"--{k.replace('_', '-')}" for k, default in dict(source=None, split=None, out=None, yaml=None,
-                train=None, val=None, test=None, force=False, classes=DEFAULT_CLASSES, seed=DEFAULT_SEED,
-                name=DEFAULT_NAME if args.from_run else args.name, pull=False if args.from_run else True).items()
-                if getattr(args, k) != default]
-    what = "--from-run restores a run's dataset" if args.from_run else "--pull restores a tracked dataset"
-    if building: raise UsageError(f"{what}: {', '.join(building)} would build one")
-    if args.from_run:
-        yaml_path, run_id = restore_dataset(args.from_run, args.remote)
-        where, checked = f"the dataset of run {run_id}", "against the run's digest"
-    else: yaml_path, where, checked = pull_dataset(args.name, args.remote), f"data/{args.name}", "against its manifest"
-    print(f"Restored {where} into {yaml.safe_load(yaml_path.read_text())['path']}, checked {checked}")
-    print(f"yaml:   {yaml_path}\ntrain on it: yolo-mlops train -p data={yaml_path}")
-    return 0
-
-# %% ../nbs/09_cli.ipynb #c009t
-def train_options(p):
-    "Options of `yolo-mlops train`; every training parameter is a `-p`, with `TrainConfig`'s defaults."
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                   help="a training parameter (repeatable), e.g. -p epochs=3")
-    p.add_argument("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
-    p.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
-    p.add_argument("--timeout", type=float,
-                   help="stop the run after this many seconds: it ends FAILED, notebook attached")
-    from yolo_mlops.runner import TRAIN_IN_ONE_RUN
-    add_train_in_option(p, TRAIN_IN_ONE_RUN)
-
-# %% ../nbs/09_cli.ipynb #c009t-1
 def add_train_in_option(p, default: str | None, default_says: str = ""):
-    "`--train-in`, the same for every command that starts training runs (the choice is the training chapter's)."
-    from yolo_mlops.trainer import TRAIN_IN
+    "`--train-in`, the same for every command that starts training runs (the choice is `TRAIN_IN_BY_LAUNCHER`'s)."
     p.add_argument("--train-in", choices=TRAIN_IN, default=default,
-                   help=f"where a run's model trains: in its kernel, or in a trainer process "
-                        f"(default: {default or default_says})")
+                   help=f"where a run's model trains: its kernel or a trainer process ({default or default_says})")
 
-# %% ../nbs/09_cli.ipynb #c009t-2
-def print_train_result(result) -> int:
-    """Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it
-    finished."""
-    print(f"run {result.run_id}: {result.status}")
-    print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
-    if result.error:
-        print(f"error: {result.error}", file=sys.stderr)
-        return 1
-    shown = {k: round(v, 4) for k, v in sorted(result.metrics.items())
-             if k.startswith(("final_test", "baseline_test", "gain_test", "latency", "best_epoch", "run_seconds"))}
-    print(json.dumps(shown, indent=1))
-    return 0
-
-# %% ../nbs/09_cli.ipynb #c009t-2u
 def print_mlflow_ui(experiment: str = config.DEFAULT_EXPERIMENT):
     "Where to see the runs of `experiment`: the MLflow UI's address (after the `mlflow ui` command a store needs)."
     for line in config.mlflow_ui_lines(experiment): print(line, flush=True)
 
-# %% ../nbs/09_cli.ipynb #c009t-3
+# %% ../nbs/09_cli.ipynb #c009
+@command("data", "build a dataset of chosen classes of any Ultralytics-format dataset (default: COCO128's persons)",
+         data_options)
+def cmd_data(args) -> int:
+    "Build a dataset and print what it holds (or, with --from-run or --pull, restore one): `data_stage`."
+    return data_stage(args)
+
+# %% ../nbs/09_cli.ipynb #c009t
+def train_options(p):
+    "Options of `yolo-mlops train`; every training parameter is a `-p`, with `TrainConfig`'s defaults."
+    a = p.add_argument
+    a("-p", "--param", action="append", metavar="NAME=VALUE", help="a training parameter, e.g. -p epochs=3")
+    a("--output", help="where to write the executed notebook (default: outputs/<run_id>/02_train.ipynb)")
+    a("--quiet", action="store_true", help="do not stream the notebook's output")
+    a("--timeout", type=float, help="stop the run after this many seconds: it ends FAILED, notebook attached")
+    add_train_in_option(p, TRAIN_IN_BY_LAUNCHER["yolo-mlops train"])
+
 @command("train", "one training run: the training notebook executed by papermill, logged to MLflow", train_options)
 def cmd_train(args) -> int:
     "Execute the training notebook with papermill into a new MLflow run, and report it."
-    from yolo_mlops.train import make_train_config, check_train_config
-    from yolo_mlops.runner import run_training_notebook
     params = parse_params(args.param)
     check_train_config(make_train_config(**params), check_files=False)
     result = run_training_notebook(params, output=args.output, log_output=not args.quiet, timeout=args.timeout,
@@ -222,134 +91,36 @@ def cmd_train(args) -> int:
     print_mlflow_ui(params.get("experiment") or config.DEFAULT_EXPERIMENT)
     return status
 
-# %% ../nbs/09_cli.ipynb #c009c
-def wait_for_go():
-    "Block until the grid launcher says 'go' on stdin (its turn to train); a launcher gone before that stops the cell."
-    if sys.stdin.readline().strip() != "go": raise KeyboardInterrupt("the grid launcher ended before this cell's turn")
-
-# %% ../nbs/09_cli.ipynb #c009c2
-def execute_cell(request) -> int:
-    "One grid cell, as its launcher's `CellRequest` describes it: the training notebook into the cell's run; 0 if FINISHED."
-    from yolo_mlops.runner import run_training_notebook
-    result = run_training_notebook(request.params, output=request.output, run_id=request.run_id,
-                                   timeout=request.timeout, train_in=request.train_in,
-                                   go=wait_for_go if request.wait_for_turn else None)
-    return print_train_result(result)
-
-# %% ../nbs/09_cli.ipynb #c009c3
-@command("cell", "one grid cell, as its launcher describes it in one JSON document (started by `yolo-mlops grid`)",
-         lambda p: p.add_argument("request", help="the cell's CellRequest, as JSON"), hidden=True)
-def cmd_cell(args) -> int:
-    "A grid cell's process: end with the launcher, then execute the cell."
-    from yolo_mlops.runner import CellRequest
-    from yolo_mlops.trainer import die_with_parent
-    request = CellRequest.from_json(args.request)
-    die_with_parent(request.launcher_pid or None)
-    return execute_cell(request)
-
 # %% ../nbs/09_cli.ipynb #c009g
 def grid_options(p):
     "Options of `yolo-mlops grid`."
-    p.add_argument("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=V1,V2",
-                   help="a grid dimension (V1,V2,...) or a fixed value; overrides the file")
-    p.add_argument("--name", help="the grid's name (default: from the file, or 'cli')")
-    p.add_argument("--workers", type=int,
-                   help="cells run at once (default 1; on Ray: as many as the cluster has room for)")
-    p.add_argument("--device", help="device(s) for the cells, e.g. cpu, 0 or 0,1")
-    p.add_argument("--per-device", type=int, help="cells at once on each device (sets --workers)")
-    p.add_argument("--backend", choices=["local", "ray"], default="local",
-                   help="where cells run: this machine (default) or a Ray cluster")
-    p.add_argument("--address",
-                   help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)")
-    p.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell asks for (default 1)")
-    p.add_argument("--gpus-per-cell", type=float,
-                   help="Ray: GPUs each cell asks for, e.g. 0.25 for four cells per GPU (default 0)")
-    p.add_argument("--rerun", action="store_true", help="run every cell again, even those already FINISHED")
-    p.add_argument("--timeout", type=float,
-                   help="stop a cell after this many seconds: it ends FAILED, the others go on")
+    a = p.add_argument
+    a("--grid", help="a grid file, e.g. grids/tiny_cpu.yaml")
+    a("-p", "--param", action="append", metavar="NAME=V1,V2", help="a dimension (V1,V2,...) or fixed value")
+    a("--name", help="the grid's name (default: from the file, or 'cli')")
+    a("--workers", type=int, help="trials at once (default 1; on Ray: as many as the cluster has room for)")
+    a("--device", help="device(s) for the trials, e.g. cpu, 0 or 0,1")
+    a("--per-device", type=int, help="trials at once on each device (sets --workers)")
+    a("--backend", choices=["local", "ray"], default="local", help="this machine (default) or a Ray cluster")
+    a("--address", help="Ray: the cluster, 'auto' or ray://HOST:10001 (default: RAY_ADDRESS, or a local instance)")
+    a("--cpus-per-trial", type=float, help="Ray: CPUs each trial asks for (default 1)")
+    a("--gpus-per-trial", type=float, help="Ray: GPUs each trial asks for, e.g. 0.25 for four per GPU (default 0)")
+    a("--rerun", action="store_true", help="run every trial again, even those already FINISHED")
+    a("--timeout", type=float, help="stop a trial after this many seconds: it ends FAILED, the others go on")
     add_train_in_option(p, None, "in its kernel on the CPU and on Ray, in a trainer process on GPUs")
 
-# %% ../nbs/09_cli.ipynb #c009g-1
-def grid_backend(args, spec=None):
-    "The backend the grid's options ask for: this machine (default) or a Ray cluster; `spec`, the grid, sizes GPU cells."
-    if args.backend == "ray":
-        if args.device or args.per_device:
-            raise UsageError("--device and --per-device are for the local backend; on Ray, --gpus-per-cell 0.25 puts "
-                             "four cells on a GPU")
-        from yolo_mlops.grid_ray import RayBackend
-        return RayBackend(args.address, args.cpus_per_cell or 1, args.gpus_per_cell or 0, args.workers, args.train_in)
-    if args.address or args.cpus_per_cell or args.gpus_per_cell:
-        raise UsageError("--address, --cpus-per-cell and --gpus-per-cell need --backend ray")
-    from yolo_mlops.grid import LocalBackend
-    devices = [d.strip() for d in args.device.split(",")] if args.device else None
-    per_device = args.per_device or (packed_cells(devices, spec) if devices and not args.workers else None)
-    workers = per_device * len(devices) if (per_device and devices) else (args.workers or 1)
-    return LocalBackend(workers, devices, args.train_in)
-
-# %% ../nbs/09_cli.ipynb #c009g1
-def packed_cells(devices: list[str], spec=None) -> int | None:
-    """Cells at once on each of `devices` when GPUs are named without --per-device: as many as the smallest one holds
-    (`default_cells_per_device`), said on stderr; None for the CPU."""
-    from yolo_mlops.grid import default_cells_per_device, gpu_memory_mb
-    from yolo_mlops.train import TrainConfig
-    gpus = [d for d in devices if d not in ("", "cpu")]
-    if not gpus: return None
-    cells = spec.cells() if spec is not None else []
-    imgsz, batch = (max([int(c.get(k, getattr(TrainConfig, k))) for c in cells] or [getattr(TrainConfig, k)])
-                    for k in ("imgsz", "batch"))
-    memory = min(gpu_memory_mb(d) for d in gpus)
-    n = default_cells_per_device(memory, imgsz, batch)
-    print(f"[grid] {n} cells at once on each GPU ({memory / 1024:.0f} GiB; imgsz {imgsz}, batch {batch}); "
-          "--per-device N overrides", file=sys.stderr, flush=True)
-    return n
-
-# %% ../nbs/09_cli.ipynb #c009g2
-def run_and_show_grid(spec,                          # the grid (`GridSpec`)
-                      backend,                       # where its cells run (`GridBackend`)
-                      rerun: bool = False,           # train every cell again
-                      timeout: float | None = None,  # seconds before a running cell is stopped
-                     ):
-    "Run grid `spec` on `backend` and print its table and a summary (failed cells on stderr); return its `GridResult`."
-    from yolo_mlops.grid import run_grid
-    import pandas as pd
-    result = run_grid(spec, rerun=rerun, backend=backend, timeout=timeout)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(result.table().drop(columns=["error"]).to_string(index=False))
-    print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.cells)} cells, "
-          f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
-    for o in result.failed: print(f"cell {o.index} FAILED ({o.run_id}): {o.error}  [log: {o.log}]", file=sys.stderr)
-    return result
-
-# %% ../nbs/09_cli.ipynb #c009g2-1
 @command("grid", "run a grid of training runs: parallel, resumable, failure-isolated", grid_options)
 def cmd_grid(args) -> int:
-    "Run a grid of training runs; exit 1 if any cell failed."
-    from yolo_mlops.grid import load_grid, grid_from_params
+    "Run a grid of training runs; exit 1 if any trial failed."
     params = parse_params(args.param)
     if not args.grid and not params:
         raise UsageError("give a grid file (--grid grids/tiny_cpu.yaml) or values (-p imgsz=320,416)")
     spec = grid_from_params(params, load_grid(args.grid) if args.grid else None, args.name)
-    result = run_and_show_grid(spec, grid_backend(args, spec), args.rerun, args.timeout)
+    backend = grid_backend(args.backend, args.workers, args.device, args.per_device, args.address, args.cpus_per_trial,
+                           args.gpus_per_trial, args.train_in, spec)
+    result = run_and_show_grid(spec, backend, args.rerun, args.timeout)
     print_mlflow_ui(spec.experiment)
     return 1 if result.failed else 0
-
-# %% ../nbs/09_cli.ipynb #c009a
-def run_stage(stage: str,       # the run's `stage` tag: analysis or promotion
-              notebook: str,    # the stage's chapter in nbs/
-              params: dict,     # its report's parameters
-              experiment: str,  # the experiment the stage reads and writes its run to
-              grid: str = "",   # the grid it reads ('': every run of the experiment)
-             ):
-    "Execute a stage notebook into a run of its own and say how it went; the result, or None if it failed."
-    from yolo_mlops.runner import run_stage_notebook
-    result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, experiment,
-                                run_name=f"{stage}-{grid or experiment}")
-    print(f"{stage} run {result.run_id}: {result.status}; executed notebook {result.notebook}")
-    if result.error:
-        print(f"error: {result.error}", file=sys.stderr)
-        return None
-    return result
 
 # %% ../nbs/09_cli.ipynb #c009a-1
 def experiment_options(p):
@@ -357,130 +128,74 @@ def experiment_options(p):
     p.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT, help=f"default {config.DEFAULT_EXPERIMENT}")
     p.add_argument("--grid", help="only the runs of this grid")
 
-# %% ../nbs/09_cli.ipynb #c009a-2
-def analyze(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "") -> int:
-    "The analysis stage: execute the analysis notebook into an analysis run, write reports/, print the effects."
-    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()))
-    if run_stage("analysis", "04_analysis.ipynb", params, experiment, grid) is None: return 1
-    import pandas as pd
-    print(pd.read_csv(config.reports_dir() / "effects.csv").to_string(index=False))
-    print(f"wrote {config.reports_dir() / 'runs_analysis.csv'} and {config.reports_dir() / 'figures'}/")
-    return 0
-
-# %% ../nbs/09_cli.ipynb #c009a-3
 @command("analyze", "runs table, effects and figures from MLflow (executes 04_analysis.ipynb)", experiment_options)
 def cmd_analyze(args) -> int:
     "Execute the analysis notebook into an analysis run; write reports/."
-    status = analyze(args.experiment, args.grid or "")
+    from yolo_mlops.analysis import analysis_stage  # pandas: only for this command (see above)
+    status = analysis_stage(args.experiment, args.grid or "")
     print_mlflow_ui(args.experiment)
     return status
 
 # %% ../nbs/09_cli.ipynb #c009p
 def promote_options(p):
     "Options of `yolo-mlops promote`; the defaults are `PromotionCriteria`'s."
-    from yolo_mlops.promotion import PromotionCriteria, RULES
-    d = PromotionCriteria()
+    from yolo_mlops.promotion import PromotionCriteria, RULES  # pandas: only for this command (see above)
+    a, d = p.add_argument, PromotionCriteria()
     experiment_options(p)
-    p.add_argument("--run-id", help=f"the candidate (default: the best FINISHED run by --metric)")
     add_model_name_option(p)
-    p.add_argument("--metric", default=d.metric, help=f"primary metric (default {d.metric})")
-    p.add_argument("--min-gain-baseline", type=float, default=d.min_gain_over_baseline,
-                   help=f"required gain over the pretrained model (default {d.min_gain_over_baseline:g})")
-    p.add_argument("--min-gain-champion", type=float, default=d.min_gain_over_champion,
-                   help=f"required gain over the current champion (default {d.min_gain_over_champion:g})")
-    p.add_argument("--rule", choices=RULES, default=d.rule, help=f"{RULES[0]}: a gain's 95 %% lower bound must pass; "
-                   f"{RULES[1]}: the gain itself, for teaching (default {d.rule})")
-    p.add_argument("--max-latency-ms", type=float, default=d.max_latency_ms,
-                   help="latency budget, median CPU ms per image (default: none)")
-    from yolo_mlops.export import EXPORT_FORMATS
-    p.add_argument("--latency-format", choices=list(EXPORT_FORMATS),
-                   help="with --max-latency-ms: the budget holds for this exported format's latency, as the "
-                        "candidate's latest export measured it (yolo-mlops export --model runs:/RUN_ID first)")
+    a("--run-id", help="the candidate (default: the best FINISHED run by --metric)")
+    a("--metric", default=d.metric, help=f"primary metric (default {d.metric})")
+    a("--min-gain-baseline", type=float, default=d.min_gain_over_baseline,
+      help=f"required gain over the pretrained model (default {d.min_gain_over_baseline:g})")
+    a("--min-gain-champion", type=float, default=d.min_gain_over_champion,
+      help=f"required gain over the current champion (default {d.min_gain_over_champion:g})")
+    a("--rule", choices=RULES, default=d.rule, help=f"{RULES[0]}: a gain's 95 %% lower bound must pass; {RULES[1]}: "
+                                                    f"the gain itself, for teaching (default {d.rule})")
+    a("--max-latency-ms", type=float, default=d.max_latency_ms, help="latency budget, median CPU ms per image")
+    a("--latency-format", choices=list(EXPORT_FORMATS),
+      help="with --max-latency-ms: the budget is for this format, as the candidate's latest `yolo-mlops export` timed it")
 
-# %% ../nbs/09_cli.ipynb #c009p-1
-def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT, grid: str = "", **criteria) -> int:
-    """The promotion stage: execute the promotion notebook into a promotion run (`criteria`: `run_id`, `model_name` and
-    `PromotionCriteria`'s fields, as the notebook's parameters name them); 0 whether or not it promotes."""
-    from yolo_mlops.class_server import check_promotion
-    check_promotion(experiment, criteria.get("model_name"))  # on a class server: refused before the run is created
-    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)
-    result = run_stage("promotion", "05_promotion.ipynb", params, experiment, grid)
-    if result is None: return 1
-    print(config.open_store(check=False).client.get_run(result.run_id).data.tags.get("decision_summary", ""))
-    print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
-    return 0
-
-# %% ../nbs/09_cli.ipynb #c009p-2
 @command("promote", "promote the best run if it meets the criteria (executes 05_promotion.ipynb)", promote_options)
 def cmd_promote(args) -> int:
     "Execute the promotion notebook into a promotion run; exit 0 whether or not it promotes."
+    from yolo_mlops.promotion import decide_promotion  # pandas: only for this command (see above)
     if args.latency_format and args.max_latency_ms is None:
         raise UsageError("--latency-format says which latency --max-latency-ms holds: give --max-latency-ms too")
     status = decide_promotion(args.experiment, args.grid or "", candidate_run_id=args.run_id or "",
-                              model_name=args.model_name or "", metric=args.metric,
+                              model_name=args.model_name or "", metric=args.metric, rule=args.rule,
                               min_gain_over_baseline=args.min_gain_baseline,
                               min_gain_over_champion=args.min_gain_champion,
                               max_latency_ms=-1.0 if args.max_latency_ms is None else args.max_latency_ms,
-                              rule=args.rule, latency_format=args.latency_format or "")
+                              latency_format=args.latency_format or "")
     print_mlflow_ui(args.experiment)
     return status
-
-# %% ../nbs/09_cli.ipynb #c009x-1
-def export_options(p):
-    "Options of `yolo-mlops export`; the defaults are the export chapter's."
-    from yolo_mlops.export import DEFAULT_FORMATS, DEFAULT_MODEL_URI, DEFAULT_TOLERANCE, EXPORT_FORMATS
-    p.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID (default: the champion of "
-                                   f"the latest promotion that promoted, else {DEFAULT_MODEL_URI})")
-    p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                   help=f"comma-separated, among {', '.join(EXPORT_FORMATS)} (default {','.join(DEFAULT_FORMATS)})")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help="the largest mAP50 difference from the PyTorch model that counts as as accurate "
-                        f"(default {DEFAULT_TOLERANCE:g})")
-    p.add_argument("--alias", help="give each registered format the alias ALIAS-<format> (--alias champion: "
-                                   "champion-onnx, ...)")
-    p.add_argument("--data", help="the dataset YAML to test on (default: the one the model's run trained on)")
-    p.add_argument("--model-name", help="with runs:/RUN_ID: the registered model to add the exported versions to "
-                                        "(default: the one that holds a version of the run; none: not registered)")
-
-# %% ../nbs/09_cli.ipynb #c009x-2
-def export_champion(model: str = "", alias: str = "", **options) -> int:
-    """The export stage (`run_export`, with `formats`, `tolerance`, `data`, `model_name` as `options`), its progress
-    shown as it goes; what cannot be exported is one line with exit status 2. 0 if it finished."""
-    from yolo_mlops.export import ExportError, run_export
-    try: result = run_export(model or None, alias=alias or None, stdout_file=sys.stdout, **options)
-    except ExportError as e: raise UsageError(str(e)) from None
-    print(f"export run {result.run_id}: {result.status}; executed notebook {result.notebook}")
-    if result.error: print(f"error: {result.error}", file=sys.stderr)
-    return 1 if result.error else 0
 
 # %% ../nbs/09_cli.ipynb #c009x-3
 @command("export", "export a model, check each format is as accurate, time it, register it (executes 06_export.ipynb)",
          export_options)
 def cmd_export(args) -> int:
     "Execute the export notebook into an export run; exit 2 on bad input or a failed export."
-    return export_champion(args.model or "", args.alias or "", formats=args.formats, tolerance=args.tolerance,
-                           data=args.data or None, model_name=args.model_name or None)
+    return export_stage(args.model or "", args.alias or "", formats=args.formats, tolerance=args.tolerance,
+                        data=args.data or None, model_name=args.model_name or None)
 
-# %% ../nbs/09_cli.ipynb #c009r
+# %% ../nbs/09_cli.ipynb #c009r-1
 def run_id_options(p):
     "`--run-id`, required: the run a recovery tool works on."
     p.add_argument("--run-id", required=True)
 
-# %% ../nbs/09_cli.ipynb #c009r-1
 @command("register", "register one run's model in the Model Registry (idempotent)",
          lambda p: (run_id_options(p), add_model_name_option(p)))
 def cmd_register(args) -> int:
     "Register one run's model (idempotent)."
-    from yolo_mlops.promotion import register_run
+    from yolo_mlops.promotion import register_run  # pandas: only for this command (see above)
     mv = register_run(args.run_id, args.model_name)
     print(f"run {args.run_id} is version {mv.version} of {mv.name}")
     return 0
 
-# %% ../nbs/09_cli.ipynb #c009r-2
 @command("relog", "re-log a run's per-epoch metrics from its results.csv artifact (idempotent)", run_id_options)
 def cmd_relog(args) -> int:
     "Re-log a run's per-epoch metrics from its results.csv artifact (idempotent)."
-    from yolo_mlops.promotion import relog_metrics
+    from yolo_mlops.promotion import relog_metrics  # pandas: only for this command (see above)
     print(f"run {args.run_id}: {relog_metrics(args.run_id)} metric points added")
     return 0
 
@@ -491,43 +206,40 @@ PIPELINE_WORKERS = 2
 
 def pipeline_options(p):
     "Options of `yolo-mlops pipeline`."
-    p.add_argument("--grid", help=f"the grid (default {PIPELINE_GRID}; with --shapes, {SHAPES_GRID})")
-    p.add_argument("--workers", type=int, default=PIPELINE_WORKERS, help=f"cells at once (default {PIPELINE_WORKERS})")
-    p.add_argument("--source", help="COCO128 source for the data stage")
-    p.add_argument("--shapes", action="store_true",
-                   help="the synthetic shapes dataset instead of COCO128's persons (its cells train on data/shapes)")
+    a = p.add_argument
+    a("--grid", help=f"the grid (default {PIPELINE_GRID}; with --shapes, {SHAPES_GRID})")
+    a("--workers", type=int, default=PIPELINE_WORKERS, help=f"trials at once (default {PIPELINE_WORKERS})")
+    a("--source", help="COCO128 source for the data stage")
+    a("--shapes", action="store_true", help="the synthetic shapes dataset instead of COCO128's persons (data/shapes)")
     add_model_name_option(p)
 
-# %% ../nbs/09_cli.ipynb #c009pl-1
 @command("pipeline", "data -> grid -> analysis -> promotion -> export (if it promoted)", pipeline_options)
 def cmd_pipeline(args) -> int:
-    """data -> grid -> analysis -> promotion -> export (only if it promoted), on the configured store: each stage's
-    own function, in turn."""
-    from yolo_mlops.grid import grid_from_params, load_grid, LocalBackend
+    "data -> grid -> analysis -> promotion -> export (if it promoted) on the configured store: each stage's function."
+    from yolo_mlops.analysis import analysis_stage  # pandas, for the last two stages (see above)
+    from yolo_mlops.promotion import decide_promotion
     if args.shapes and args.source: raise UsageError("--shapes builds its own images: leave out --source")
     print("[pipeline] 1/5 data", flush=True)
     built = make_dataset(args.source, args.shapes)
     grid = args.grid or str(config.notebooks_dir().parent / (SHAPES_GRID if args.shapes else PIPELINE_GRID))
     spec = grid_from_params({"data": str(built.yaml)} if args.shapes else {}, load_grid(grid))
-    print(f"[pipeline] 2/5 grid {spec.name} ({len(spec.cells())} cells, {args.workers} workers)", flush=True)
+    print(f"[pipeline] 2/5 grid {spec.name} ({len(spec.trial_params())} trials, {args.workers} workers)", flush=True)
     result = run_and_show_grid(spec, LocalBackend(args.workers))
-    finished = [o for o in result.cells if o.status in ("FINISHED", "SKIPPED")]
-    print(f"[pipeline] grid: {len(finished)} of {len(result.cells)} cells finished", flush=True)
+    finished = [t for t in result.trials if t.status in ("FINISHED", "SKIPPED")]
+    print(f"[pipeline] grid: {len(finished)} of {len(result.trials)} trials finished", flush=True)
     if not finished: return 1
     print("[pipeline] 3/5 analysis", flush=True)
-    if (rc := analyze(spec.experiment, spec.name)) != 0: return rc
+    if (rc := analysis_stage(spec.experiment, spec.name)) != 0: return rc
     print("[pipeline] 4/5 promotion", flush=True)
     rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
     print_mlflow_ui(spec.experiment)
     if rc != 0: return rc
     print("[pipeline] 5/5 export", flush=True)
-    from yolo_mlops.export import promoted_in
     if (champion := promoted_in(spec.experiment)) is None:
         print("[pipeline] export skipped: the promotion did not promote, so there is no new champion to export")
-    elif (rc := export_champion(champion, alias="champion")) != 0: return rc
+    elif (rc := export_stage(champion, alias="champion")) != 0: return rc
     return 1 if result.failed else 0
 
-# %% ../nbs/09_cli.ipynb #c009pl-2
 @command("settings", "show the resolved configuration")
 def cmd_settings(args) -> int:
     "Print the resolved configuration."
@@ -536,103 +248,53 @@ def cmd_settings(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #c009cl-1
 def class_options(p):
-    "Options of `yolo-mlops class`: its tasks, each a sub-command of its own (add-users)."
-    from yolo_mlops.promotion import DEFAULT_MODEL_NAME
-    tasks = p.add_subparsers(dest="task", required=True, metavar="task")
-    add = tasks.add_parser("add-users", help="an account per student of a roster, with their permissions (as admin)")
-    add.add_argument("roster", help="the roster CSV: a first line naming `username` (and `name`, `email`), a student "
-                                    "a line")
-    add.add_argument("--experiment", action="append", help="a class experiment, where students log runs (EDIT); "
-                                                           f"repeatable (default: {config.DEFAULT_EXPERIMENT})")
-    add.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
-                     help="the class's registered model: students read it and promote into their own "
-                          f"<model>-<user> (default: {DEFAULT_MODEL_NAME})")
-    add.add_argument("--credentials", help="the folder of the students' <username>.env files (default: credentials/ "
-                                           "beside the roster)")
-    add.add_argument("--server-url", help="the tracking server as students reach it, for their files (default: the "
-                                          "tracking URI in use)")
+    "Options of `yolo-mlops class`: the class server chapter's, with the class's registered model by default."
+    from yolo_mlops.promotion import DEFAULT_MODEL_NAME  # pandas: only for this command (see above)
+    class_server.class_options(p, DEFAULT_MODEL_NAME)
 
-# %% ../nbs/09_cli.ipynb #c009cl-2
 @command("class", "the class server, for the instructor: add-users creates a roster's accounts and permissions",
          class_options)
 def cmd_class(args) -> int:
-    "A class-server task, as the instructor: add-users (`add_users` of `07_class_server`)."
-    from pathlib import Path
-    from yolo_mlops.class_server import add_users
-    roster = Path(args.roster)
-    report = add_users(roster, args.experiment or [config.DEFAULT_EXPERIMENT], args.model_name,
-                       args.credentials or roster.parent / "credentials", server_url=args.server_url)
-    print(report.summary())
-    return 0
+    "A class-server task, as the instructor (`class_task`)."
+    return class_server.class_task(args)
 
 # %% ../nbs/09_cli.ipynb #c010
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     "The `yolo-mlops` parser; with `command`, only that command's options are declared (each imports its defaults)."
-    p = argparse.ArgumentParser(prog="yolo-mlops",
-                                description="Train, track, compare and promote tiny YOLOv8 person detectors "
-                                            "with MLflow.")
+    p = argparse.ArgumentParser(prog="yolo-mlops", description="Train, track, compare, promote tiny YOLOv8 detectors.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     for name, c in COMMANDS.items():
-        if c.hidden and command != name: continue  # argparse would list it
         parser = sub.add_parser(name, help=c.help, description=c.help)
         if command in (None, name): c.options(parser)
         parser.set_defaults(func=c.run)
     return p
 
-# %% ../nbs/09_cli.ipynb #c011
 def _error_line(command: str, e: BaseException) -> tuple[str, int]:
     "The one line an error becomes, and the exit status."
-    from yolo_mlops.data import DatasetError
-    from yolo_mlops.train import TrainParameterError
-    from yolo_mlops.grid import GridSpecError
-    from yolo_mlops.class_server import refusal_line
-    if (refused := refusal_line(e)) is not None:  # the server's 401 or 403: who lacks which permission
-        return f"yolo-mlops {command}: error: {refused}", 2
-    if isinstance(e, (UsageError, DatasetError, TrainParameterError, GridSpecError, config.TrackingUnreachable)):
-        return f"yolo-mlops {command}: error: {e}", 2
+    said, first = f"yolo-mlops {command}: error:", str(e).splitlines()[0][:500] if str(e) else ""
+    if (refused := class_server.refusal_line(e)) is not None: return f"{said} {refused}", 2  # a 401 or 403: who lacks what
+    if isinstance(e, (UsageError, DatasetError, TrainParameterError, GridSpecError, ExportError,
+                      config.TrackingUnreachable)):
+        return f"{said} {e}", 2
     if config.is_unreachable_error(e):
-        return (f"yolo-mlops {command}: error: tracking server unreachable at {config.tracking_uri()} "
-                f"({str(e)[:300]}). "
-                "Start it again and re-run the command (a grid resumes where it stopped)."), 3
-    if type(e).__name__ == "MlflowException":  # the store answered with an error: an unknown run id, a missing artifact
-        return f"yolo-mlops {command}: error: {str(e).splitlines()[0][:500]}", 2
-    return (f"yolo-mlops {command}: error: {type(e).__name__}: {str(e).splitlines()[0][:500] if str(e) else ''} "
-            "(unexpected: YOLO_MLOPS_TRACEBACK=1 shows where it came from)"), 1
+        return (f"{said} tracking server unreachable at {config.tracking_uri()} ({str(e)[:300]}). Start it again and "
+                "re-run the command (a grid resumes where it stopped)."), 3
+    if type(e).__name__ == "MlflowException": return f"{said} {first}", 2  # the store's answer: an unknown run id...
+    return f"{said} {type(e).__name__}: {first} (unexpected: YOLO_MLOPS_TRACEBACK=1 shows where it came from)", 1
 
-# %% ../nbs/09_cli.ipynb #c011-1
 def run_command(command: str, action: Callable[[], int]) -> int:
-    "Run `action()` as command `command`: SIGTERM unwinds like Ctrl-C, HTTP retries are bounded, an error is one line."
-    def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, terminate)
-    config.bound_http_retries()  # also in the kernels started from here
-    try: return action()
-    except KeyboardInterrupt:
-        print(f"yolo-mlops {command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if config.show_tracebacks(): raise
-        line, status = _error_line(command, e)
-        print(line, file=sys.stderr)
-        return status
+    "Run `action()` as command `command` (`config.run_process`): an error is one line, with its exit status."
+    return config.run_process(f"yolo-mlops {command}", action, lambda e: _error_line(command, e))
 
-# %% ../nbs/09_cli.ipynb #c011m
 def main(argv: list[str] | None = None) -> int:
     "`yolo-mlops` on `argv` (default: the command line's arguments); return the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     return run_command(args.command, lambda: args.func(args))
 
-# %% ../nbs/09_cli.ipynb #c011b
-def end_process(status: int):
-    "End this process now with `status`, after the exit handlers the libraries registered (logging, Ray, MLflow)."
-    import atexit, os
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr): stream.flush()
-    os._exit(status)
-
 # %% ../nbs/09_cli.ipynb #c011b-1
 def console_main():
     "The `yolo-mlops` console script, and `python -m yolo_mlops.cli`."
-    end_process(main())
+    config.end_process(main())
 
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "yolo_mlops.cli": console_main()

@@ -4,20 +4,20 @@
 
 # %% ../nbs/00_config.ipynb #c003
 from __future__ import annotations
-import configparser, os, time, urllib.request, urllib.error
+import configparser, os, sys, time, urllib.request, urllib.error
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 # %% auto #0
 __all__ = ['COCO128_URL', 'DEFAULT_WEIGHTS', 'DEFAULT_EXPERIMENT', 'LIB_NAME', 'HTTP_RETRY_DEFAULTS', 'RUNS_VIEW', 'GAIN_COLUMNS',
-           'MLFLOW_UI_ADDRESS', 'STALE_HEARTBEATS', 'DVC_REMOTE_FOLDER', 'project_root', 'find_home', 'home_dir',
-           'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable', 'check_tracking_store',
-           'bound_http_retries', 'is_unreachable_error', 'schema_lock', 'TrackingStore', 'open_store',
-           'experiment_tags', 'get_or_create_experiment', 'ui_url', 'ui_command', 'mlflow_ui_lines', 'page_size',
-           'heartbeat_seconds', 'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir', 'node_data_dir',
-           'dataset_yaml', 'pretrained_weights', 'dvc_remote_dir', 'reports_dir', 'runs_dir', 'notebooks_dir',
-           'notebook_kernel', 'cpu_threads', 'cell_environment', 'ray_address', 'quiet_artifact_downloads',
-           'show_tracebacks', 'settings']
+           'MLFLOW_UI_ADDRESS', 'STALE_HEARTBEATS', 'DVC_REMOTE_FOLDER', 'SPLIT_METRICS', 'TRAIN_IN', 'project_root',
+           'find_home', 'home_dir', 'tracking_uri', 'is_embedded_store', 'artifact_root', 'TrackingUnreachable',
+           'check_tracking_store', 'bound_http_retries', 'is_unreachable_error', 'schema_lock', 'TrackingStore',
+           'open_store', 'experiment_tags', 'get_or_create_experiment', 'ui_url', 'ui_command', 'mlflow_ui_lines',
+           'page_size', 'heartbeat_seconds', 'search_all_runs', 'coco128_source', 'coco128_here', 'data_dir',
+           'node_data_dir', 'dataset_yaml', 'pretrained_weights', 'dvc_remote_dir', 'reports_dir', 'runs_dir',
+           'notebooks_dir', 'notebook_kernel', 'training_notebook', 'cpu_threads', 'trial_environment', 'ray_address',
+           'quiet_artifact_downloads', 'show_tracebacks', 'end_process', 'run_process', 'stage_tags', 'settings']
 
 # %% ../nbs/00_config.ipynb #c006
 COCO128_URL = "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco128.zip"
@@ -234,8 +234,8 @@ def page_size() -> int:
 
 # %% ../nbs/00_config.ipynb #c019f-1
 def heartbeat_seconds() -> float:
-    """How often a grid launcher marks its cells as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
-    takes a cell over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
+    """How often a grid launcher marks its trials as alive: `YOLO_MLOPS_HEARTBEAT_S`, else 10 s. Another launcher
+    takes a trial over once its mark is `STALE_HEARTBEATS` beats old (its launcher died)."""
     return float(_env("YOLO_MLOPS_HEARTBEAT_S") or 10)
 
 STALE_HEARTBEATS = 4
@@ -313,15 +313,20 @@ def notebook_kernel(kernel: str | None = None) -> str:
     "The Jupyter kernel papermill starts: `kernel`, else `YOLO_MLOPS_KERNEL`, else `python3` (this very interpreter)."
     return kernel or _env("YOLO_MLOPS_KERNEL") or "python3"
 
+# %% ../nbs/00_config.ipynb #c022d-4
+def training_notebook() -> Path:
+    "The training chapter, whose report papermill executes for every training run."
+    return notebooks_dir() / "02_train.ipynb"
+
 # %% ../nbs/00_config.ipynb #c022g
 def cpu_threads() -> int | None:
-    "The CPU threads this process may use: `OMP_NUM_THREADS` (a grid sets it for each cell), else None (no budget)."
+    "The CPU threads this process may use: `OMP_NUM_THREADS` (a grid sets it for each trial), else None (no budget)."
     value = _env("OMP_NUM_THREADS")
     return int(value) if value and value.isdigit() else None
 
 # %% ../nbs/00_config.ipynb #c022g-1
-def cell_environment(threads: int) -> dict:
-    "The environment of a grid cell's process: this one's, with a budget of `threads` CPU threads (`cpu_threads`)."
+def trial_environment(threads: int) -> dict:
+    "The environment of a grid trial's process: this one's, with a budget of `threads` CPU threads (`cpu_threads`)."
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 # %% ../nbs/00_config.ipynb #c022g-2
@@ -338,6 +343,47 @@ def quiet_artifact_downloads():
 def show_tracebacks() -> bool:
     "Whether a command shows the traceback of an unexpected error instead of one line: `YOLO_MLOPS_TRACEBACK=1`."
     return (_env("YOLO_MLOPS_TRACEBACK") or "0").lower() not in ("0", "false", "no")
+
+# %% ../nbs/00_config.ipynb #c022h-1
+def end_process(status: int):
+    "End this process now with `status`, after the exit handlers the libraries registered (logging, Ray, MLflow)."
+    import atexit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr): stream.flush()
+    os._exit(status)
+
+# %% ../nbs/00_config.ipynb #c022h-2
+def run_process(name: str,                 # the process, as its messages name it: `yolo-mlops grid`, `trial`
+                action: Callable[[], int],  # its work, returning the exit status
+                error_line: Callable | None = None,  # an exception -> (one line, exit status); None: raised
+               ) -> int:
+    """Run `action()` as the work of process `name`: SIGTERM unwinds like Ctrl-C (status 130, said in one line),
+    MLflow's HTTP retries are bounded (in the kernels started from here too), and an exception becomes the line and
+    status `error_line` makes of it, unless `YOLO_MLOPS_TRACEBACK=1`."""
+    import signal
+    def terminate(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, terminate)
+    bound_http_retries()
+    try: return action()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if error_line is None or show_tracebacks(): raise
+        line, status = error_line(e)
+        print(line, file=sys.stderr)
+        return status
+
+# %% ../nbs/00_config.ipynb #c022s-1
+SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
+                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}  # ours -> Ultralytics' keys
+TRAIN_IN = ("kernel", "process")  # the values of a run's `train_in`: where its model trains
+
+# %% ../nbs/00_config.ipynb #c022s-2
+def stage_tags(stage: str = "train", notebook: str | os.PathLike | None = None) -> dict:
+    "The tags every run of a stage carries: its stage, and the notebook it was executed from."
+    return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()),
+            "mlflow.source.type": "NOTEBOOK"}
 
 # %% ../nbs/00_config.ipynb #c024
 def settings(home: str | os.PathLike | None = None) -> dict:

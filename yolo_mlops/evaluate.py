@@ -8,17 +8,19 @@ import hashlib, json, math, os, time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from . import config
-from .data import dataset_folder, images_from_coco_train2017, parse_yolo_labels, read_manifest, yolo_to_xyxy
+from .config import SPLIT_METRICS
+from .data_sources import parse_yolo_labels, yolo_to_xyxy
+from .data import dataset_folder, images_from_coco_train2017, read_manifest
 
 # %% auto #0
-__all__ = ['EVAL_PARAMS', 'SPLIT_METRICS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES',
-           'MATCHES_ARTIFACT', 'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'EvalProtocol',
-           'protocol_of', 'protocol_sentence', 'Evaluation', 'evaluate_split', 'split_images', 'evaluate_alone',
-           'validate_during_training', 'ap_by_class', 'image_matches_map', 'draw_ap', 'resample_images', 'by_name',
-           'align_images', 'score_draws', 'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline',
-           'file_sha256', 'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation',
-           'gain_metrics', 'gain_description', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains',
-           'log_matches', 'read_test_matches', 'timed_predictions', 'plot_predictions']
+__all__ = ['EVAL_PARAMS', 'BOOTSTRAP_RESAMPLES', 'COCO_PRETRAINED_SHA256', 'SEEN_IMAGES_SENTENCES', 'MATCHES_ARTIFACT',
+           'dataset_class_names', 'pretrained_class_map', 'baseline_note', 'EvalProtocol', 'protocol_of',
+           'protocol_sentence', 'Evaluation', 'evaluate_split', 'split_images', 'evaluate_alone', 'ap_by_class',
+           'image_matches_map', 'draw_ap', 'resample_images', 'by_name', 'align_images', 'score_draws',
+           'paired_bootstrap_gain', 'matches_to_json', 'matches_from_json', 'Baseline', 'file_sha256',
+           'baseline_seen_images', 'seen_images_sentence', 'baseline_evaluation', 'final_evaluation', 'gain_metrics',
+           'gain_description', 'Resolution', 'gain_resolution', 'per_class_metrics', 'class_gains', 'log_matches',
+           'read_test_matches', 'timed_predictions', 'plot_predictions']
 
 # %% ../nbs/02a_evaluate.ipynb #e006
 def dataset_class_names(data: str | os.PathLike) -> list[str]:
@@ -97,9 +99,6 @@ def protocol_sentence(params: dict) -> str:
     return f"Scored under the evaluation protocol: {protocol.describe()}."
 
 # %% ../nbs/02a_evaluate.ipynb #e018
-SPLIT_METRICS = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
-                 "mAP50": "metrics/mAP50(B)", "mAP50_95": "metrics/mAP50-95(B)"}
-
 @dataclass
 class Evaluation:
     "A checkpoint's metrics on one split, and the per-image matches of Ultralytics' validator behind them."
@@ -210,24 +209,6 @@ def evaluate_alone(weights,                                   # a model path, or
         one.write_text(yaml.safe_dump({**spec, split: str(listing)}))
         out += evaluate_split(weights, str(one), split, protocol, device, workdir / "eval", class_map).images
     return out
-
-# %% ../nbs/02a_evaluate.ipynb #e080f
-def validate_during_training(protocol: EvalProtocol) -> callable:
-    """An Ultralytics callback for `on_pretrain_routine_end`: the trainer validates under `protocol`, every epoch and
-    its final validation of best.pt, instead of in batches of twice the training batch."""
-    def on_pretrain_routine_end(trainer):
-        from copy import copy
-        from ultralytics.data import build_dataloader, build_yolo_dataset
-        args = copy(trainer.args)
-        args.imgsz = protocol.imgsz
-        dataset = build_yolo_dataset(args, trainer.data[args.split], protocol.batch, trainer.data, mode="val",
-                                     rect=protocol.rect, stride=trainer.stride)
-        if hasattr(trainer.test_loader, "close"): trainer.test_loader.close()  # the loader it replaces: no workers left
-        trainer.test_loader = build_dataloader(dataset, protocol.batch, args.workers * 2, shuffle=False, rank=-1,
-                                               device=trainer.device)
-        trainer.validator.dataloader = trainer.test_loader
-        for k in ("conf", "iou", "max_det"): setattr(trainer.validator.args, k, getattr(protocol, k))
-    return on_pretrain_routine_end
 
 # %% ../nbs/02a_evaluate.ipynb #e039
 BOOTSTRAP_RESAMPLES = 1000  # enough for stable 2.5 / 97.5 % percentiles; logged as the param `bootstrap_resamples`
@@ -404,7 +385,7 @@ def baseline_evaluation(weights: str,                               # the pretra
            f"{BOOTSTRAP_RESAMPLES}-" + hashlib.sha256(json.dumps(classes).encode()).hexdigest()[:8])
     cache = Path(cache_dir or config.runs_dir() / "baseline") / f"{key}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache.with_suffix(".lock"))):  # cells that need it at once: one computes, the others read
+    with FileLock(str(cache.with_suffix(".lock"))):  # trials that need it at once: one computes, the others read
         if cache.exists():
             c = json.loads(cache.read_text())
             return Baseline(c["metrics"], matches_from_json(c["test_matches"]), np.array(c["test_draw_scores"]),
@@ -539,7 +520,7 @@ def timed_predictions(model,                       # a loaded YOLO model
                      ) -> tuple[list[float], list]:
     """Predict each of `images` once, one at a time, after `warmup` predictions, with `threads` CPU threads (default:
     the process' budget, `config.cpu_threads()`); return the milliseconds of each and Ultralytics' results, in the
-    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight cells
+    order of `images`. Ultralytics gives a CPU predictor min(8, cores - 1) threads whatever the budget: eight trials
     packed on one GPU machine then measured 3 s per image instead of 15 ms."""
     import torch
     for img in images[:warmup]: model.predict(str(img), imgsz=imgsz, device=device, verbose=False)

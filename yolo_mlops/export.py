@@ -18,7 +18,8 @@ __all__ = ['EXPORT_FORMATS', 'DEFAULT_FORMATS', 'EXPORT_EXTRA', 'WEIGHTS_ARTIFAC
            'resolve_model', 'Exported', 'size_mb', 'export_model', 'evaluate_format', 'parity_verdict', 'Parity',
            'compare_with_pytorch', 'Latency', 'default_threads', 'measure_latency', 'FormatResult', 'ExportComparison',
            'export_and_compare', 'comparison_table', 'plot_formats', 'log_comparison', 'runtime_requirements',
-           'register_format', 'ExportOutcome', 'export_and_register', 'exported_latency', 'run_export', 'promoted_in']
+           'register_format', 'ExportOutcome', 'export_and_register', 'exported_latency', 'run_export', 'promoted_in',
+           'export_options', 'export_stage']
 
 # %% ../nbs/06_export.ipynb #x006
 class ExportError(ValueError):
@@ -525,7 +526,7 @@ def run_export(model: str | None = None,           # models:/..., runs:/...; Non
                model_name: str | None = None,      # for runs:/ URIs: the registered model to add versions to
                stdout_file=None,                   # where the report's progress lines go as it runs
               ):
-    "Check what can be checked, then execute the export report into an export run; its `NotebookRun`."
+    "Check what can be checked, then execute the export report into an export run; its `RunOutcome`."
     import tempfile
     from yolo_mlops.runner import run_stage_notebook
     chosen = parse_formats(formats)
@@ -551,3 +552,30 @@ def promoted_in(experiment: str, tracking_uri: str | None = None) -> str | None:
     client = config.open_store(tracking_uri, check=False).client
     exp = client.get_experiment_by_name(experiment)
     return latest_promotion(client, [exp.experiment_id], promoted_only=False) if exp else None
+
+# %% ../nbs/06_export.ipynb #x082s1
+def export_options(p):
+    "Options of `yolo-mlops export` on the argparse parser `p`; the defaults are this chapter's."
+    a = p.add_argument
+    a("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID (default: the champion of the latest "
+                      f"promotion that promoted, else {DEFAULT_MODEL_URI})")
+    a("--formats", default=",".join(DEFAULT_FORMATS),
+      help=f"comma-separated, among {', '.join(EXPORT_FORMATS)} (default {','.join(DEFAULT_FORMATS)})")
+    a("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+      help=f"the largest mAP50 difference from the PyTorch model that counts as as accurate (default {DEFAULT_TOLERANCE:g})")
+    a("--alias", help="give each registered format the alias ALIAS-<format> (--alias champion: champion-onnx, ...)")
+    a("--data", help="the dataset YAML to test on (default: the one the model's run trained on)")
+    a("--model-name", help="with runs:/RUN_ID: the registered model to add the exported versions to (default: the one "
+                           "that holds a version of the run; none: not registered)")
+
+def export_stage(model: str = "",  # as `run_export`'s; "": the latest promoted champion
+                 alias: str = "",  # each registered format gets the alias `<alias>-<format>`
+                 **options,        # `formats`, `tolerance`, `data`, `model_name`: as `run_export`'s
+                ) -> int:
+    """The export stage: `run_export` with the report's progress lines on the console as they are printed, then how
+    the export run ended; what cannot be exported raises `ExportError` before any run exists. 0 if it finished."""
+    import sys
+    result = run_export(model or None, alias=alias or None, stdout_file=sys.stdout, **options)
+    print(f"export run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error: print(f"error: {result.error}", file=sys.stderr)
+    return 1 if result.error else 0

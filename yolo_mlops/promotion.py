@@ -11,6 +11,7 @@ import pandas as pd
 from . import config
 from .evaluate import (EvalProtocol, Resolution, gain_resolution, protocol_of, protocol_sentence,
                                  seen_images_sentence)
+from .runner import run_stage
 from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
                                  PARAMETERS, varying_parameters)
 
@@ -18,7 +19,7 @@ from .analysis import (runs_table, dimension_effects, configurations, load_test_
 __all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'POWER', 'model_name_for', 'PromotionCriteria', 'Check', 'images_for_power',
            'check_candidate', 'current_champion', 'register_run', 'PromotionDecision', 'baseline_resolution',
            'compare_with_champion', 'promote', 'write_decision_report', 'decision_summary', 'promotion_parameters',
-           'relog_metrics']
+           'relog_metrics', 'decide_promotion']
 
 # %% ../nbs/05_promotion.ipynb #c006
 DEFAULT_MODEL_NAME = "yolov8n-person"
@@ -554,3 +555,18 @@ def relog_metrics(run_id: str, tracking_uri: str | None = None) -> int:
     for i in range(0, len(missing), 900):  # MLflow takes at most 1,000 metrics a batch
         client.log_batch(run_id, metrics=missing[i:i + 900])
     return len(missing)
+
+# %% ../nbs/05_promotion.ipynb #c015s
+def decide_promotion(experiment: str = config.DEFAULT_EXPERIMENT,  # the experiment whose runs are candidates
+                     grid: str = "",                               # only the runs of this grid ('': all)
+                     **criteria,  # `candidate_run_id`, `model_name`, `PromotionCriteria`'s fields (the report's names)
+                    ) -> int:
+    "The promotion stage: this chapter executed into a promotion run, its decision said; 0 whether or not it promotes."
+    from yolo_mlops.class_server import check_promotion
+    check_promotion(experiment, criteria.get("model_name"))  # on a class server: refused before the run is created
+    params = dict(experiment=experiment, grid=grid, reports=str(config.reports_dir()), **criteria)
+    result = run_stage("promotion", "05_promotion.ipynb", params, experiment, grid)
+    if result is None: return 1
+    print(config.open_store(check=False).client.get_run(result.run_id).data.tags.get("decision_summary", ""))
+    print(f"report: {config.reports_dir() / 'DECISION_PROMOTION.md'}")
+    return 0

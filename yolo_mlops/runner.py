@@ -5,18 +5,20 @@
 # %% ../nbs/02d_runner.ipynb #r003
 from __future__ import annotations
 import json, os, sys, threading, uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from . import config
-from .train import stage_tags, training_notebook
-from .trainer import RunFiles
+from .config import stage_tags, training_notebook
+from .parameters import TRAIN_IN_BY_LAUNCHER
+from .trainer import RunFiles, prepare_training_kernel
 
 # %% auto #0
-__all__ = ['REPORT_TAG', 'REMOVED_CELL_TAGS', 'REMOVED_INPUT_TAGS', 'KERNEL_ARGUMENTS', 'SAVE_EVERY_S', 'TRAIN_IN_ONE_RUN',
-           'chapter_module', 'chapter_names', 'skip_rfc3987_checker', 'report_notebook', 'html_exporter', 'render_html',
-           'compile_html_templates', 'kill_kernels', 'prepare_kernel', 'ReportKernel', 'start_report_kernel',
-           'import_papermill', 'papermill_engine', 'execute_report', 'NotebookRun', 'finish_run', 'start_training_run',
-           'run_training_notebook', 'CellRequest', 'run_stage_notebook']
+__all__ = ['REPORT_TAG', 'REMOVED_CELL_TAGS', 'REMOVED_INPUT_TAGS', 'KERNEL_ARGUMENTS', 'SAVE_EVERY_S', 'chapter_module',
+           'chapter_names', 'skip_rfc3987_checker', 'report_notebook', 'html_exporter', 'render_html',
+           'compile_html_templates', 'kill_kernels', 'prepare_stage_kernel', 'KernelStart', 'ReportKernel',
+           'start_report_kernel', 'import_papermill', 'papermill_engine', 'execute_report', 'RunOutcome', 'finish_run',
+           'start_training_run', 'run_training_notebook', 'print_train_result', 'run_stage_notebook', 'run_stage']
 
 # %% ../nbs/02d_runner.ipynb #r006
 REPORT_TAG = "report"
@@ -123,15 +125,25 @@ def _cmdline(p) -> list:
     except Exception: return []
 
 # %% ../nbs/02d_runner.ipynb #r022
-def prepare_kernel(module: str, **options):
-    """What a report's kernel runs first: import the chapter's `module`, then its `prepare_report_kernel(**options)`,
-    or MLflow for a chapter without one."""
-    import importlib
-    prepare = getattr(importlib.import_module(module), "prepare_report_kernel", None)
-    if prepare is not None: prepare(**options)
-    else: import mlflow
+def prepare_stage_kernel():
+    "What the kernel of a stage's report (analysis, promotion) does first: import MLflow, which every report uses."
+    import mlflow
 
 # %% ../nbs/02d_runner.ipynb #r023
+@dataclass
+class KernelStart:
+    "What a report's kernel runs first: a function of the library with its keyword arguments, and the pipes it inherits."
+    prepare: Callable = prepare_stage_kernel  # imported in the kernel from its module, by the code below
+    options: dict = field(default_factory=dict)  # plain values (they are written into the code)
+    pipes: tuple = ()  # file descriptors of this process that stay open in the kernel (a trial's pipe to its launcher)
+
+    def code(self, module: str) -> str:
+        "What the kernel executes: import the chapter's `module`, then call `prepare(**options)`."
+        name, where = self.prepare.__name__, self.prepare.__module__
+        if where == "__main__": raise ValueError(f"{name} must be a function of the library: the kernel imports it")
+        return f"import {module}\nfrom {where} import {name}\n{name}(**{self.options!r})"
+
+# %% ../nbs/02d_runner.ipynb #r023r
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",  # not its TCP notice on every run
                     "--HistoryManager.hist_file=:memory:"]  # as nbclient starts a kernel: no history database
 
@@ -139,7 +151,23 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR",  # not its TCP notice on ev
 class ReportKernel:
     "A report's kernel, started before papermill and already preparing what the report uses."
     manager: object  # jupyter_client's AsyncKernelManager, handed to papermill
-    client: object   # the client that sent `prepare_kernel`
+    client: object   # the client that sent the `KernelStart`'s code
+    first: str = ""  # the message id of that code's execution
+
+    def prepared(self):
+        """Wait until the kernel has run its `KernelStart`; raise its error if it failed, or if the kernel died first:
+        a report run in a kernel that was not prepared (a trial that never says `TrainingOver`) must not pass."""
+        from queue import Empty
+        while True:
+            try: reply = self.client.get_shell_msg(timeout=1)
+            except Empty:
+                process = getattr(getattr(self.manager, "provisioner", None), "process", None)
+                if process is not None and process.poll() is not None: raise RuntimeError("the report's kernel died")
+                continue
+            if reply["parent_header"].get("msg_id") == self.first: break
+        if reply["content"].get("status") == "error":
+            raise RuntimeError(f"the report's kernel could not prepare: {reply['content'].get('ename')}: "
+                               f"{reply['content'].get('evalue')}")
 
     def shutdown(self):
         """Stop the kernel now (the run is closed by then: no need to wait for a graceful exit). It is killed and
@@ -156,22 +184,24 @@ class ReportKernel:
         except Exception: pass  # already gone: killed for a timeout, or crashed
 
 # %% ../nbs/02d_runner.ipynb #r024
-def start_report_kernel(module: str,                   # the chapter's module, e.g. yolo_mlops.train
+def start_report_kernel(module: str,                     # the chapter's module, e.g. yolo_mlops.train
                         kernel_name: str | None = None,  # the Jupyter kernel (default: `config.notebook_kernel`)
-                        **options,                     # for the chapter's `prepare_report_kernel`
+                        start: KernelStart | None = None,  # what the kernel runs first (default: `prepare_stage_kernel`)
                        ) -> ReportKernel:
-    "Start the kernel that will execute a report of chapter `module`, and have it run `prepare_kernel` at once."
+    "Start the kernel that will execute a report of chapter `module`, and have it run `start`'s code at once."
     from jupyter_client import BlockingKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
+    start = start or KernelStart()
     manager = AsyncKernelManager(kernel_name=config.notebook_kernel(kernel_name))
-    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS)
+    # jupyter_client hands its keyword arguments to Popen: `pass_fds` keeps the start's pipes open in the kernel
+    inherited = {"pass_fds": start.pipes} if start.pipes else {}
+    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, **inherited)
     client = BlockingKernelClient()
     client.load_connection_info(manager.get_connection_info())
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-    client.execute(f"from yolo_mlops.runner import prepare_kernel\nprepare_kernel({module!r}, **{options!r})",
-                   silent=True, store_history=False)
-    return ReportKernel(manager, client)
+    first = client.execute(start.code(module), silent=True, store_history=False)
+    return ReportKernel(manager, client, first)
 
 # %% ../nbs/02d_runner.ipynb #r026
 def import_papermill():
@@ -239,10 +269,10 @@ def execute_report(chapter,                            # the chapter notebook wh
                    go=None,                            # called before the first cell: returns when it is this run's turn
                   ) -> tuple[str, BaseException | None]:
     """Execute `chapter`'s report into `output` (in `kernel`, else a kernel started here; stopped either way), after
-    `go()` returns if given (a grid's cell waiting for its turn); return the error ('' if none) and a Ctrl-C /
+    `go()` returns if given (a grid's trial waiting for its turn); return the error ('' if none) and a Ctrl-C /
     SIGTERM to re-raise."""
     report = report_notebook(chapter)
-    kernel = kernel or start_report_kernel(report.metadata["yolo_mlops"]["module"], kernel_name)
+    kernel = kernel or start_report_kernel(report.metadata["yolo_mlops"]["module"], kernel_name)  # a stage's
     timed_out, done = threading.Event(), threading.Event()
     def time_out():
         timed_out.set()
@@ -265,6 +295,7 @@ def execute_report(chapter,                            # the chapter notebook wh
                             km=kernel.manager, kernel_name=kernel.manager.kernel_name, progress_bar=False,
                             log_output=log_output, stdout_file=stdout_file, stderr_file=stdout_file,
                             start_timeout=600)  # the kernel answers once its imports are done: a cold disk is slow
+        kernel.prepared()  # its first call's answer came long ago: read now, it costs the run nothing
     except BaseException as e:
         error = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"  # papermill's, or any
         if not isinstance(e, Exception): interrupted = e
@@ -279,8 +310,8 @@ def execute_report(chapter,                            # the chapter notebook wh
 
 # %% ../nbs/02d_runner.ipynb #r032
 @dataclass
-class NotebookRun:
-    "The outcome of one executed training notebook."
+class RunOutcome:
+    "What became of a notebook executed into an MLflow run (a training run, an analysis, a promotion)."
     run_id: str
     status: str
     notebook: str
@@ -306,7 +337,7 @@ def finish_run(client,                           # an `MlflowClient` of the run'
                output: Path,                     # the executed notebook (may be missing: the kernel never started)
                error: str,                       # why the notebook failed, or ''
                console_log: Path | None = None,  # the console log to attach, if any
-              ) -> NotebookRun:
+              ) -> RunOutcome:
     "Attach what the notebook produced and close run `run_id`: FAILED with the error, or FINISHED."
     attached = _attach(client, run_id, output, console_log)  # a failed run keeps its notebook and log too
     error = error or attached
@@ -318,7 +349,7 @@ def finish_run(client,                           # an `MlflowClient` of the run'
     elif run.info.status == "RUNNING":  # the notebook ran but never closed the run
         client.set_terminated(run_id, "FINISHED")
     run = client.get_run(run_id)
-    return NotebookRun(run_id, run.info.status, str(output), error, dict(run.data.metrics))
+    return RunOutcome(run_id, run.info.status, str(output), error, dict(run.data.metrics))
 
 # %% ../nbs/02d_runner.ipynb #r036
 def start_training_run(params: dict, parent_run_id: str = "", tags: dict | None = None) -> tuple[str, str]:
@@ -337,22 +368,22 @@ def _find_launched_run(client, experiment: str, launch_id: str) -> str:
     return runs[0].info.run_id if runs else ""
 
 # %% ../nbs/02d_runner.ipynb #r039
-TRAIN_IN_ONE_RUN = "process"  # `yolo-mlops train`: the trainer trains while the cold kernel gets the run ready
-
 def run_training_notebook(params: dict,                         # the run's parameters (`TrainConfig` names)
                           output: str | os.PathLike | None = None,  # the executed notebook (default: outputs/<id>/)
-                          run_id: str = "",                     # a run to fill (a grid's cell), else a new one
+                          run_id: str = "",                     # a run to fill (a grid's trial), else a new one
                           log_output: bool = True,              # stream the console log while it trains
                           stdout_file=None,                     # where that stream goes (default: stdout)
                           kernel_name: str | None = None,       # the Jupyter kernel (default: `config.notebook_kernel`)
                           timeout: float | None = None,         # seconds before the run is stopped, FAILED
                           go=None,                              # returns when it is this run's turn to train
-                          train_in: str = TRAIN_IN_ONE_RUN,     # where the model trains: 'kernel' or 'process'
-                         ) -> NotebookRun:
+                          train_in: str = TRAIN_IN_BY_LAUNCHER["yolo-mlops train"],  # 'kernel' or 'process'
+                          start: KernelStart | None = None,     # the kernel's first call (default: training's)
+                         ) -> RunOutcome:
     """Execute the training chapter's report with papermill into an MLflow run (within `timeout` seconds, from when
     `go()` returns if given), attach the executed notebook, its HTML and the console log, and return the outcome."""
     uri = config.check_tracking_store(config.tracking_uri(params.get("tracking_uri") or None))
-    kernel = start_report_kernel("yolo_mlops.train", kernel_name, train_in=train_in, tracking_uri=uri)  # first
+    start = start or KernelStart(prepare_training_kernel, dict(train_in=train_in, tracking_uri=uri))
+    kernel = start_report_kernel("yolo_mlops.train", kernel_name, start)  # first
     experiment = str(params.get("experiment") or config.DEFAULT_EXPERIMENT)
     launch_id = "" if run_id else uuid.uuid4().hex
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
@@ -365,7 +396,6 @@ def run_training_notebook(params: dict,                         # the run's para
     error, interrupted = execute_report(training_notebook(), output, {**params, "run_id": run_id, "tracking_uri": uri,
                                         "launch_id": launch_id, "console_log": str(console_log), "train_in": train_in},
                                         timeout, log_output, stdout_file, console_log, kernel_name, kernel, go)
-    RunFiles(output).trained_marker.unlink(missing_ok=True)  # it told a grid's launcher when training was over
     client = store.client()
     if not run_id: run_id = _find_launched_run(client, experiment, launch_id)
     if not run_id:  # the notebook failed before it opened its run (a bad parameter): record the attempt anyway
@@ -394,22 +424,19 @@ class _StoreInBackground:
 def _explain(error: str, uri: str) -> str:
     return f"tracking server unreachable at {uri}: {error}" if error and config.is_unreachable_error(error) else error
 
-# %% ../nbs/02d_runner.ipynb #r043
-@dataclass
-class CellRequest:
-    "What a grid's cell process is asked to do: execute the training notebook into the run its launcher created."
-    params: dict                  # the run's parameters (`TrainConfig` names), the store and experiment included
-    run_id: str                   # the run the launcher created for the cell
-    output: str                   # where the executed notebook goes
-    train_in: str = "kernel"      # where the model trains: 'kernel' or 'process'
-    timeout: float | None = None  # seconds, from its turn to train, before it is stopped
-    wait_for_turn: bool = False   # start at once, train once the launcher writes "go" on its stdin
-    launcher_pid: int = 0         # the process the cell ends with
-
-    def to_json(self) -> str: return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> CellRequest: return cls(**json.loads(text))
+# %% ../nbs/02d_runner.ipynb #r041p
+def print_train_result(result: RunOutcome) -> int:
+    """Say how a training run went (its id, status, notebook, and the metrics a student looks at first); 0 if it
+    finished."""
+    print(f"run {result.run_id}: {result.status}")
+    print(f"executed notebook: {result.notebook} (attached to the run as notebook/)")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    shown = {k: round(v, 4) for k, v in sorted(result.metrics.items())
+             if k.startswith(("final_test", "baseline_test", "gain_test", "latency", "best_epoch", "run_seconds"))}
+    print(json.dumps(shown, indent=1))
+    return 0
 
 # %% ../nbs/02d_runner.ipynb #r047
 def run_stage_notebook(notebook: str | os.PathLike,                # the stage's chapter, e.g. nbs/04_analysis.ipynb
@@ -421,7 +448,7 @@ def run_stage_notebook(notebook: str | os.PathLike,                # the stage's
                        log_output: bool = False,                   # stream the cells' output while they run
                        timeout: float | None = None,               # seconds before the run is stopped, FAILED
                        stdout_file=None,                           # where the cells' printed lines go as they run
-                      ) -> NotebookRun:
+                      ) -> RunOutcome:
     """Execute a stage chapter's report with papermill into a new MLflow run tagged `stage`; attach the executed
     notebook."""
     notebook = Path(notebook)
@@ -435,3 +462,19 @@ def run_stage_notebook(notebook: str | os.PathLike,                # the stage's
     outcome = finish_run(client, run_id, output, error)
     if interrupted is not None: raise interrupted
     return outcome
+
+# %% ../nbs/02d_runner.ipynb #r047s
+def run_stage(stage: str,       # the run's `stage` tag: analysis or promotion
+              notebook: str,    # the stage's chapter in nbs/
+              params: dict,     # its report's parameters
+              experiment: str,  # the experiment the stage reads and writes its run to
+              grid: str = "",   # the grid it reads ('': every run of the experiment)
+             ) -> RunOutcome | None:
+    "Execute a stage chapter into a run of its own and say how it went; the outcome, or None if it failed."
+    result = run_stage_notebook(config.notebooks_dir() / notebook, params, stage, experiment,
+                                run_name=f"{stage}-{grid or experiment}")
+    print(f"{stage} run {result.run_id}: {result.status}; executed notebook {result.notebook}")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return None
+    return result

@@ -9,86 +9,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from . import config
-from .data import DatasetError, dataset_folder, verify_dataset, read_manifest
+from .config import TRAIN_IN, stage_tags
+from .data_sources import DatasetError
+from .data import dataset_folder, verify_dataset, read_manifest
 from .data_versions import dataset_version
 from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, EvalProtocol, baseline_evaluation,
                                  class_gains, dataset_class_names, final_evaluation, gain_description, gain_metrics,
                                  log_matches, per_class_metrics, plot_predictions, protocol_sentence,
                                  seen_images_sentence, split_images, timed_predictions)
-from .trainer import (TRAIN_IN, RunFiles, Training, TrainingJob, console_to_log, die_with_parent, start_trainer_early,
-                      training_in)
+from .parameters import (BOOKKEEPING_PARAMETERS, GRID_PARAMETERS, OPTIMIZERS, TrainConfig, TrainParameterError,
+                                   make_train_config)
+from .trainer import (Training, TrainingJob, console_to_log, die_with_parent, say_trained, training_in)
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'BOOKKEEPING_PARAMETERS', 'SYSTEM_METRICS_INTERVAL_S', 'TrainParameterError', 'TrainConfig',
-           'make_train_config', 'check_train_config', 'training_job', 'training_notebook', 'stage_tags', 'git_commit',
-           'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'TrainResult', 'train_run', 'opened_run',
-           'ArtifactUploadError', 'prepare_report_kernel', 'config_from_namespace', 'get_run', 'show_table',
-           'show_figure', 'run_summary', 'parameters_table', 'dataset_table', 'final_metrics_table',
-           'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves']
-
-# %% ../nbs/02_train.ipynb #c006
-OPTIMIZERS = ("SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
-
-class TrainParameterError(ValueError):
-    "A training parameter that cannot be used; the message says what to change."
-
-# %% ../nbs/02_train.ipynb #c006a
-@dataclass
-class TrainConfig:
-    "Every parameter of one training run."
-    data: str = ""              # dataset YAML ("" = data/tiny_coco.yaml)
-    weights: str = ""           # starting weights ("" = YOLO_MLOPS_WEIGHTS or yolov8n.pt)
-    epochs: int = 10
-    imgsz: int = 320            # a multiple of 32, else Ultralytics would round it
-    batch: int = 8
-    optimizer: str = "SGD"      # explicit, so that lr0 is used ('auto' ignores lr0)
-    lr0: float = 0.002
-    warmup_epochs: float = 0.0
-    nbs: int = 64               # nominal batch: the optimizer steps once per `nbs` images (64 = Ultralytics' default)
-    patience: int = 100         # stop after this many epochs without a better val fitness (100 = Ultralytics' default)
-    freeze: int = 10            # number of first layers frozen (10 = the backbone)
-    seed: int = 42
-    device: str = "cpu"         # 'cpu', '0' (first GPU), 'mps', or '' for Ultralytics' choice
-    workers: int = 2
-    experiment: str = config.DEFAULT_EXPERIMENT
-    run_name: str = ""
-    run_id: str = ""            # an existing MLflow run to fill (set by the grid)
-    tracking_uri: str = ""      # "" = MLFLOW_TRACKING_URI or the embedded SQLite store
-    launch_id: str = ""         # a tag that lets `yolo-mlops train` find the run this notebook opens
-    expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
-    console_log: str = ""       # where Ultralytics' console output goes ("" = console.txt in the run's folder)
-    train_in: str = "kernel"    # where the model trains: 'kernel' (this notebook's) or 'process' (a trainer process)
-
-# Parameters that say where and how a run is recorded or executed, not what is trained: not grid dimensions, not keys
-BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log",
-                          "train_in")
-
-# %% ../nbs/02_train.ipynb #c008
-def _convert(name: str, value, default):
-    kind = type(default)
-    if kind is str: return "" if value is None else str(value)
-    if isinstance(value, bool) or value is None:
-        raise TrainParameterError(f"{name} must be a {kind.__name__}, got {value!r}")
-    try:
-        if kind is int:
-            number = float(value)
-            if number != int(number): raise ValueError
-            return int(number)
-        return float(value)
-    except (TypeError, ValueError):
-        raise TrainParameterError(
-            f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
-
-def make_train_config(**params) -> TrainConfig:
-    "A `TrainConfig` from named values, converted to the parameters' types; unknown names are refused."
-    known = {f.name: f.default for f in fields(TrainConfig)}
-    unknown = [k for k in params if k not in known]
-    if unknown:
-        hints = [f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
-                 for k in unknown]
-        raise TrainParameterError(
-            f"Unknown training parameter {', '.join(hints)}. Known parameters: {', '.join(known)}.")
-    return TrainConfig(**{k: _convert(k, v, known[k]) for k, v in params.items()})
+__all__ = ['SYSTEM_METRICS_INTERVAL_S', 'check_train_config', 'training_job', 'git_commit', 'run_tags', 'is_duplicate_key_error',
+           'log_input_tolerating_races', 'TrainResult', 'train_run', 'opened_run', 'ArtifactUploadError',
+           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'run_summary', 'parameters_table',
+           'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
+           'plot_run_curves']
 
 # %% ../nbs/02_train.ipynb #c011
 def _weights_exist_or_downloadable(weights: str) -> bool:
@@ -148,22 +86,10 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
 # %% ../nbs/02_train.ipynb #c014
 def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> TrainingJob:
     "What `cfg` asks Ultralytics to train (validating under its protocol) into `save_dir`, console to `console_log`."
-    return TrainingJob(cfg.weights, str(console_log), dict(
-        data=cfg.data, epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, optimizer=cfg.optimizer, lr0=cfg.lr0,
-        warmup_epochs=cfg.warmup_epochs, nbs=cfg.nbs, patience=cfg.patience, freeze=cfg.freeze or None, seed=cfg.seed,
-        deterministic=True, device=cfg.device or None, workers=cfg.workers, project=str(save_dir.parent),
-        name=save_dir.name, exist_ok=True, verbose=False), asdict(EvalProtocol(cfg.imgsz)))
-
-# %% ../nbs/02_train.ipynb #c017
-def training_notebook() -> Path:
-    "The training notebook papermill executes."
-    return config.notebooks_dir() / "02_train.ipynb"
-
-# %% ../nbs/02_train.ipynb #c018
-def stage_tags(stage: str = "train", notebook: str | os.PathLike | None = None) -> dict:
-    "The tags every run of a stage carries: its stage, and the notebook it was executed from."
-    return {"stage": stage, "mlflow.source.name": str(notebook or training_notebook()),
-            "mlflow.source.type": "NOTEBOOK"}
+    args = {name: getattr(cfg, name) for name in GRID_PARAMETERS if name != "weights"}  # the run's own parameters
+    args.update(freeze=cfg.freeze or None, device=cfg.device or None,  # 0 and "": Ultralytics' None
+                deterministic=True, project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
+    return TrainingJob(cfg.weights, str(console_log), args, asdict(EvalProtocol(cfg.imgsz)))
 
 # %% ../nbs/02_train.ipynb #c019
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -200,7 +126,7 @@ def is_duplicate_key_error(err: Exception) -> bool:
 def log_input_tolerating_races(ds, context: str = "training", tries: int = 3):
     """`mlflow.log_input`, retried when a concurrent run inserted the same dataset first.
 
-    The tracking server looks the dataset up and inserts it if missing, in two steps: two grid cells that start
+    The tracking server looks the dataset up and inserts it if missing, in two steps: two grid trials that start
     at the same moment can both miss it, and PostgreSQL then rejects the second insert (`dataset_pk`). The
     rejected transaction is rolled back, so the retry finds the dataset and only links it to this run."""
     import mlflow
@@ -309,13 +235,13 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg))
     clock.lap("train")  # with a trainer process: what was left of training once the run was ready
     metrics = {"train_seconds": end.seconds}
-    if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU cells must fit
+    if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU trials must fit
     trained, best = _load_best_checkpoint(save_dir)
     times, predictions = timed_predictions(trained, split_images(cfg.data), cfg.imgsz, "cpu")
     metrics["latency_ms_median"] = statistics.median(times)
     clock.lap("latency")
-    # the one number a grid's next cell, training beside this one from here on, would change: it is measured above
-    if cfg.console_log: RunFiles.of_console_log(cfg.console_log).trained_marker.touch()
+    # the one number a grid's next trial, training beside this one from here on, would change: it is measured above
+    say_trained()  # whoever prepared this kernel hears that training is over (a grid's launcher: `03a_trial`)
     final, run_test = final_evaluation(trained, cfg.data, EvalProtocol(cfg.imgsz), cfg.device, save_dir / "eval",
                                        end.final_val)
     metrics.update({**final, **end.cadence})
@@ -403,20 +329,9 @@ def _log_artifacts_and_model(trained, best: Path, save_dir: Path, cfg: TrainConf
     except Exception as e:
         raise ArtifactUploadError(
             f"Could not store the run's artifacts ({type(e).__name__}: {str(e)[:500]}). The artifact store may be "
-            "down: bring it back and run again (a grid resume re-runs this cell).") from e
+            "down: bring it back and run again (a grid resume re-runs this trial).") from e
     mlflow.set_tag("model_uri", info.model_uri)  # where the registry finds this run's model
     return info
-
-# %% ../nbs/02_train.ipynb #c054
-def prepare_report_kernel(train_in: str = "kernel", tracking_uri: str | None = None):
-    """What a run's kernel does first, before papermill's first cell: with `train_in='process'`, start the trainer
-    process, which trains while the report imports the rest; with 'kernel', import what training and the report use,
-    and open the store (a grid's cell does it while it waits for its turn)."""
-    if train_in == "process": return start_trainer_early()
-    import mlflow, ultralytics, yolo_mlops.pyfunc
-    if tracking_uri:
-        try: config.open_store(tracking_uri, check=False).client.search_experiments(max_results=1)
-        except Exception: pass  # the run itself reports a store that does not answer
 
 # %% ../nbs/02_train.ipynb #c056
 def config_from_namespace(namespace: dict, names_before: set) -> TrainConfig:

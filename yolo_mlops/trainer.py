@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, Protocol
 from fastcore.basics import patch
-from .evaluate import SPLIT_METRICS, EvalProtocol, validate_during_training
+from . import config
+from types import SimpleNamespace
+from .config import SPLIT_METRICS, TRAIN_IN
 
 # %% auto #0
-__all__ = ['TRAIN_IN', 'disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'skip_ultralytics_mlflow', 'metric_name',
-           'MetricRecord', 'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger', 'console_to_log', 'RunFiles',
-           'TrainingJob', 'TrainingEnd', 'gpu_peak_memory_mb', 'train_with_callbacks', 'Training', 'TrainingInKernel',
-           'RecordWriter', 'TrainingError', 'die_with_parent', 'TrainingInProcess', 'log_relayed_records',
-           'trainer_main', 'start_trainer_early', 'training_in']
+__all__ = ['disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'skip_ultralytics_mlflow', 'metric_name', 'MetricRecord',
+           'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger', 'console_to_log', 'RunFiles', 'TrainingJob',
+           'TrainingEnd', 'gpu_peak_memory_mb', 'validate_during_training', 'train_with_callbacks', 'Training',
+           'TrainingInKernel', 'RecordWriter', 'TrainingError', 'die_with_parent', 'TrainingInProcess',
+           'log_relayed_records', 'trainer_main', 'start_trainer_early', 'training_in', 'prepare_training_kernel',
+           'when_trained', 'say_trained']
 
 # %% ../nbs/02b_trainer.ipynb #t006
 def disable_ultralytics_mlflow(trainer) -> int:
@@ -185,21 +188,11 @@ def console_to_log(path: str | os.PathLike):
 # %% ../nbs/02b_trainer.ipynb #t036
 @dataclass(frozen=True)
 class RunFiles:
-    """The side files of a run a launcher executes, named after its executed notebook: the console log (attached to
-    the run as `logs/`) and the marker the run leaves once its training is over."""
+    "The side files of a run a launcher executes, named after its executed notebook: its console log (`logs/`)."
     notebook: Path
 
     @property
     def console_log(self) -> Path: return self.notebook.with_suffix(".console.txt")
-
-    @property
-    def trained_marker(self) -> Path: return self.notebook.with_suffix(".trained")
-
-    @classmethod
-    def of_console_log(cls, path) -> RunFiles:
-        "The files of the run whose console log is `path` (what its kernel knows: the run's `console_log` parameter)."
-        path = Path(path)
-        return cls(path.with_name(path.name.removesuffix(".console.txt") + ".ipynb"))
 
 # %% ../nbs/02b_trainer.ipynb #t040
 @dataclass
@@ -222,13 +215,33 @@ class TrainingEnd:
     seconds: float
     cadence: dict
     final_val: dict
-    gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a cell's share of a packed GPU
+    gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a trial's share of a packed GPU
 
 # %% ../nbs/02b_trainer.ipynb #t043b
 def gpu_peak_memory_mb() -> float:
     "The most GPU memory this process' CUDA allocator has held, in MiB (0 without a GPU)."
     import torch
     return torch.cuda.max_memory_reserved() / 2**20 if torch.cuda.is_available() else 0.0
+
+# %% ../nbs/02b_trainer.ipynb #t044w
+def validate_during_training(protocol: dict) -> Callable:  # an `EvalProtocol`'s fields (`asdict`, `02a_evaluate`)
+    """An Ultralytics callback for `on_pretrain_routine_end`: the trainer validates under the evaluation protocol
+    `protocol`, every epoch and
+    its final validation of best.pt, instead of in batches of twice the training batch."""
+    p = SimpleNamespace(**protocol)
+    def on_pretrain_routine_end(trainer):
+        from copy import copy
+        from ultralytics.data import build_dataloader, build_yolo_dataset
+        args = copy(trainer.args)
+        args.imgsz = p.imgsz
+        dataset = build_yolo_dataset(args, trainer.data[args.split], p.batch, trainer.data, mode="val",
+                                     rect=p.rect, stride=trainer.stride)
+        if hasattr(trainer.test_loader, "close"): trainer.test_loader.close()  # the loader it replaces: no workers left
+        trainer.test_loader = build_dataloader(dataset, p.batch, args.workers * 2, shuffle=False, rank=-1,
+                                               device=trainer.device)
+        trainer.validator.dataloader = trainer.test_loader
+        for k in ("conf", "iou", "max_det"): setattr(trainer.validator.args, k, getattr(p, k))
+    return on_pretrain_routine_end
 
 # %% ../nbs/02b_trainer.ipynb #t045
 def train_with_callbacks(job: TrainingJob,                # what to train
@@ -242,13 +255,11 @@ def train_with_callbacks(job: TrainingJob,                # what to train
     model = logger.attach(YOLO(job.weights))
     if on_train_start: model.add_callback("on_train_start", on_train_start)
     if job.eval_protocol:
-        model.add_callback("on_pretrain_routine_end", validate_during_training(EvalProtocol(**job.eval_protocol)))
+        model.add_callback("on_pretrain_routine_end", validate_during_training(job.eval_protocol))
     model.train(**job.args)
     return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val, gpu_peak_memory_mb())
 
 # %% ../nbs/02b_trainer.ipynb #t047
-TRAIN_IN = ("kernel", "process")  # the values of a run's `train_in`
-
 class Training(Protocol):
     "Where a run's model trains. `train_run` calls these in this order, and `close` whatever happened."
     where: str  # 'kernel' or 'process': logged as the run's param `train_in`
@@ -402,3 +413,25 @@ def training_in(where: str) -> Training:
     if where == "kernel": return TrainingInKernel()
     started, _started_early = _started_early, None
     return started if started is not None and started.proc.poll() is None else TrainingInProcess()
+
+# %% ../nbs/02b_trainer.ipynb #t079
+def prepare_training_kernel(train_in: str, tracking_uri: str | None = None):
+    """What a training run's kernel does first, before papermill's first cell: with `train_in='process'`, start the
+    trainer process, which trains while the report imports the rest; with 'kernel', import what training and the
+    report use, and open the store."""
+    if train_in == "process": return start_trainer_early()
+    import mlflow, ultralytics, yolo_mlops.pyfunc
+    if tracking_uri:
+        try: config.open_store(tracking_uri, check=False).client.search_experiments(max_results=1)
+        except Exception: pass  # the run itself reports a store that does not answer
+
+# %% ../nbs/02b_trainer.ipynb #t081
+_when_trained: list[Callable[[], None]] = []  # what this kernel's preparation asked to be told (`when_trained`)
+
+def when_trained(hook: Callable[[], None]):
+    "Have `hook()` called when this process' run is done training, before it evaluates and records (`say_trained`)."
+    _when_trained.append(hook)
+
+def say_trained():
+    "This process' run is done training: call every hook of `when_trained`."
+    for hook in _when_trained: hook()

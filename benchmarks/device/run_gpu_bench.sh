@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One-shot GPU benchmark of `yolo-mlops grid` against the plain per-cell loop (benchmarks/bench_grid.py) on the lent
+# One-shot GPU benchmark of `yolo-mlops grid` against the plain per-trial loop (benchmarks/bench_grid.py) on the lent
 # device machine. Run from the repo root, with $OUT set:   bash .gpu/run.sh
-# Everything it prints also goes to $OUT/bench.log; GPU use to $OUT/gpu.csv; cell logs etc. to $OUT/bench_*.tgz.
+# Everything it prints also goes to $OUT/bench.log; GPU use to $OUT/gpu.csv; trial logs etc. to $OUT/bench_*.tgz.
 # Nothing is downloaded: the Python packages missing on the device come from .whl/, COCO128 and yolov8n.pt from .gpu/shared/.
 # How the bundle was made (2026-11, Python 3.12 on the device; torch, numpy, pandas, opencv and friends are there):
 #   echo /.whl/ >> .git/info/exclude; echo /.gpu/ >> .git/info/exclude; mkdir -p .gpu && cp benchmarks/device/run_gpu_bench.sh .gpu/run.sh
@@ -123,7 +123,7 @@ EOF
   set +e
 }
 
-bench() {  # bench NAME TIMEOUT ARGS...: bench_grid.py under a timeout; its scratch folder (cell logs, store) into $OUT
+bench() {  # bench NAME TIMEOUT ARGS...: bench_grid.py under a timeout; its scratch folder (trial logs, store) into $OUT
   local name=$1 limit=$2; shift 2
   local t=$SECONDS before; before=$(ls -d /tmp/bench_grid_* 2>/dev/null)
   echo; echo "=== [$name] $(date -u +%T) python benchmarks/bench_grid.py $* (timeout ${limit}s)"
@@ -146,12 +146,12 @@ main() {
   export YOLO_MLOPS_COCO128=$ROOT/.gpu/shared/datasets/coco128 YOLO_MLOPS_WEIGHTS=$ROOT/.gpu/shared/weights/yolov8n.pt
   export YOLO_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
   unset MLFLOW_TRACKING_URI YOLO_MLOPS_HOME YOLO_MLOPS_DATA YOLO_MLOPS_NBS YOLO_MLOPS_KERNEL
-  echo "[net] what an offline download attempt costs each GPU cell (Ultralytics' AMP check tries to fetch yolo26n.pt):"
+  echo "[net] what an offline download attempt costs each GPU trial (Ultralytics' AMP check tries to fetch yolo26n.pt):"
   local tn=$SECONDS; timeout 60 curl -sS --connect-timeout 30 -o /dev/null https://github.com 2>&1 | tail -1; echo "[net] $((SECONDS - tn)) s"
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 > "$OUT/gpu.csv" 2>/dev/null &
   local smi=$!
   local dev=${YM_DEVICE:-0}
-  # a) the plain sequential loop on the GPU vs all 8 cells packed on the GPU
+  # a) the plain sequential loop on the GPU vs all 8 trials packed on the GPU
   # shellcheck disable=SC2086
   bench a "${YM_A_TIMEOUT:-420}" --grid grids/course.yaml --device "$dev" ${YM_A_ARGS:---per-device 8 --bare-packed}
   # b) one worker on the GPU (bench_grid passes --workers 1 --device 0 to `yolo-mlops grid`), if time is left
