@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from . import config
-from .evaluate import Evaluation, evaluate_split, paired_bootstrap_gain, split_images, timed_predictions
+from .evaluate import EvalProtocol, Evaluation, evaluate_split, paired_bootstrap_gain, split_images, timed_predictions
 
 # %% auto #0
 __all__ = ['EXPORT_FORMATS', 'DEFAULT_FORMATS', 'EXPORT_EXTRA', 'WEIGHTS_ARTIFACT', 'DEFAULT_MODEL_URI', 'PARITY_SPLIT',
@@ -213,10 +213,11 @@ def evaluate_format(model_path,                  # best.pt, or an export: .onnx,
                     split: str = PARITY_SPLIT,   # the split to score
                     workdir=None,                # where Ultralytics writes (None: runs/eval)
                    ) -> Evaluation:
-    "A model of any format scored as training runs score a checkpoint (`evaluate_split`), batch 1, on the CPU."
+    "A model of any format scored as training runs score a checkpoint: `evaluate_split` under the evaluation protocol."
     from ultralytics import YOLO
     with no_automatic_installs():
-        return evaluate_split(YOLO(str(model_path), task="detect"), data, split, imgsz, "cpu", 1, workdir)
+        return evaluate_split(YOLO(str(model_path), task="detect"), data, split, EvalProtocol(imgsz), "cpu",
+                              workdir)
 
 # %% ../nbs/06_export.ipynb #x043
 DEFAULT_TOLERANCE = 0.01  # the largest difference in mAP50 from the PyTorch model that still counts as the same
@@ -486,7 +487,8 @@ def export_and_register(model: str | None = None,        # models:/..., runs:/..
         mlflow.set_tags({"source_model": source.uri, "source_run_id": source.run_id})
         mlflow.log_params({"source_model": source.uri, "source_run_id": source.run_id, "imgsz": source.imgsz,
                            "data": source.data, "formats": ",".join(f.name for f in parse_formats(formats)),
-                           "tolerance": tolerance, "split": PARITY_SPLIT, "threads": default_threads()})
+                           "tolerance": tolerance, "split": PARITY_SPLIT, "threads": default_threads(),
+                           **EvalProtocol(source.imgsz).params()})  # how every format was scored
         comparison = export_and_compare(source.weights, formats, source.data, source.imgsz, folder / "work",
                                         tolerance, console=console)
         registered = {}
