@@ -14,7 +14,7 @@ on 2 cores. Jupyter Book 1 is Sphinx (slower, a table-of-contents file of its ow
 What stays nbdev's: the notebooks are prepared by nbdev's own processor (`NBProcessor`, its `hide_` and
 `add_show_docs`), so `#| hide` cells are left out as in nbdev's docs and every exported function or class gets a
 `show_doc` card after its cell, rendered by `nbdev.showdoc.show_doc` with a renderer that shows the signature and the
-docments as a table. What this site chooses for a course (the README says why):
+docments as a table. What this site chooses for a course (docs/site.md says why):
 - the code of `#| export` cells is shown (the lesson is the code), its `#| ...` directives shown as cell tags;
 - tests (cells tagged `skip-execution` that call `test_*` or `assert`) are folded under "test";
 - cells tagged `remove-input` / `remove-cell` are shown: those tags shape a run's HTML record, not the lesson;

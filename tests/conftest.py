@@ -8,9 +8,9 @@ import pytest
 
 BIN = Path(sys.executable).parent
 
-# How the tests start a Ray head (tests/test_ray*.py): every node on 127.0.0.1 (Ray's single-machine mode), and, as the
-# README starts a head for Ray Client, without gRPC's fork support, whose handlers crashed 3 of 50 of the servers the
-# head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202).
+# How the tests start a Ray head (tests/test_ray*.py): every node on 127.0.0.1 (Ray's single-machine mode), and, as
+# docs/ray.md starts a head for Ray Client, without gRPC's fork support, whose handlers crashed 3 of 50 of the servers
+# the head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202).
 RAY_HEAD_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "GRPC_ENABLE_FORK_SUPPORT": "0"}
 
 @pytest.fixture

@@ -127,8 +127,9 @@ def test_the_same_data_has_the_same_md5_from_any_source_path_and_home(home, tmp_
 
 
 def team_remote(home, s3, name="team", endpoint=None, credentials=True, default=True, cli=False):
-    """Add the team's S3 remote: with `cli`, with DVC's commands as the README does (credentials in .dvc/config.local,
-    never in .dvc/config); else the same configuration written through DVC's API (a DVC command takes a second)."""
+    """Add the team's S3 remote: with `cli`, with DVC's commands as docs/team-stack.md does (credentials in
+    .dvc/config.local, never in .dvc/config); else the same configuration written through DVC's API (a DVC command
+    takes a second)."""
     if cli:
         assert dvc(home, "remote", "add", *(["-d"] if default else []), name, f"s3://{s3.bucket}").returncode == 0
         if endpoint is not False:
@@ -169,7 +170,8 @@ def test_s3_round_trip_against_the_team_stacks_stand_in(home, store, s3, tmp_pat
     back = yolo_mlops("data", "--from-run", run_id, cwd=home)
     assert back.returncode == 0, back.stderr
     assert verify_dataset(folder) == MlflowClient(store).get_run(run_id).data.params["dataset_digest"]
-    # a teammate: a clone of the project (its .dvc files, the remote configured as the README says), no source at all
+    # a teammate: a clone of the project (its .dvc files, the remote configured as docs/team-stack.md says),
+    # no source at all
     mate = tmp_path_factory.mktemp("teammate")
     (mate / "data").mkdir()
     shutil.copytree(home / ".dvc", mate / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp", "config.local"))
