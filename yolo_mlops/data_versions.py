@@ -331,7 +331,7 @@ def dataset_version(folder: str | os.PathLike) -> DataVersion | None:
             raise DataVersionError(
                 f"{rel} was changed by hand after DVC tracked it ({rel}.dvc, md5 {md5}): {', '.join(changed[:8])}"
                 + (f" and {len(changed) - 8} more" if len(changed) > 8 else "") + f". Nothing was trained. Restore it "
-                f"(`dvc checkout {rel}.dvc`), or make the change a new version (`dvc add {rel}`, then push it).")
+                f"(`dvc checkout --force {rel}.dvc`), or make the change a new version (`dvc add {rel}`, then push it).")
         name, url, stored = _remote_holding(repo, md5) or (None, None, None)
     return DataVersion(rel, md5, git_commit_of(dvc_file(folder)), name, url, stored)
 
