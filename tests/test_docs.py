@@ -151,7 +151,7 @@ def site_url(site):
     server.shutdown(); server.server_close(); thread.join()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed with this module: a Playwright left open would refuse the next module's
 def browser_page(tmp_path_factory):
     "A page of headless Chromium (Debian's, through Playwright), 1400 px wide: the chapters' sidebar is shown."
     require_browser()

@@ -78,11 +78,13 @@ def test_export_shows_progress_and_verdicts_and_logs_the_run(store, exported):
     assert (store["home"] / "reports" / "export_formats.csv").exists()
 
 def test_parity_uses_the_training_runs_evaluation(store, exported):
-    "The PyTorch row is exactly what `evaluate_split` gives the checkpoint on the test split at batch 1."
-    from yolo_mlops.evaluate import evaluate_split
+    "The PyTorch row is exactly what `evaluate_split` gives the checkpoint on the test split under the protocol."
+    from yolo_mlops.evaluate import EvalProtocol, evaluate_split
     _, run = exported
-    reference = evaluate_split(str(store["weights"]), str(store["data"]), "test", IMGSZ, "cpu", 1,
+    reference = evaluate_split(str(store["weights"]), str(store["data"]), "test", EvalProtocol(IMGSZ), "cpu",
                                store["home"] / "eval")
+    assert {k: run.data.params[k] for k in EvalProtocol(IMGSZ).params()} == \
+        {k: str(v) for k, v in EvalProtocol(IMGSZ).params().items()}  # the export run names its protocol
     assert run.data.metrics["pytorch/mAP50"] == pytest.approx(reference.metrics["mAP50"], abs=1e-12)
     assert run.data.metrics["onnx/mAP50"] == pytest.approx(reference.metrics["mAP50"], abs=1e-12)
 

@@ -231,14 +231,13 @@ def cmd_pipeline(args) -> int:
     print("[pipeline] 3/5 analysis", flush=True)
     if (rc := analysis_stage(spec.experiment, spec.name)) != 0: return rc
     print("[pipeline] 4/5 promotion", flush=True)
-    rc = decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")
-    print_mlflow_ui(spec.experiment)
-    if rc != 0: return rc
-    print("[pipeline] 5/5 export", flush=True)
-    if (champion := promoted_in(spec.experiment)) is None:
-        print("[pipeline] export skipped: the promotion did not promote, so there is no new champion to export")
-    elif (rc := export_stage(champion, alias="champion")) != 0: return rc
-    return 1 if result.failed else 0
+    if (rc := decide_promotion(spec.experiment, spec.name, model_name=args.model_name or "")) == 0:
+        print("[pipeline] 5/5 export", flush=True)
+        if (champion := promoted_in(spec.experiment)) is None:
+            print("[pipeline] export skipped: the promotion did not promote, so there is no new champion to export")
+        else: rc = export_stage(champion, alias="champion")
+    print_mlflow_ui(spec.experiment)  # last: where to look next
+    return rc or (1 if result.failed else 0)
 
 @command("settings", "show the resolved configuration")
 def cmd_settings(args) -> int:
