@@ -3,6 +3,10 @@
 # notebook tests (nbdev_test) and the end-to-end tests (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --quick: the edit-run loop (at most 3 minutes once .venv exists): the checks below, nbdev_test, and the pytest tests
+# that train nothing and start no server, cluster or site (tests/conftest.py, the marks `trains` and `heavy`).
+quick=()
+if [ "${1:-}" = "--quick" ]; then quick=(-m "not trains and not heavy"); shift; fi
 bash scripts/setup.sh
 export MPLBACKEND=Agg
 PY=.venv/bin
@@ -35,5 +39,5 @@ $PY/nbdev_test --n_workers 2
 # Two pytest-xdist workers, each module whole on one worker (tests/conftest.py says why); YOLO_MLOPS_TEST_WORKERS=0
 # runs them in this process, one after the other.
 workers="${YOLO_MLOPS_TEST_WORKERS:-2}"
-echo "[test] end-to-end tests (pytest, $workers workers)"
-$PY/python -m pytest tests -q -n "$workers" --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
+echo "[test] end-to-end tests (pytest, $workers workers${quick:+, quick tier: the tests that train nothing})"
+$PY/python -m pytest tests -q -n "$workers" --dist loadgroup --no-loadscope-reorder --durations=15 "${quick[@]}" "$@"

@@ -53,6 +53,14 @@ def tree_state(*paths) -> dict:
 HEAVIEST_FIRST = ("test_grid", "test_team_stack", "test_class_server", "test_ray", "test_ray_client", "test_launchers",
                   "test_pipeline", "test_train", "test_own_data", "test_dvc", "test_docs")
 
+def pytest_configure(config):
+    """Two marks sort the tests into tiers: `bash scripts/test.sh --quick` (the edit-run loop: `-m "not trains and not
+    heavy"`, at most 3 minutes with nbdev_test) leaves out the tests that train a model (`trains`) and those that start
+    something heavy without training (`heavy`: a server stack, a Ray cluster, a built site, every chapter executed).
+    CI and `bash scripts/test.sh` run every test."""
+    config.addinivalue_line("markers", "trains: trains a model (left out of scripts/test.sh --quick)")
+    config.addinivalue_line("markers", "heavy: starts a server, a cluster or a site build (left out of --quick)")
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     def module_of(item): return item.module.__name__.rpartition(".")[2]

@@ -12,6 +12,8 @@ import pytest
 
 from browser import check_run_artifact_renders, require_browser, start_mlflow_server, stop_mlflow_server
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 ARTIFACT = "notebook/02_train.html"
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.heavy  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 NBS = Path(__file__).resolve().parent.parent / "nbs"
 TRAIN_FLAG = re.compile(r"^#\|\s*train\b", re.MULTILINE)
 

@@ -112,6 +112,7 @@ def experiment_runs(server) -> list:
         return c.search_runs([c.get_experiment_by_name(EXPERIMENT).experiment_id], max_results=500)
 
 
+@pytest.mark.heavy
 def test_add_users_creates_each_account_once_prints_no_password_and_deletes_nobody(server, classroom):
     folder, first = classroom.folder, classroom.first
     assert "alice: account created, password in" in first.stdout and "EDIT on class-grid" in first.stdout
@@ -150,6 +151,7 @@ def test_add_users_creates_each_account_once_prints_no_password_and_deletes_nobo
         with pytest.raises(AccessRefused, match="user 'alice' is not an admin"): again(folder / "roster.csv", [])
 
 
+@pytest.mark.heavy
 def test_a_student_logs_and_reads_but_deletes_nothing_and_never_moves_the_class_champion(server, classroom):
     with admin(server) as c:
         exp = c.get_experiment_by_name(EXPERIMENT).experiment_id
@@ -207,6 +209,7 @@ def grid_run(server, classroom, tmp_path_factory):
     out = {user: (p.wait(timeout=600), *p.communicate()) for user, p in procs.items()}
     return SimpleNamespace(folder=folder, out=out)
 
+@pytest.mark.heavy
 def test_two_students_launchers_train_each_trial_once_under_authentication(server, grid_run):
     for user, (status, stdout, stderr) in grid_run.out.items():
         assert status == 0, (user, stdout[-2000:], stderr[-3000:])
@@ -219,6 +222,7 @@ def test_two_students_launchers_train_each_trial_once_under_authentication(serve
     parents = [r for r in runs if r.data.tags.get("grid_parent") == "true"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
+@pytest.mark.heavy
 def test_a_student_promotes_into_their_own_model_not_the_class_champion(server, classroom, grid_run):
     "What `yolo-mlops promote` does with the runs table (its notebook's report, here in this process): alice's login."
     from yolo_mlops.analysis import runs_table
@@ -235,6 +239,7 @@ def test_a_student_promotes_into_their_own_model_not_the_class_champion(server, 
         assert c.get_registered_model(MODEL).aliases == before  # the class's champion unmoved
 
 
+@pytest.mark.heavy
 def test_every_refusal_is_one_line_status_2_and_writes_nothing(server, classroom, grid_run):
     alice = login(server, "alice", classroom.passwords["alice"])
     folder = grid_run.folder / "alice"
@@ -268,6 +273,7 @@ def dvc_home(home, server, keys):
             conf["remote"]["team"] = {"access_key_id": keys[0], "secret_access_key": keys[1]}
     return home
 
+@pytest.mark.heavy
 def test_the_class_dvc_key_pulls_and_never_pushes_or_deletes(server, tmp_path):
     from yolo_mlops.data_sources import make_fake_coco128
     from yolo_mlops.data import verify_dataset

@@ -58,6 +58,7 @@ def is_internal(link: str) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+@pytest.mark.heavy
 def test_every_notebook_is_a_page_linked_from_the_home_page(site):
     assert (site / "index.html").is_file()
     home = parse(site / "index.html")
@@ -66,6 +67,7 @@ def test_every_notebook_is_a_page_linked_from_the_home_page(site):
         assert f"{name}.html" in home.links, f"the home page does not link to {name}.html"
 
 
+@pytest.mark.heavy
 def test_no_page_has_a_broken_internal_link(site):
     pages = {p: parse(p) for p in site.rglob("*.html")}
     broken, checked = [], 0
@@ -84,6 +86,7 @@ def test_no_page_has_a_broken_internal_link(site):
     assert not broken, "\n".join(broken)
 
 
+@pytest.mark.heavy
 def test_pages_follow_nbdevs_conventions(site):
     html = (site / "02_train.html").read_text(encoding="utf-8")
     # `#| hide` cells are left out (this one imports the test helpers), and so is `#| default_exp`
@@ -162,6 +165,7 @@ _LOADED_IMAGES_JS = """() => Array.from(document.querySelectorAll('.jupyter-wrap
                             .filter(i => i.complete && i.naturalWidth > 0).length"""
 
 
+@pytest.mark.heavy
 def test_home_page_lists_every_chapter_and_leads_to_them(site_url, browser_page, tmp_path):
     page = browser_page
     page.goto(f"{site_url}/index.html")
@@ -177,6 +181,7 @@ def test_home_page_lists_every_chapter_and_leads_to_them(site_url, browser_page,
     assert page.locator("h1").first.inner_text().startswith("One training run")
 
 
+@pytest.mark.heavy
 def test_training_chapter_shows_its_headings_and_the_docs_of_train_run(site_url, browser_page, tmp_path):
     page = browser_page
     page.goto(f"{site_url}/02_train.html")
@@ -226,6 +231,7 @@ _OVERFLOWING_JS = """() => {
 }"""
 
 
+@pytest.mark.heavy
 def test_every_chapter_fits_1280_px_and_shows_the_figures_it_draws(site_url, browser_page):
     """At 1280 px (a laptop), no code block, output or table of any chapter is wider than its column; every chapter
     whose examples draw a figure keeps it (a `keep-output` example) and shows it, loaded, on its page."""
@@ -248,6 +254,7 @@ def test_every_chapter_fits_1280_px_and_shows_the_figures_it_draws(site_url, bro
         assert saved >= draws and loaded >= saved, f"{name}: draws figures {draws}, {saved} saved, {loaded} shown"
 
 
+@pytest.mark.heavy
 def test_the_docs_of_a_function_with_docments_are_a_table(site_url, browser_page):
     page = browser_page
     page.goto(f"{site_url}/00_config.html#open_store")

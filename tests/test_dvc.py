@@ -154,6 +154,7 @@ def s3():
     yield server
     server.stop()
 
+@pytest.mark.heavy
 def test_s3_round_trip_against_the_team_stacks_stand_in(home, store, s3, tmp_path_factory):
     assert build(home).returncode == 0
     team_remote(home, s3, cli=True)

@@ -7,6 +7,8 @@ import pytest
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 IMGSZ = 64
 MODEL = "tiny-person"
 

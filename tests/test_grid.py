@@ -30,6 +30,7 @@ def write_grid(folder, lr0s, name="g"):
     path.write_text(yaml.safe_dump({"name": name, "fixed": {"epochs": 1, "imgsz": 64, "workers": 0}, "grid": {"lr0": lr0s}}))
     return path
 
+@pytest.mark.trains
 def test_tiny_grid_then_nothing_to_do(grid_dir):
     r = yolo_mlops("grid", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--workers", "2", cwd=grid_dir)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -54,6 +55,7 @@ def test_tiny_grid_then_nothing_to_do(grid_dir):
     _, trials2, parents2 = runs_of(grid_dir)
     assert len(trials2) == 4 and len(parents2) == 1  # nothing trained twice, the same parent run
 
+@pytest.mark.trains
 def test_bad_trial_fails_alone_and_resume_trains_only_it(grid_dir):
     r = yolo_mlops("grid", "--grid", write_grid(grid_dir, [0.002, -1.0]), "--workers", "2", cwd=grid_dir)
     assert r.returncode == 1, r.stdout + r.stderr
@@ -70,6 +72,7 @@ def test_bad_trial_fails_alone_and_resume_trains_only_it(grid_dir):
     assert sorted(c.info.status for c in trials) == ["FAILED", "FINISHED", "FINISHED"]
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.trains
 def test_stopped_grid_resumes_to_completion(grid_dir, sig):
     from yolo_mlops.config import get_or_create_experiment
     get_or_create_experiment()  # the store exists before we poll it
@@ -100,6 +103,7 @@ def test_stopped_grid_resumes_to_completion(grid_dir, sig):
     assert len(set(keys)) == 4 and len(keys) == 4  # every trial done exactly once
     assert finished_before <= {c.info.run_id for c in finished}  # finished trials were not trained again
 
+@pytest.mark.trains
 def test_a_trial_past_its_timeout_fails_alone(grid_dir):
     path = grid_dir / "slow.yaml"
     path.write_text(yaml.safe_dump({"name": "slow", "fixed": {"imgsz": 64, "workers": 0}, "grid": {"epochs": [1, 300]}}))
@@ -125,6 +129,7 @@ def test_wrapper_script_passes_its_arguments():
     for name in ("run_grid.ps1", "run_grid.cmd"):  # no grid logic of their own: they call `yolo-mlops grid`
         assert "grid" in (ROOT / "scripts" / name).read_text()
 
+@pytest.mark.trains
 def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, monkeypatch):
     "Five FINISHED trials of a grid, read back two runs a page: resume finds all five, the analysis lists all five."
     from yolo_mlops.config import get_or_create_experiment

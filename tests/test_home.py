@@ -2,9 +2,12 @@
 plain `papermill` started there) uses the dataset and the MLflow store of the checkout's root, the ones
 the CLI uses from the root, instead of creating `nbs/data` and `nbs/mlruns.db`."""
 import os, shutil, subprocess, sys
+import pytest
 from pathlib import Path
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
+
+pytestmark = pytest.mark.heavy  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
 ROOT = Path(__file__).resolve().parents[1]
 

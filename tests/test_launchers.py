@@ -9,6 +9,8 @@ from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
 from test_grid import grid_dir, runs_of, has_notebook  # noqa: F401 (grid_dir is a fixture)
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 TINY = {"epochs": 1, "imgsz": 64, "workers": 0}
 
 def write(folder: Path, name: str, **spec) -> Path:

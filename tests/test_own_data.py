@@ -9,6 +9,8 @@ from mlflow import MlflowClient
 from conftest import yolo_mlops
 from yolo_mlops.data import verify_dataset
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 def only_train_run(workdir):
     client = MlflowClient(f"sqlite:///{workdir}/mlruns.db")
     runs = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])

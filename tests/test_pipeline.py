@@ -9,6 +9,8 @@ from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN
 from browser import first_screen, require_browser, start_mlflow_server, stop_mlflow_server
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN, RAY_HEAD_ENV
 from stack import start_team_stack, stop_team_stack, wait_until
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 CLIENT_PORT = 10071  # Ray Client server of the head node: the ray:// address
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ import os, subprocess, sys, textwrap
 import pytest
 from conftest import RAY_HEAD_ENV
 
+pytestmark = pytest.mark.heavy  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 CLIENT_PORT = 10072
 
 @pytest.fixture

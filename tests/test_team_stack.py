@@ -47,6 +47,7 @@ def test_compose_file_runs_the_tested_server_script():
     assert "minio12345" not in text and "change-me" not in text  # credentials come from .env only
     assert ".env" in (ROOT / ".gitignore").read_text().split() and (ROOT / ".env.example").exists()
 
+@pytest.mark.heavy
 def test_grid_and_promotion_against_the_server(team_dir, stack):
     pg, s3, server = stack
     r = yolo_mlops("grid", "--grid", write_grid(team_dir, "pair", [0.002, 0.02]), "--workers", "2", cwd=team_dir)
@@ -67,6 +68,7 @@ def test_grid_and_promotion_against_the_server(team_dir, stack):
     assert all(rows.get(c.info.run_id) == "FINISHED" for c in trials)
     assert pg.sql("SELECT count(*) FROM model_versions WHERE name = 'team-model'").strip() == "1"
 
+@pytest.mark.heavy
 def test_four_workers_logging_at_once_lose_no_metric_point(stack):
     _, _, server = stack
     code = """
@@ -84,6 +86,7 @@ for step in range(150):
     for rid in runs:
         assert sorted(m.step for m in client.get_metric_history(rid, "load")) == list(range(150))
 
+@pytest.mark.heavy
 def test_trials_logging_the_same_dataset_at_once_all_succeed(stack):
     "Grid trials start together and log one dataset: PostgreSQL rejects all but one insert of its row."
     import threading, warnings
@@ -111,6 +114,7 @@ def test_trials_logging_the_same_dataset_at_once_all_succeed(stack):
         assert all(len(client.get_run(r).inputs.dataset_inputs) == 1 for r in runs)
     assert errors == []
 
+@pytest.mark.heavy
 def test_basic_auth_refuses_a_request_without_credentials(stack, tmp_path):
     pg, s3, _ = stack
     secured = MlflowServer(pg, s3, tmp_path / "auth", auth=True)
@@ -128,6 +132,7 @@ def _runs(uri, experiment):
     exp = client.get_experiment_by_name(experiment)
     return [r for r in client.search_runs([exp.experiment_id], max_results=500) if r.data.tags.get("stage") == "train"] if exp else []
 
+@pytest.mark.heavy
 def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack):
     _, _, server = stack
     grid = write_grid(team_dir, "outage", [0.002, 0.005, 0.01, 0.02])
@@ -147,6 +152,7 @@ def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack
     assert len(finished) == 4 == len(set(finished))  # every trial once, none twice
     assert not [x for x in runs if x.info.status == "RUNNING"]
 
+@pytest.mark.heavy
 def test_artifact_store_down_fails_the_run_clearly_and_resume_repairs(team_dir, stack):
     _, s3, server = stack
     grid = write_grid(team_dir, "s3down", [0.002])

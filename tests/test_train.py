@@ -43,6 +43,7 @@ def test_parameters_cell_matches_train_config():
     for name, value in cell.items():
         assert eval(value) == eval(defaults[name]), name  # the notebook and the library agree on every default
 
+@pytest.mark.trains
 def test_train_command_logs_everything(workdir, dataset):
     r = yolo_mlops("train", "-p", "epochs=2", "-p", "imgsz=160", "-p", f"data={dataset}", "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -96,6 +97,7 @@ def test_train_command_logs_everything(workdir, dataset):
     assert list(boxes.columns) == BOX_COLUMNS and len(boxes) > 0
     assert set(boxes["image"]) <= {0, 1} and (boxes.x2 > boxes.x1).all() and boxes.confidence.between(0, 1).all()
 
+@pytest.mark.trains
 def test_runs_that_differ_only_in_batch_are_scored_under_one_protocol(workdir, dataset):
     "The evaluation protocol never follows the training batch: the same eval_* params, and one baseline for both."
     from yolo_mlops.train import train_run
@@ -110,6 +112,7 @@ def test_runs_that_differ_only_in_batch_are_scored_under_one_protocol(workdir, d
     # the second run read the first one's cache entry: its key holds the protocol, not the training batch
     assert [p["baseline_source"] for p in params] == ["computed", "cache"]
 
+@pytest.mark.trains
 def test_lr0_is_used_and_changes_the_weights(workdir, dataset):
     import torch
     from yolo_mlops.train import train_run
@@ -131,6 +134,7 @@ def test_unknown_or_bad_parameter_fails_before_training(workdir, dataset):
     assert r.returncode == 2 and "not a multiple of 32" in r.stderr
     assert not (workdir / "mlruns.db").exists()  # nothing was started
 
+@pytest.mark.trains
 def test_bad_parameter_inside_the_notebook_is_a_failed_run_with_its_notebook(workdir, dataset):
     from yolo_mlops.runner import run_training_notebook
     result = run_training_notebook({"lr": 0.01, "data": str(dataset)}, log_output=False)  # as papermill would pass it
@@ -144,6 +148,7 @@ def test_bad_parameter_inside_the_notebook_is_a_failed_run_with_its_notebook(wor
     assert "TrainParameterError" in Path(result.notebook).with_suffix(".html").read_text()  # and in its HTML
     assert "notebook/02_train.html" in artifact_paths(client, result.run_id)
 
+@pytest.mark.trains
 def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, dataset):
     import psutil
     from yolo_mlops.config import get_or_create_experiment
@@ -167,6 +172,7 @@ def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, datase
     assert run.info.status == "FAILED" and "DeadKernelError" in run.data.tags["error"]
     assert "notebook/02_train.ipynb" in artifact_paths(client, run.info.run_id)
 
+@pytest.mark.trains
 def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_trainer_along(workdir, dataset):
     "`yolo-mlops train` trains in a process of its own: its death is a FAILED run, and so is its kernel's, with no trainer left."
     import psutil
@@ -200,6 +206,7 @@ def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_tr
     assert proc.returncode == 1 and client.get_run(run_id).info.status == "FAILED", out + err
     trainer.wait(timeout=30)  # raises psutil.TimeoutExpired if the trainer outlived its kernel
 
+@pytest.mark.trains
 def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, dataset):
     "40 images, batch 8, 2 epochs: 10 batches; Ultralytics steps once (nbs 64: every 8 batches) or 10 times (nbs 8)."
     import json, mlflow
@@ -224,6 +231,7 @@ def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, da
         assert image_matches_map(matches_from_json(raw["run"])) == pytest.approx((m["final_test_mAP50"], m["final_test_mAP50_95"]), abs=1e-9)
         assert image_matches_map(matches_from_json(raw["baseline"]))[0] == pytest.approx(m["baseline_test_mAP50"], abs=1e-9)
 
+@pytest.mark.trains
 def test_early_stopped_run_logs_its_final_metrics(workdir, dataset):
     "patience=1: training stops at epoch 2 or 3 of 8; Ultralytics' final validation of best.pt is still recognised."
     from yolo_mlops.train import train_run
@@ -235,6 +243,7 @@ def test_early_stopped_run_logs_its_final_metrics(workdir, dataset):
     for split in ("val", "test"):
         assert 0 <= m[f"final_{split}_mAP50"] <= 1 and f"gain_{split}_mAP50" in m
 
+@pytest.mark.trains
 def test_train_timeout_ends_failed_with_its_notebook(workdir, dataset):
     import psutil
     t0 = time.time()

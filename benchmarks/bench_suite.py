@@ -1,0 +1,77 @@
+"""The test suite's time, by module: where the minutes of `bash scripts/test.sh` go, so that the change that breaks
+the budget (12 minutes for `.ci/run` on 2 cores, issue 35) shows where.
+
+    .venv/bin/python benchmarks/bench_suite.py             # pytest as scripts/test.sh runs it (2 workers), timed
+    .venv/bin/python benchmarks/bench_suite.py --quick     # the quick tier (tests that train nothing)
+    .venv/bin/python benchmarks/bench_suite.py --from-xml results.xml   # summarise a run already made
+
+It prints, from pytest's JUnit XML: the wall time, each module's summed test time (setup, call and teardown, as
+`--durations` counts them) and number of tests, the slowest tests, and the suite's size (test functions and `assert`
+lines in tests/, the numbers issue 35 keeps from going down). The times are measured, never asserted: a timed test
+would flake on a machine whose speed varies from day to day."""
+import argparse, collections, os, re, subprocess, sys, tempfile, time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suite(xml: Path, quick: bool, workers: int) -> float:
+    "Run pytest as scripts/test.sh does, writing JUnit XML to `xml`; return the wall time in seconds."
+    cmd = [sys.executable, "-m", "pytest", "tests", "-q", "-n", str(workers), "--dist", "loadgroup",
+           "--no-loadscope-reorder", "-p", "no:cacheprovider", f"--junitxml={xml}"]
+    if quick: cmd += ["-m", "not trains"]
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"})
+    return time.perf_counter() - started
+
+
+def durations(xml: Path) -> list:
+    "(module, test, seconds, outcome) of every test case in the JUnit XML `xml`."
+    rows = []
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        outcome = "failed" if case.find("failure") is not None or case.find("error") is not None else \
+                  "skipped" if case.find("skipped") is not None else "passed"
+        module = case.get("classname", "").split(".")[-1] or case.get("file", "?")
+        rows.append((module, case.get("name"), float(case.get("time", 0)), outcome))
+    return rows
+
+
+def suite_size() -> tuple[int, int]:
+    "Test functions and `assert` lines in tests/ (what issue 35 keeps from going down)."
+    text = "\n".join(p.read_text() for p in (ROOT / "tests").glob("*.py"))
+    return len(re.findall(r"^def test_", text, re.M)), len(re.findall(r"^\s*assert\b", text, re.M))
+
+
+def report(rows: list, wall: float | None, top: int = 20):
+    by_module = collections.defaultdict(lambda: [0.0, 0])
+    for module, _, seconds, _ in rows:
+        by_module[module][0] += seconds
+        by_module[module][1] += 1
+    if wall is not None: print(f"wall time of pytest: {wall:.0f} s ({wall / 60:.1f} min)")
+    print(f"{len(rows)} tests, {sum(r[2] for r in rows):.0f} s of test time in all (two workers share the wall time)")
+    counts = collections.Counter(r[3] for r in rows)
+    print("outcomes: " + ", ".join(f"{n} {k}" for k, n in counts.most_common()))
+    print(f"\n{'module':28} {'tests':>5} {'seconds':>8}")
+    for module, (seconds, n) in sorted(by_module.items(), key=lambda kv: -kv[1][0]):
+        print(f"{module:28} {n:5d} {seconds:8.1f}")
+    print(f"\nthe {top} slowest tests:")
+    for module, name, seconds, outcome in sorted(rows, key=lambda r: -r[2])[:top]:
+        print(f"{seconds:7.1f} s  {module}::{name}" + ("" if outcome == "passed" else f"  ({outcome})"))
+    functions, asserts = suite_size()
+    print(f"\nsuite size: {functions} test functions, {asserts} assert lines in tests/")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="only the quick tier (-m 'not trains')")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("YOLO_MLOPS_TEST_WORKERS", 2)))
+    ap.add_argument("--from-xml", type=Path, help="summarise this JUnit XML instead of running the suite")
+    ap.add_argument("--top", type=int, default=20)
+    a = ap.parse_args()
+    if a.from_xml: report(durations(a.from_xml), None, a.top)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            xml = Path(d) / "suite.xml"
+            wall = run_suite(xml, a.quick, a.workers)
+            report(durations(xml), wall, a.top)
