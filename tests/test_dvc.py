@@ -75,6 +75,7 @@ def one_line_error(r, *says):
     return lines[0]
 
 
+@pytest.mark.heavy  # DVC's push and pull through a remote: the slowest of the module
 def test_local_remote_round_trip_and_a_run_gets_its_data_back(home, store):
     r = build(home)
     assert r.returncode == 0, r.stderr
