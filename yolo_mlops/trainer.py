@@ -199,19 +199,23 @@ def _draw_boxes(image, boxes, names: dict, color: str, size: int):
     draw = ImageDraw.Draw(image)
     for x1, y1, x2, y2, conf, cls in boxes:
         draw.rectangle([x1 * scale, y1 * scale, x2 * scale, y2 * scale], outline=color, width=2)
-        label = names.get(int(cls), str(int(cls))) + ("" if conf is None else f" {conf:.2f}")
-        draw.text((x1 * scale + 2, y1 * scale + 1), label, fill=color)
+        many = len(names) > 1  # name the class only when there is more than one
+        label = (names.get(int(cls), str(int(cls))) if many else "") + ("" if conf is None else f" {conf:.2f}")
+        if label.strip(): draw.text((x1 * scale + 2, y1 * scale + 1), label.strip(), fill=color)
     return image
 
 # %% ../nbs/02b_trainer.ipynb #028c4caa
 def picture_sheet(pairs: list, title: str, size: int = 160):
     "One picture: a title, then one row per image, its ground truth left and its prediction right (Pillow images)."
     from PIL import Image, ImageDraw
-    sheet = Image.new("RGB", (2 * size + 6, 18 + len(pairs) * (size + 4)), "white")
+    heights = [max(truth.height, predicted.height) for truth, predicted in pairs]
+    sheet = Image.new("RGB", (2 * size + 6, 18 + sum(heights) + 4 * len(pairs)), "white")
     ImageDraw.Draw(sheet).text((4, 3), title, fill="black")
-    for row, (truth, predicted) in enumerate(pairs):
-        sheet.paste(truth, (0, 18 + row * (size + 4)))
-        sheet.paste(predicted, (size + 6, 18 + row * (size + 4)))
+    y = 18
+    for (truth, predicted), height in zip(pairs, heights):
+        sheet.paste(truth, (0, y))
+        sheet.paste(predicted, (size + 6, y))
+        y += height + 4
     return sheet
 
 # %% ../nbs/02b_trainer.ipynb #b88b600c
