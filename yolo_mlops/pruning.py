@@ -41,7 +41,7 @@ PRUNER_SETTINGS = {"median": ("grace_epochs", "min_trials", "metric"),
                    "asha": ("grace_epochs", "reduction_factor", "metric")}
 
 def pruner_from_file(raw, epochs: int) -> Pruner:
-    "The `pruner:` of a search file (`median`, or `{method: asha, grace_epochs: 2}`), checked against the trials' `epochs`."
+    "A search file's `pruner:` (`median`, or `{method: asha, grace_epochs: 2}`), checked against the trials' `epochs`."
     raw = {"method": raw} if isinstance(raw, str) else raw
     if not isinstance(raw, dict) or "method" not in raw:
         raise PrunerError(f"pruner: write median or asha, or {{method: asha, grace_epochs: 2}}; got {raw!r}")

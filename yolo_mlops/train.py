@@ -19,7 +19,6 @@ from .evaluate import (BOOTSTRAP_RESAMPLES, MATCHES_ARTIFACT, Baseline, EvalProt
                                  seen_images_sentence, split_images, timed_predictions)
 from .parameters import (BOOKKEEPING_PARAMETERS, GRID_PARAMETERS, OPTIMIZERS, TrainConfig, TrainParameterError,
                                    make_train_config)
-from .pruning import Pruner, TrialJudge
 from .trainer import (Training, TrainingJob, console_to_log, die_with_parent, say_trained, training_in)
 
 # %% auto #0
@@ -57,6 +56,7 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
     if cfg.workers < 0: problems.append(f"workers must be 0 or more (got {cfg.workers})")
     if cfg.epoch_predictions < 0:
         problems.append(f"epoch_predictions must be 0 (none) or more (got {cfg.epoch_predictions})")
+    from yolo_mlops.pruning import Pruner  # a search's pruner: a later chapter (02e_pruning), read after this one
     try: cfg.pruner and Pruner.from_json(cfg.pruner)
     except (ValueError, TypeError): problems.append(f"pruner must be a search's pruner as JSON, got {cfg.pruner!r}")
     optimizer = {o.lower(): o for o in OPTIMIZERS}.get(cfg.optimizer.lower())  # Ultralytics ignores case too
@@ -241,7 +241,8 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     base = _log_baseline(cfg, digest)
     clock.lap("baseline")
     # a trainer process trains meanwhile: the kernel prepares what comes after training, then logs the epochs
-    judge = TrialJudge(Pruner.from_json(cfg.pruner), run_id, cfg.epochs) if cfg.pruner else None  # a pruned search
+    from yolo_mlops.pruning import Pruner, TrialJudge  # a pruned search's trial is judged after each epoch
+    judge = TrialJudge(Pruner.from_json(cfg.pruner), run_id, cfg.epochs) if cfg.pruner else None
     end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg), judge=judge)
     clock.lap("train")  # with a trainer process: what was left of training once the run was ready
     metrics = {"train_seconds": end.seconds}

@@ -410,7 +410,7 @@ class RecordWriter:
 
 # %% ../nbs/02b_trainer.ipynb #31304d02
 class AskTheKernel:
-    "A trainer process' judge: the epoch's verdict, asked of the kernel (`{\"judge\": ...}`, answered `{\"stop\": ...}`)."
+    "A trainer process' judge: each epoch's verdict, asked of the kernel (`judge`), answered on stdin (`stop`)."
     def __init__(self, writer: RecordWriter, answers): self.writer, self.answers = writer, answers
     def __call__(self, epoch: int, metrics: dict) -> bool:
         self.writer.write(judge=[epoch, metrics])
