@@ -48,7 +48,8 @@ class GridResult:
                  "test_mAP50": trial.metrics.get("final_test_mAP50"),
                  "gain_test_mAP50": trial.metrics.get("gain_test_mAP50"),
                  "error": trial.error[:80]} for trial in self.trials]
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        return table.astype({"pruned_after_epoch": "Int64"}) if len(table) else table  # 1, not 1.0, beside NA
 
 # %% ../nbs/03d_launcher.ipynb #c018p
 class _Progress:
