@@ -51,7 +51,7 @@ def tree_state(*paths) -> dict:
 # pytest 9.2's structured node ids lose xdist's groups without a word (pytest-dev/pytest-xdist#1386: the pipeline
 # fixture was built twice): settings.ini keeps pytest below 9.2 until a fixed xdist is out.
 HEAVIEST_FIRST = ("test_grid", "test_team_stack", "test_class_server", "test_ray", "test_ray_client", "test_launchers",
-                  "test_pipeline", "test_train", "test_own_data", "test_dvc", "test_docs")
+                  "test_pipeline", "test_train", "test_pruning", "test_own_data", "test_dvc", "test_docs")
 
 def pytest_configure(config):
     """Two marks sort the tests into tiers: `bash scripts/test.sh --quick` (the edit-run loop: `-m "not trains and not

@@ -13,10 +13,11 @@ from .parameters import GRID_PARAMETERS
 from .runner import run_stage
 
 # %% auto #0
-__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'EPOCH_CURVES_CAPTION', 'FIGURE_CAPTIONS', 'run_link', 'runs_table',
-           'load_test_matches', 'score_image_draws', 'pooled_interval', 'varying_parameters', 'continuous_parameters',
-           'dimension_effects', 'configurations', 'plot_gain_intervals', 'plot_metric_by_dimension',
-           'plot_epoch_curves', 'plot_precision_recall', 'analyze', 'analysis_summary', 'analysis_stage']
+__all__ = ['PARAMETERS', 'EFFECTIVE', 'METRICS', 'EPOCH_CURVES_CAPTION', 'FIGURE_CAPTIONS', 'run_link', 'runs_table', 'completed',
+           'load_test_matches', 'score_image_draws', 'pooled_interval', 'varying_parameters', 'pruned_trials',
+           'continuous_parameters', 'dimension_effects', 'configurations', 'plot_gain_intervals',
+           'plot_metric_by_dimension', 'plot_epoch_curves', 'plot_precision_recall', 'analyze', 'analysis_summary',
+           'analysis_stage']
 
 # %% ../nbs/04_analysis.ipynb #c006
 # The columns of the runs table: what a run was asked for, what it really used, and what it got
@@ -30,7 +31,7 @@ METRICS = [f"{kind}_{split}_{m}" for kind in ("final", "baseline") for split in 
            for m in ("precision", "recall", "mAP50", "mAP50_95")] + \
           [f"gain_{s}_{m}" for s in ("val", "test") for m in ("mAP50", "mAP50_95")] + \
           [f"gain_test_{m}_ci_{b}" for m in ("mAP50", "mAP50_95") for b in ("low", "high")] + \
-          ["optimizer_steps", "first_step_epoch", "epochs_trained", "best_epoch", "best_is_pretrained",
+          ["optimizer_steps", "first_step_epoch", "epochs_trained", "best_epoch", "best_is_pretrained", "pruned_epoch",
            "latency_ms_median", "train_seconds", "run_seconds"]
 
 # %% ../nbs/04_analysis.ipynb #c006a
@@ -63,6 +64,7 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
                "duration_s": (i.end_time - i.start_time) / 1000 if i.end_time else math.nan}
         row.update({k: _number(p.get(k)) for k in PARAMETERS + EFFECTIVE})
         row.update({k: m.get(k, math.nan) for k in METRICS})
+        row["pruned_epoch"] = _number(t.get("pruned_epoch")) if t.get("pruned") == "true" else math.nan  # the tag
         row["error"] = t.get("error", "")
         row["experiment_id"], row["link"] = exp.experiment_id, run_link(uri, exp.experiment_id, i.run_id)
         rows.append(row)
@@ -73,6 +75,13 @@ def runs_table(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experi
         if table[p].dtype == float and len(values) and (values == values.round()).all():
             table[p] = table[p].astype("Int64")
     return table.sort_values("start_time").reset_index(drop=True)
+
+# %% ../nbs/04_analysis.ipynb #fa8bea6f
+def completed(table: pd.DataFrame) -> pd.DataFrame:
+    "The FINISHED runs that trained every epoch: runs a search's pruner stopped early are shown apart (`pruned_trials`)."
+    done = table.status == "FINISHED"
+    if "pruned_epoch" in table: done &= table["pruned_epoch"].isna()
+    return table[done]
 
 # %% ../nbs/04_analysis.ipynb #c011b
 def load_test_matches(table: pd.DataFrame, tracking_uri: str | None = None) -> dict:
@@ -120,14 +129,25 @@ def pooled_interval(diffs, seed: int = 0, confidence: float = 0.95) -> tuple[flo
 # %% ../nbs/04_analysis.ipynb #c008
 def varying_parameters(table: pd.DataFrame) -> list[str]:
     "The parameters that take more than one value among the FINISHED runs."
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     return [p for p in PARAMETERS if p in done and done[p].astype(str).nunique() > 1]
+
+# %% ../nbs/04_analysis.ipynb #17487106
+def pruned_trials(table: pd.DataFrame) -> pd.DataFrame:
+    "The runs a search's pruner stopped: their varying parameters, the epoch they stopped after, their scores."
+    if "pruned_epoch" not in table: return table.iloc[:0]
+    finished = table[table.status == "FINISHED"]
+    stopped = finished[finished["pruned_epoch"].notna()]
+    varying = [p for p in PARAMETERS if p in finished and finished[p].astype(str).nunique() > 1]
+    columns = ["run_name", "trial", *varying, "pruned_epoch", "epochs", "final_val_mAP50_95",
+               "final_test_mAP50", "gain_test_mAP50"]
+    return stopped[[c for c in dict.fromkeys(columns) if c in stopped]]
 
 # %% ../nbs/04_analysis.ipynb #c008a
 def continuous_parameters(table: pd.DataFrame) -> list[str]:
     """The varying parameters drawn from a continuous range (a random or tpe search): numeric, with more than four
     values, or a value of their own for nearly every run. They are shown against the metric, not value by value."""
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     out = []
     for p in varying_parameters(table):
         values = pd.to_numeric(done[p], errors="coerce")
@@ -162,7 +182,7 @@ def dimension_effects(table: pd.DataFrame,              # the runs table (`runs_
     pairs, and (given `draws` from `score_image_draws`) its interval over the pairs and the test images; a verdict.
     Continuous parameters (a search's draws) have no values to pair: `plot_metric_by_dimension` shows them instead."""
     from scipy import stats
-    done = table[(table.status == "FINISHED") & table[metric].notna()]
+    done = completed(table).dropna(subset=[metric])
     varying = [d for d in varying_parameters(table) if d not in continuous_parameters(table)]
     rows = []
     continuous = continuous_parameters(table)
@@ -212,7 +232,7 @@ def _configuration_interval(runs: pd.DataFrame, metric: str, draws: dict) -> tup
 def configurations(table: pd.DataFrame, metric: str = "final_test_mAP50", draws: dict | None = None) -> pd.DataFrame:
     """Mean and spread of `metric` and of the gain over the baseline per configuration (seeds pooled); given `draws`,
     the interval of the mean gain over seeds and test images, and its verdict."""
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     dims = [d for d in varying_parameters(table) if d != "seed"]
     gain = metric.replace("final_", "gain_")
     agg = {"runs": ("run_id" if "run_id" in done else metric, "count"), "mean": (metric, "mean"),
@@ -249,7 +269,7 @@ def plot_gain_intervals(table: pd.DataFrame,              # the runs table, with
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     gain = metric.replace("final_", "gain_")
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     dims = [d for d in varying_parameters(table) if d != "seed"]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * (len(done) + len(configs)) + 1.4))
     y, ticks, labels = 0, [], []
@@ -285,13 +305,13 @@ def plot_metric_by_dimension(table: pd.DataFrame,              # the runs table
     parameter (a search's draws) is a scatter of `metric` against it, on a log scale when it spans a decade."""
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     if "seed" in done: done = done.assign(seed=done["seed"].astype(str))  # seeds are categories, not a scale
     dims = [d for d in varying_parameters(table) if d != "seed"] or ["seed"]
     fig, axes = plt.subplots(1, len(dims), figsize=(4 * len(dims), 3.6), squeeze=False, sharey=True)
     baseline = (done[metric.replace("final_", "baseline_")].mean() if metric.replace("final_", "baseline_") in done
                 else None)
-    continuous = continuous_parameters(table)
+    continuous, stopped = continuous_parameters(table), pruned_trials(table)  # the pruned: grey crosses, apart
     for ax, dim in zip(axes.flat, dims):
         hue = "seed" if "seed" in done and dim != "seed" and done["seed"].nunique() > 1 else None
         if dim in continuous:
@@ -299,11 +319,16 @@ def plot_metric_by_dimension(table: pd.DataFrame,              # the runs table
             sns.scatterplot(data=done.assign(**{dim: x}), x=dim, y=metric, hue=hue, ax=ax, s=45, alpha=.85,
                             legend=ax is axes.flat[0], palette="tab10" if hue else None)
             if x.min() > 0 and x.max() / x.min() >= 10: ax.set_xscale("log")
+            xs = pd.to_numeric(stopped[dim]) if dim in stopped else []
         else:
-            sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15,
+            order = sorted(done[dim].unique())
+            sns.stripplot(data=done, x=dim, y=metric, hue=hue, ax=ax, size=7, alpha=.8, jitter=.15, order=order,
                           legend=ax is axes.flat[0], palette="tab10" if hue else None)
             sns.pointplot(data=done, x=dim, y=metric, ax=ax, color="black", errorbar="sd", markers="_",
-                          linestyle="none")
+                          linestyle="none", order=order)
+            xs = [[str(v) for v in order].index(str(v)) for v in stopped.get(dim, []) if str(v) in map(str, order)]
+        if len(xs) and len(xs) == len(stopped):
+            ax.scatter(xs, stopped[metric], marker="x", color="gray", label="stopped early by the pruner")
         if baseline is not None and not math.isnan(baseline):
             ax.axhline(baseline, ls="--", color="tab:red", label="pretrained baseline")
         ax.set_title(f"{metric} by {dim}")
@@ -333,7 +358,7 @@ def plot_epoch_curves(table: pd.DataFrame,              # the runs table
     client = config.open_store(tracking_uri, check=False).client
     fig, ax = plt.subplots(figsize=(7, 4))
     best_said = False
-    for _, run in table[table.status == "FINISHED"].iterrows():
+    for _, run in completed(table).iterrows():
         hist = sorted(client.get_metric_history(run.run_id, metric), key=lambda h: h.step)
         stepped = {h.step: h.value > 0 for h in client.get_metric_history(run.run_id, "epoch_optimizer_steps")}
         label = run.run_name + (" (best = pretrained)" if run.get("best_is_pretrained") == 1 else "")
@@ -347,7 +372,7 @@ def plot_epoch_curves(table: pd.DataFrame,              # the runs table
             ax.plot(best[0].step, best[0].value, "*", ms=13, color=line.get_color(), mec="black", mew=.6, zorder=3,
                     label=None if best_said else "best epoch (best.pt)")
             best_said = True
-    base = table[table.status == "FINISHED"]["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
+    base = completed(table)["baseline_val_mAP50"].mean() if metric == "val_mAP50" else math.nan
     if not math.isnan(base): ax.axhline(base, ls="--", color="tab:red", label="pretrained baseline")
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -368,7 +393,7 @@ def plot_precision_recall(table: pd.DataFrame,  # the runs table
     "Precision against recall of every FINISHED run on `split`, the baseline as a star."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     fig, ax = plt.subplots(figsize=(5, 4.2))
     sc = ax.scatter(done[f"final_{split}_recall"], done[f"final_{split}_precision"], c=done[f"final_{split}_mAP50"],
                     cmap="viridis")
@@ -399,14 +424,16 @@ def analyze(experiment: str = config.DEFAULT_EXPERIMENT,  # the MLflow experimen
     table.to_csv(reports / "runs_analysis.csv", index=False)
     effects.to_csv(reports / "effects.csv", index=False)
     configs.to_csv(reports / "configurations.csv", index=False)
+    pruned_trials(table).to_csv(reports / "pruned_trials.csv", index=False)  # a search's pruned trials, apart
     paths = [plot_gain_intervals(table, configs, figures / "gain_intervals.png", metric),
              plot_metric_by_dimension(table, figures / "metric_by_dimension.png", metric),
              plot_epoch_curves(table, figures / "epoch_curves.png", tracking_uri=tracking_uri),
              plot_precision_recall(table, figures / "precision_recall.png")]
     if mlflow.active_run():
-        for f in ("runs_analysis.csv", "effects.csv", "configurations.csv"): mlflow.log_artifact(str(reports / f))
+        for f in ("runs_analysis.csv", "effects.csv", "configurations.csv", "pruned_trials.csv"):
+            mlflow.log_artifact(str(reports / f))
         for p in paths: mlflow.log_artifact(str(p), "figures")
-        done = table[table.status == "FINISHED"]
+        done = completed(table)
         resolved = int((done.get("gain_test_mAP50_ci_low", pd.Series(dtype=float)) > 0).sum())
         mlflow.log_metrics({"runs": len(table), "runs_finished": len(done),
                             "runs_gain_resolved": resolved,  # the interval of the gain lies above 0
@@ -423,7 +450,7 @@ def analysis_summary(result: dict,           # what `analyze` returns
     """The analysis in words: a plain first line (the runs, the best configuration's gain with its interval and what it
     says, as the UI's list of runs shows it), then what the runs' intervals say, the effects, where the runs came from."""
     table, configs, effects = result["table"], result["configurations"], result["effects"]
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     first = f"{len(table)} training runs of " + (f"grid {grid}" if grid else f"experiment {experiment}")
     if len(configs) and "mean_gain" in configs:
         best, dims = configs.iloc[0], [d for d in varying_parameters(table) if d != "seed"]
@@ -438,6 +465,10 @@ def analysis_summary(result: dict,           # what `analyze` returns
         lines.append(f"**Runs**: {len(done)} FINISHED; {int((low > 0).sum())} have a gain whose 95 % interval lies "
                      f"above 0, {int((high < 0).sum())} a loss whose interval lies below 0; "
                      f"{int((done.gain_test_mAP50 > 0).sum())} have a positive point estimate, which alone is no evidence.")
+    if len(stopped := pruned_trials(table)):
+        lines.append(f"**Stopped early**: {len(stopped)} trial(s) stopped by their search's pruner, after epoch(s) "
+                     f"{', '.join(str(int(e)) for e in stopped.pruned_epoch)}: listed apart, left out of the effects, "
+                     "the configurations and promotion.")
     if pre := int((done.get("best_is_pretrained", pd.Series(dtype=float)) == 1).sum()):
         lines.append(f"{pre} run(s) have their best checkpoint before their first optimizer step: the pretrained model.")
     for _, e in effects.iterrows():

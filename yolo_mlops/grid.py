@@ -13,12 +13,13 @@ from . import config
 from .config import training_notebook
 from .data_sources import DatasetError
 from .data import dataset_folder, read_manifest
-from .parameters import GRID_PARAMETERS, TrainParameterError, make_train_config
+from .pruning import Pruner, PrunerError, pruner_from_file
+from .parameters import GRID_PARAMETERS, TrainConfig, TrainParameterError, make_train_config
 
 # %% auto #0
 __all__ = ['SEARCH_METHODS', 'DISTRIBUTIONS', 'GRID_FILE_KEYS', 'TPE_METRIC', 'GridSpecError', 'check_distribution', 'draw_value',
            'GridSpec', 'load_grid', 'grid_from_params', 'training_chapters', 'notebook_code_hash', 'dataset_digest_of',
-           'trial_key', 'Trial', 'TrialQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue']
+           'trial_key', 'Trial', 'pruned_epoch_of', 'TrialQueue', 'import_optuna', 'optuna_distributions', 'TpeQueue']
 
 # %% ../nbs/03_grid.ipynb #c006
 SEARCH_METHODS = ("grid", "random", "tpe")
@@ -79,6 +80,7 @@ class GridSpec:
     trials: int = 0         # random, tpe: how many trials
     search_seed: int = 0    # random, tpe: the seed of the draws
     space: dict = field(default_factory=dict)  # random, tpe: name -> {uniform|loguniform|int|choice: [...]}
+    pruner: Pruner | None = None  # random, tpe: what stops hopeless trials after an epoch (`02e_pruning`)
 
     def __post_init__(self):
         if not self.name: raise GridSpecError("A grid needs a name.")
@@ -91,6 +93,13 @@ class GridSpec:
         for name, dist in self.space.items(): check_distribution(name, dist)
         both = (set(self.grid) | set(self.space)) & set(self.fixed)
         if both: raise GridSpecError(f"{', '.join(sorted(both))} is both fixed and searched.")
+        if self.method == "grid" and self.pruner is not None:
+            raise GridSpecError("a pruner stops the trials of a search: it needs method: random or tpe (a plain grid "
+                                "trains every trial to its last epoch)")
+        epochs = self.fixed.get("epochs")
+        if self.pruner is not None and isinstance(epochs, int) and self.pruner.grace_epochs >= epochs:
+            raise GridSpecError(f"pruner.grace_epochs is {self.pruner.grace_epochs} but the trials train {epochs} "
+                                f"epochs: no trial could be stopped; use a grace_epochs below {epochs}")
         if self.method == "grid" and self.space:
             raise GridSpecError("`space` needs method: random or tpe (a grid takes value lists under `grid`).")
         if self.method != "grid":
@@ -127,12 +136,26 @@ def _random_trials(self: GridSpec) -> list[dict]:
 @patch
 def key_material(self: GridSpec) -> dict:
     """What identifies a `tpe` search, whose trials are not known ahead: not `trials`, so that raising it resumes
-    the same search (its parent run, its finished trials) and adds trials."""
-    return {k: getattr(self, k) for k in ("name", "method", "search_seed", "space", "fixed")}
+    the same search (its parent run, its finished trials) and adds trials; its pruner, if it has one."""
+    material = {k: getattr(self, k) for k in ("name", "method", "search_seed", "space", "fixed")}
+    return {**material, "pruner": self.pruner.to_json()} if self.pruner else material
 
 # %% ../nbs/03_grid.ipynb #c008
-GRID_FILE_KEYS = ("name", "description", "experiment", "method", "trials", "search_seed", "fixed", "grid", "space")
+GRID_FILE_KEYS = ("name", "description", "experiment", "method", "trials", "search_seed", "fixed", "grid", "space",
+                  "pruner")
 
+def _pruner_in(raw: dict, path: Path) -> Pruner | None:
+    "The `pruner:` of grid file `path` (read as `raw`), checked against its method and its trials' epochs."
+    if raw.get("pruner") is None: return None
+    if (raw.get("method") or "grid") == "grid":
+        raise GridSpecError(f"Grid file {path}: a pruner stops the trials of a search; it needs method: random or tpe")
+    fixed, space = raw.get("fixed") or {}, raw.get("space") or {}
+    epochs = fixed.get("epochs", TrainConfig.epochs)
+    if isinstance(space.get("epochs"), dict): epochs = min(next(iter(space["epochs"].values())))  # its fewest
+    try: return pruner_from_file(raw["pruner"], int(epochs))
+    except (PrunerError, TypeError, ValueError) as e: raise GridSpecError(f"Grid file {path}: {e}") from None
+
+# %% ../nbs/03_grid.ipynb #c008p
 def load_grid(path: str | os.PathLike) -> GridSpec:
     "Read a grid spec from a YAML file."
     path = Path(path)
@@ -148,7 +171,8 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
     return GridSpec(raw.get("name") or path.stem, dict(raw.get("grid") or {}), dict(raw.get("fixed") or {}),
                     raw.get("experiment") or config.DEFAULT_EXPERIMENT,
                     " ".join(str(raw.get("description") or "").split()),
-                    method, raw.get("trials") or 0, raw.get("search_seed") or 0, dict(raw.get("space") or {}))
+                    method, raw.get("trials") or 0, raw.get("search_seed") or 0, dict(raw.get("space") or {}),
+                    _pruner_in(raw, path))
 
 # %% ../nbs/03_grid.ipynb #c008-1
 def grid_from_params(params: dict, base: GridSpec | None = None, name: str | None = None) -> GridSpec:
@@ -208,6 +232,7 @@ class Trial:
     log: str = ""
     metrics: dict = field(default_factory=dict)
     trained_by: str = ""  # "another launcher" when a launcher beside this one trained it
+    pruned_epoch: int = 0  # the epoch its search's pruner stopped it after (0: it trained every epoch)
 
     @property
     def stem(self) -> str:
@@ -217,6 +242,12 @@ class Trial:
     def notebook_in(self, out_dir: Path) -> Path:
         "Where its executed notebook goes in the grid's folder `out_dir` (its side files beside it)."
         return Path(out_dir) / f"{self.stem}.ipynb"
+
+# %% ../nbs/03_grid.ipynb #c016p
+def pruned_epoch_of(run) -> int:
+    "The epoch a search's pruner stopped MLflow run `run` after (its tags `pruned`, `pruned_epoch`); 0 if it was not."
+    tags = run.data.tags
+    return int(tags.get("pruned_epoch") or 0) if tags.get("pruned") == "true" else 0
 
 # %% ../nbs/03_grid.ipynb #c023
 class TrialQueue:
@@ -260,9 +291,11 @@ class TpeQueue(TrialQueue):
         sampler = optuna.samplers.TPESampler(seed=spec.search_seed + len(history))
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
         self.known = {}  # trial key -> its value: a proposal the store already holds is told at once, not trained again
-        for params, value in history:
+        done, pruned = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+        for params, value in history:  # value None: a trial its pruner stopped
             self.study.add_trial(optuna.trial.create_trial(params={n: params[n] for n in self.dists},
-                                                           distributions=self.dists, value=value))
+                                                           distributions=self.dists, value=value,
+                                                           state=done if value is not None else pruned))
             self.known[make_trial(-1, {**spec.fixed, **params}).key] = value
         self.asked = len(history)
 
@@ -274,8 +307,9 @@ class TpeQueue(TrialQueue):
                       **{n: float(f"{v:.6g}") if isinstance(v, float) else v for n, v in proposal.params.items()}}
             trial = self.make_trial(self.asked, params)
             if trial.key not in self.known and trial.key not in self.asked_of: break
-            self.study.tell(proposal, self.known.get(trial.key), state=None if trial.key in self.known else
-                            import_optuna().trial.TrialState.PRUNED)
+            value = self.known.get(trial.key)  # known and not pruned: its value; else Optuna's PRUNED (a duplicate)
+            state = None if value is not None else import_optuna().trial.TrialState.PRUNED
+            self.study.tell(proposal, value, state=state)
         else: return None
         self.asked += 1
         self.asked_of[trial.key] = proposal
@@ -285,7 +319,10 @@ class TpeQueue(TrialQueue):
         proposal = self.asked_of.pop(trial.key, None)
         if proposal is None: return
         value = trial.metrics.get(TPE_METRIC)
-        if trial.status in ("FINISHED", "SKIPPED") and value is not None:
+        if trial.pruned_epoch:  # stopped by the search's pruner: PRUNED, as Optuna's own pruners report it
+            self.study.tell(proposal, state=import_optuna().trial.TrialState.PRUNED)
+            self.known[trial.key] = None
+        elif trial.status in ("FINISHED", "SKIPPED") and value is not None:
             self.study.tell(proposal, value)
             self.known[trial.key] = value
         else: self.study.tell(proposal, state=import_optuna().trial.TrialState.FAIL)

@@ -13,7 +13,7 @@ import yaml
 from . import config
 from .data_sources import DatasetError
 from .grid import (TPE_METRIC, GridSpec, TpeQueue, Trial, TrialQueue, dataset_digest_of, notebook_code_hash,
-                             trial_key)
+                             pruned_epoch_of, trial_key)
 from .ledger import (Heartbeat, claim_trial, discard_run, finished_runs_by_key, finished_trial_runs, grid_parent_run,
                                launcher_alive, repair_interrupted_runs, repair_interrupted_runs_of, trial_state)
 from .local_trials import GridBackend, LocalBackend, TrialJob
@@ -35,16 +35,21 @@ class GridResult:
     @property
     def failed(self): return [trial for trial in self.trials if trial.status != "FINISHED" and trial.status != "SKIPPED"]
 
+    @property
+    def pruned(self): return [trial for trial in self.trials if trial.pruned_epoch]
+
     def table(self):
         "One row per trial: its parameters, status, run and main metrics."
         import pandas as pd
         rows = [{"trial": trial.index, **trial.params, "status": trial.status,
                  "trained_by": trial.trained_by or ("earlier" if trial.status == "SKIPPED" else "here"),
                  "run_id": trial.run_id, "seconds": round(trial.seconds, 1),
+                 "pruned_after_epoch": trial.pruned_epoch or None,  # stopped early by its search's pruner
                  "test_mAP50": trial.metrics.get("final_test_mAP50"),
                  "gain_test_mAP50": trial.metrics.get("gain_test_mAP50"),
                  "error": trial.error[:80]} for trial in self.trials]
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        return table.astype({"pruned_after_epoch": "Int64"}) if len(table) else table  # 1, not 1.0, beside NA
 
 # %% ../nbs/03d_launcher.ipynb #c018p
 class _Progress:
@@ -62,6 +67,7 @@ class _Progress:
             print(f"[grid] {self.done}/{todo} run: {self.done - self.failed} finished, {self.failed} failed, "
                   f"{left} remaining{f', ETA {eta:.0f}s' if left else ''} | trial {trial.index} {trial.status} "
                   f"in {trial.seconds:.0f}s"
+                  + (f", stopped early by the pruner after epoch {trial.pruned_epoch}" if trial.pruned_epoch else "")
                   + (f" (trained by {trial.trained_by})" if trial.trained_by else "")
                   + (f": {trial.error[:100]}" if trial.error else ""), file=self.out, flush=True)
 
@@ -81,7 +87,7 @@ def close_trial_run(client,          # an `MlflowClient` of the grid's store
         client.set_tag(run_id, "error", f"{why}; see {job.log}")
         client.set_terminated(run_id, "FAILED")
         run = client.get_run(run_id)
-    trial.status, trial.metrics = run.info.status, dict(run.data.metrics)
+    trial.status, trial.metrics, trial.pruned_epoch = run.info.status, dict(run.data.metrics), pruned_epoch_of(run)
     ok = ended.returncode == 0 or run.info.status == "FINISHED"  # e.g. a trial that finished as the grid was stopped
     trial.error = run.data.tags.get("error", "" if ok else ended.error or f"exit status {ended.returncode}")
     return trial
@@ -118,7 +124,8 @@ def plan_grid(spec: GridSpec,                            # the grid
     def make_trial(index: int, params: dict) -> Trial:
         data = params.get("data") or ""
         digests.setdefault(data, dataset_digest_of(params))
-        return Trial(index, params, trial_key(params, digests[data], nb_hash))
+        pruned = {"pruner": spec.pruner.to_json()} if spec.pruner else {}  # a pruned search's trials are its own
+        return Trial(index, params, trial_key({**params, **pruned}, digests[data], nb_hash))
     trials = [make_trial(i, params) for i, params in enumerate(spec.trial_params())]
     if spec.method == "tpe": make_trial(0, dict(spec.fixed))  # no trials yet: the digest of the data they will use
     if all(d == "missing" for d in digests.values()):
@@ -141,14 +148,17 @@ def _queue(client, spec: GridSpec, parent: str, trials: list, done: dict, make_t
         if trial.key in done:
             run = done[trial.key]
             trial.status, trial.run_id, trial.metrics = "SKIPPED", run.info.run_id, dict(run.data.metrics)
+            trial.pruned_epoch = pruned_epoch_of(run)  # a resumed search neither reruns nor forgets a pruned trial
     if spec.method != "tpe": return TrialQueue([trial for trial in trials if trial.status == "PENDING"])
     runs = [] if rerun else finished_trial_runs(client, parent)
     for i, run in enumerate(runs):
         trial = make_trial(i, {**spec.fixed, **{n: yaml.safe_load(run.data.params[n]) for n in spec.space}})
         trial.status, trial.run_id, trial.metrics = "SKIPPED", run.info.run_id, dict(run.data.metrics)
+        trial.pruned_epoch = pruned_epoch_of(run)
         trials.append(trial)
-    return TpeQueue(spec, make_trial, [({n: trial.params[n] for n in spec.space}, trial.metrics[TPE_METRIC])
-                                       for trial in trials if TPE_METRIC in trial.metrics])
+    return TpeQueue(spec, make_trial, [({n: trial.params[n] for n in spec.space},  # None: told to Optuna as PRUNED
+                                        None if trial.pruned_epoch else trial.metrics[TPE_METRIC])
+                                       for trial in trials if TPE_METRIC in trial.metrics or trial.pruned_epoch])
 
 # %% ../nbs/03d_launcher.ipynb #c023r2
 def run_grid(spec: GridSpec,                              # the grid: its trials, or a search's space
@@ -298,7 +308,7 @@ def adopt(self: _Launcher, trial: Trial, run, state: str):
     "Fill `trial` from a run of another launcher."
     trial.run_id, trial.trained_by = run.info.run_id, "another launcher"
     if state != "elsewhere":
-        trial.status, trial.metrics = run.info.status, dict(run.data.metrics)
+        trial.status, trial.metrics, trial.pruned_epoch = run.info.status, dict(run.data.metrics), pruned_epoch_of(run)
         trial.error = run.data.tags.get("error", "")
         trial.seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
 
@@ -338,6 +348,7 @@ def run_params(self: _Launcher, trial: Trial) -> dict:
     "The bookkeeping parameters of `trial`'s run: its experiment, the store, the digest its key was computed with."
     digest = self.plan.digests[trial.params.get("data") or ""]
     return {"experiment": self.spec.experiment, "tracking_uri": self.plan.uri,
+            **({"pruner": self.spec.pruner.to_json()} if self.spec.pruner else {}),  # its run is judged each epoch
             **({"expected_digest": digest} if digest != "missing" else {})}
 
 # %% ../nbs/03d_launcher.ipynb #c023l8
@@ -379,6 +390,7 @@ def close_parent(plan: GridPlan, result: GridResult, status: str):
         if config.is_unreachable_error(e): raise
         client.set_tag(parent, "error", f"could not store the grid summary ({type(e).__name__}); it is in {out_dir}")
     counts = {s: sum(trial.status == s for trial in result.trials) for s in ("FINISHED", "FAILED", "SKIPPED")}
+    counts["PRUNED"] = len(result.pruned)  # FINISHED or SKIPPED, but stopped early by the search's pruner
     from mlflow.entities import Metric
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric("wall_seconds", result.wall_seconds, now, 0),
@@ -388,8 +400,9 @@ def close_parent(plan: GridPlan, result: GridResult, status: str):
 
 # %% ../nbs/03d_launcher.ipynb #62a03892
 def _show_best_trial(client, parent: str, spec: GridSpec, result: GridResult, metric: str = "final_test_mAP50"):
-    "Tag the parent run with its best FINISHED trial and add a line about it to its description."
-    done = [trial for trial in result.trials if trial.status in ("FINISHED", "SKIPPED") and metric in trial.metrics]
+    "Tag the parent run with its best FINISHED trial, not one its pruner stopped; add a line about it to its description."
+    done = [trial for trial in result.trials
+            if trial.status in ("FINISHED", "SKIPPED") and metric in trial.metrics and not trial.pruned_epoch]
     if not done: return
     best = max(done, key=lambda trial: trial.metrics[metric])
     m = best.metrics
@@ -418,6 +431,9 @@ def run_and_show_grid(spec: GridSpec,                # the grid
         print(result.table().drop(columns=["error"]).to_string(index=False))
     print(f"grid {spec.name}: parent run {result.parent_run_id}, {len(result.trials)} trials, "
           f"{len(result.failed)} failed, {result.wall_seconds:.0f}s")
+    for trial in result.pruned:
+        print(f"trial {trial.index} was stopped early by the pruner after epoch {trial.pruned_epoch} "
+              f"of {trial.params.get('epochs', '?')} (run {trial.run_id})")
     for trial in result.failed:
         print(f"trial {trial.index} FAILED ({trial.run_id}): {trial.error}  [log: {trial.log}]", file=sys.stderr)
     return result

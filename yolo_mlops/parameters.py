@@ -47,6 +47,7 @@ class TrainConfig:
     seed: int = 42
     device: str = "cpu"         # 'cpu', '0' (first GPU), 'mps', or '' for Ultralytics' choice
     workers: int = 2
+    epoch_predictions: int = 4  # validation images predicted and pictured after each epoch (0 = none)
     experiment: str = config.DEFAULT_EXPERIMENT
     run_name: str = ""
     run_id: str = ""            # an existing MLflow run to fill (set by a grid's launcher)
@@ -55,11 +56,12 @@ class TrainConfig:
     expected_digest: str = ""   # the digest the dataset must have (set by the grid; "" = any)
     console_log: str = ""       # where Ultralytics' console output goes ("" = console.txt in the run's folder)
     train_in: str = TRAIN_IN_BY_LAUNCHER["train_run"]  # where the model trains: 'kernel' or 'process'
+    pruner: str = ""            # a search's pruner (`Pruner.to_json()`, set by the grid; "" = never stopped early)
 
 # Parameters that say where and how a run is recorded or executed, not what is trained: not grid dimensions, not
 # keys, not Ultralytics' arguments
 BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "expected_digest", "console_log",
-                          "train_in")
+                          "train_in", "pruner")
 
 # %% ../nbs/00a_parameters.ipynb #c008
 def _convert(name: str, value, default):

@@ -13,7 +13,7 @@ from .evaluate import (EvalProtocol, Resolution, gain_resolution, protocol_of, p
                                  seen_images_sentence)
 from .runner import run_stage
 from .analysis import (runs_table, dimension_effects, configurations, load_test_matches, score_image_draws,
-                                 PARAMETERS, varying_parameters)
+                                 PARAMETERS, completed, varying_parameters)
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_NAME', 'RULES', 'POWER', 'model_name_for', 'PromotionCriteria', 'Check', 'images_for_power',
@@ -120,6 +120,10 @@ def check_candidate(run: dict,                          # the candidate's row of
     except (TypeError, ValueError): images = "the"
     value, base = run.get(m, math.nan), run.get(m.replace("final_", "baseline_"), math.nan)
     checks = [Check("run finished", "status FINISHED", run.get("status") == "FINISHED", str(run.get("status")))]
+    stopped = run.get("pruned_epoch")
+    if stopped is not None and not pd.isna(stopped):  # fewer epochs than its search's others: never a champion
+        checks.append(Check("trained every epoch", "not stopped early by a search's pruner", False,
+                            f"stopped by its search's pruner after epoch {_int(stopped)}"))
     pre = run.get("best_is_pretrained")
     checks.append(Check("best checkpoint is trained", "an optimizer step before the best epoch", pre != 1,
                         f"best epoch {_int(run.get('best_epoch'))} came before the first optimizer step: "
@@ -305,7 +309,7 @@ def promote(table: pd.DataFrame,                        # the runs table (`runs_
     class's is not theirs to write: `promotion_target`) and make it the champion."""
     criteria = criteria or PromotionCriteria()
     client = config.open_store(tracking_uri).client
-    done = table[(table.status == "FINISHED") & table[criteria.metric].notna()]
+    done = completed(table).dropna(subset=[criteria.metric])  # never a trial its search's pruner stopped early
     if run_id: candidate = _row(table, run_id)
     else: candidate = done.sort_values(criteria.metric, ascending=False).iloc[0].to_dict() if len(done) else None
     if candidate is None:
@@ -364,7 +368,7 @@ def _md_table(df: pd.DataFrame, floats: int = 4) -> str:
 def _risks(decision: PromotionDecision, table: pd.DataFrame, effects: pd.DataFrame) -> str:
     "The risks of the decision, as a Markdown list."
     c = decision.candidate
-    done = table[table.status == "FINISHED"]
+    done = completed(table)
     risks = [f"The test split is small ({_fmt(c.get('dataset_test_images', '?'))} images, dataset digest "
              f"`{str(c.get('dataset_digest', ''))[:12]}`): a few images change the metric by several points."]
     if str(c.get("baseline_seen_images", "")).lower() == "true": risks.append(seen_images_sentence("true"))
@@ -443,7 +447,7 @@ def _report_values(decision: PromotionDecision, table: pd.DataFrame, effects: pd
     g = m.replace("final_", "gain_")
     cols = ["run_id", "run_name", *dims, m, m.replace("final_", "baseline_"), g, f"{g}_ci_low", f"{g}_ci_high",
             "optimizer_steps", "best_is_pretrained", "latency_ms_median"]
-    alts = table[table.status == "FINISHED"].sort_values(m, ascending=False).head(6)[[x for x in cols if x in table]]
+    alts = completed(table).sort_values(m, ascending=False).head(6)[[x for x in cols if x in table]]
     champ = decision.champion
     return dict(
         model_name=decision.model_name, date=datetime.date.today().isoformat(),

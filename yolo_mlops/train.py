@@ -22,11 +22,12 @@ from .parameters import (BOOKKEEPING_PARAMETERS, GRID_PARAMETERS, OPTIMIZERS, Tr
 from .trainer import (Training, TrainingJob, console_to_log, die_with_parent, say_trained, training_in)
 
 # %% auto #0
-__all__ = ['SYSTEM_METRICS_INTERVAL_S', 'check_train_config', 'training_job', 'git_commit', 'run_tags', 'is_duplicate_key_error',
-           'log_input_tolerating_races', 'TrainResult', 'train_run', 'opened_run', 'ArtifactUploadError',
-           'config_from_namespace', 'get_run', 'show_table', 'show_figure', 'run_summary', 'parameters_table',
-           'dataset_table', 'final_metrics_table', 'class_metrics_table', 'cadence_table', 'where_table', 'phase_table',
-           'plot_run_curves']
+__all__ = ['SYSTEM_METRICS_INTERVAL_S', 'CONFUSION_TABLE', 'CONFUSION_PICTURE', 'check_train_config', 'training_job',
+           'git_commit', 'run_tags', 'is_duplicate_key_error', 'log_input_tolerating_races', 'TrainResult', 'train_run',
+           'opened_run', 'log_confusion_matrix', 'ArtifactUploadError', 'config_from_namespace', 'get_run',
+           'show_table', 'show_figure', 'run_summary', 'parameters_table', 'dataset_table', 'final_metrics_table',
+           'class_metrics_table', 'cadence_table', 'where_table', 'phase_table', 'plot_run_curves',
+           'epoch_pictures_side_by_side']
 
 # %% ../nbs/02_train.ipynb #c011
 def _weights_exist_or_downloadable(weights: str) -> bool:
@@ -53,6 +54,11 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
                         "use a value above epochs to never stop early")
     if cfg.freeze < 0: problems.append(f"freeze must be 0 or more (got {cfg.freeze})")
     if cfg.workers < 0: problems.append(f"workers must be 0 or more (got {cfg.workers})")
+    if cfg.epoch_predictions < 0:
+        problems.append(f"epoch_predictions must be 0 (none) or more (got {cfg.epoch_predictions})")
+    from yolo_mlops.pruning import Pruner  # a search's pruner: a later chapter (02e_pruning), read after this one
+    try: cfg.pruner and Pruner.from_json(cfg.pruner)
+    except (ValueError, TypeError): problems.append(f"pruner must be a search's pruner as JSON, got {cfg.pruner!r}")
     optimizer = {o.lower(): o for o in OPTIMIZERS}.get(cfg.optimizer.lower())  # Ultralytics ignores case too
     if optimizer is None:
         m = difflib.get_close_matches(cfg.optimizer.lower(), [o.lower() for o in OPTIMIZERS], 1, 0.4)
@@ -85,11 +91,14 @@ def check_train_config(cfg: TrainConfig, check_files: bool = True) -> TrainConfi
 
 # %% ../nbs/02_train.ipynb #c014
 def training_job(cfg: TrainConfig, save_dir: Path, console_log: Path) -> TrainingJob:
-    "What `cfg` asks Ultralytics to train (validating under its protocol) into `save_dir`, console to `console_log`."
-    args = {name: getattr(cfg, name) for name in GRID_PARAMETERS if name != "weights"}  # the run's own parameters
+    """What `cfg` asks Ultralytics to train (validating under its protocol) into `save_dir`, console to `console_log`;
+    with its epoch pictures, and judged after each epoch if a search's pruner is set."""
+    args = {name: getattr(cfg, name) for name in GRID_PARAMETERS  # the run's own parameters, for Ultralytics
+            if name not in ("weights", "epoch_predictions")}
     args.update(freeze=cfg.freeze or None, device=cfg.device or None,  # 0 and "": Ultralytics' None
                 deterministic=True, project=str(save_dir.parent), name=save_dir.name, exist_ok=True, verbose=False)
-    return TrainingJob(cfg.weights, str(console_log), args, asdict(EvalProtocol(cfg.imgsz)))
+    return TrainingJob(cfg.weights, str(console_log), args, asdict(EvalProtocol(cfg.imgsz)), cfg.epoch_predictions,
+                       judged=bool(cfg.pruner))
 
 # %% ../nbs/02_train.ipynb #c019
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -232,7 +241,9 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     base = _log_baseline(cfg, digest)
     clock.lap("baseline")
     # a trainer process trains meanwhile: the kernel prepares what comes after training, then logs the epochs
-    end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg))
+    from yolo_mlops.pruning import Pruner, TrialJudge  # a pruned search's trial is judged after each epoch
+    judge = TrialJudge(Pruner.from_json(cfg.pruner), run_id, cfg.epochs) if cfg.pruner else None
+    end = training.log_until_trained(run_id, meanwhile=lambda: _prepare_for_evaluation(cfg), judge=judge)
     clock.lap("train")  # with a trainer process: what was left of training once the run was ready
     metrics = {"train_seconds": end.seconds}
     if end.gpu_memory_mb: metrics["gpu_peak_memory_mb"] = end.gpu_memory_mb  # what packing GPU trials must fit
@@ -245,6 +256,7 @@ def _train_logged(cfg: TrainConfig, run_id: str, training: Training, save_dir: P
     final, run_test = final_evaluation(trained, cfg.data, EvalProtocol(cfg.imgsz), cfg.device, save_dir / "eval",
                                        end.final_val)
     metrics.update({**final, **end.cadence})
+    if end.confusion: log_confusion_matrix(end.confusion, dataset_class_names(cfg.data))
     clock.lap("evaluate")
     metrics.update(_gains_and_class_metrics({**base.metrics, **metrics}, run_test, base, dataset_class_names(cfg.data)))
     mlflow.log_param("bootstrap_resamples", BOOTSTRAP_RESAMPLES)
@@ -306,6 +318,25 @@ def _gains_and_class_metrics(metrics: dict, run_test: list, base: Baseline, name
     out.update({**per_class_metrics(run_test, names, "final_test"), **per_class_metrics(base.images, names, "baseline_test")})
     out.update(class_gains(out))
     return out
+
+# %% ../nbs/02_train.ipynb #7a1eef7f
+CONFUSION_TABLE, CONFUSION_PICTURE = "confusion_matrix_best_epoch.json", "confusion_matrix_best_epoch.png"
+
+def log_confusion_matrix(matrix: list, names: list[str]):
+    "The best epoch's confusion `matrix` (Ultralytics' layout: [predicted][true]) as an MLflow table and a picture."
+    import mlflow, matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    labels = [*names, "background"] if len(matrix) == len(names) + 1 else [str(i) for i in range(len(matrix))]
+    cells = [(labels[t], labels[p], matrix[p][t]) for p in range(len(labels)) for t in range(len(labels))]
+    mlflow.log_table({"true": [c[0] for c in cells], "predicted": [c[1] for c in cells],
+                      "count": [c[2] for c in cells]}, CONFUSION_TABLE)
+    fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 0.9 * len(labels) + 1.4))
+    ax.imshow(matrix, cmap="Blues")
+    for p in range(len(labels)):
+        for t in range(len(labels)): ax.text(t, p, f"{matrix[p][t]:.0f}", ha="center", va="center")
+    ax.set_xticks(range(len(labels)), labels); ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("true"); ax.set_ylabel("predicted"); ax.set_title("Best epoch, validation split", fontsize=9)
+    fig.tight_layout(); mlflow.log_figure(fig, CONFUSION_PICTURE); plt.close(fig)
 
 # %% ../nbs/02_train.ipynb #c051
 class ArtifactUploadError(RuntimeError):
@@ -374,6 +405,9 @@ def run_summary(run) -> "Markdown":
         lines.append(f"**Best epoch** {int(m['best_epoch'])} of {int(m.get('epochs_trained', 0))}, after {steps} "
                      f"optimizer step{'' if steps == 1 else 's'}"
                      + (": its checkpoint is the pretrained model." if m.get("best_is_pretrained") == 1 else "."))
+    if (tags := run.data.tags).get("pruned") == "true":
+        lines.append(f"**Stopped early** by its search's pruner after epoch {tags.get('pruned_epoch')}: "
+                     f"{tags.get('pruned_reason', '')}.")
     return Markdown("\n".join(f"- {l}" for l in lines))
 
 # %% ../nbs/02_train.ipynb #c064
@@ -462,7 +496,9 @@ def cadence_table(run) -> "pd.DataFrame":
             ("epochs trained", int(m.get("epochs_trained", 0))), ("optimizer steps", int(m.get("optimizer_steps", 0))),
             ("first step in epoch", int(m.get("first_step_epoch", 0)) or "none"),
             ("best epoch", int(m.get("best_epoch", 0))),
-            ("best checkpoint is the pretrained model", "yes" if m.get("best_is_pretrained") == 1 else "no")]
+            ("best checkpoint is the pretrained model", "yes" if m.get("best_is_pretrained") == 1 else "no"),
+            ("stopped early by the search's pruner", f"after epoch {int(m['pruned_epoch'])}" if "pruned_epoch" in m
+                                                     else "no")]
     return pd.DataFrame(rows, columns=["cadence", "value"]).set_index("cadence")
 
 # %% ../nbs/02_train.ipynb #c082
@@ -510,4 +546,18 @@ def plot_run_curves(run, path, tracking_uri: str | None = None):
         ax.set_title(title); ax.set_xlabel("epoch"); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
     fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
+    return Path(path)
+
+# %% ../nbs/02_train.ipynb #413329d2
+def epoch_pictures_side_by_side(folder, path) -> Path | None:
+    "The first, a middle and the last epoch's predictions pictures in `folder`, side by side in `path`; None if none."
+    from PIL import Image
+    pictures = sorted(Path(folder).glob("epoch_*.jpg"))
+    if not pictures: return None
+    chosen = [Image.open(p) for p in dict.fromkeys([pictures[0], pictures[len(pictures) // 2], pictures[-1]])]
+    sheet = Image.new("RGB", (sum(i.width for i in chosen) + 10 * (len(chosen) - 1), max(i.height for i in chosen)),
+                      "white")
+    x = 0
+    for image in chosen: sheet.paste(image, (x, 0)); x += image.width + 10
+    sheet.save(path)
     return Path(path)

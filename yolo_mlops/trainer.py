@@ -16,11 +16,11 @@ from .config import SPLIT_METRICS, TRAIN_IN
 
 # %% auto #0
 __all__ = ['disable_ultralytics_mlflow', 'skip_ultralytics_raytune', 'skip_ultralytics_mlflow', 'metric_name', 'MetricRecord',
-           'ParamRecord', 'RecordLogger', 'MlflowTrainingLogger', 'console_to_log', 'RunFiles', 'TrainingJob',
-           'TrainingEnd', 'gpu_peak_memory_mb', 'validate_during_training', 'train_with_callbacks', 'Training',
-           'TrainingInKernel', 'RecordWriter', 'TrainingError', 'die_with_parent', 'TrainingInProcess',
-           'log_relayed_records', 'trainer_main', 'start_trainer_early', 'training_in', 'prepare_training_kernel',
-           'when_trained', 'say_trained']
+           'ParamRecord', 'ImageRecord', 'RecordLogger', 'MlflowTrainingLogger', 'picture_sheet', 'EpochPredictions',
+           'console_to_log', 'RunFiles', 'TrainingJob', 'TrainingEnd', 'gpu_peak_memory_mb', 'validate_during_training',
+           'train_with_callbacks', 'Training', 'TrainingInKernel', 'RecordWriter', 'AskTheKernel', 'TrainingError',
+           'die_with_parent', 'TrainingInProcess', 'log_relayed_records', 'trainer_main', 'start_trainer_early',
+           'training_in', 'prepare_training_kernel', 'when_trained', 'say_trained']
 
 # %% ../nbs/02b_trainer.ipynb #t006
 def disable_ultralytics_mlflow(trainer) -> int:
@@ -94,29 +94,45 @@ class ParamRecord(NamedTuple):
     key: str
     value: str
 
+class ImageRecord(NamedTuple):
+    "One picture of a step, as `MlflowClient.log_image(run_id, image, key=key, step=step)` takes it: a file's path."
+    key: str
+    path: str
+    step: int
+
 # %% ../nbs/02b_trainer.ipynb #t022
 class RecordLogger:
-    "Logs `MetricRecord`s and `ParamRecord`s to MLflow, as MLflow's own entities (with `client`, an `MlflowClient`)."
+    """Logs `MetricRecord`s and `ParamRecord`s to MLflow, as MLflow's own entities (with `client`, an `MlflowClient`),
+    and `ImageRecord`s as step-indexed images (the UI's image slider)."""
     def __init__(self, client=None):
         if client is None:
             from mlflow import MlflowClient
             client = MlflowClient()
         self.client = client
-    def log_batch(self, run_id: str, metrics=(), params=()):
+    def log_batch(self, run_id: str, metrics=(), params=(), images=()):
         from mlflow.entities import Metric, Param
-        self.client.log_batch(run_id, metrics=[Metric(*m) for m in metrics], params=[Param(*p) for p in params])
+        if metrics or params:
+            self.client.log_batch(run_id, metrics=[Metric(*m) for m in metrics], params=[Param(*p) for p in params])
+        for key, path, step in images:
+            from PIL import Image
+            with Image.open(path) as image: self.client.log_image(run_id, image.convert("RGB"), key=key, step=step)
 
 # %% ../nbs/02b_trainer.ipynb #t024
 class MlflowTrainingLogger:
     """Ultralytics callbacks that record a run as it trains: the effective settings once the optimizer exists, one batch
     of metrics per epoch (`step` = epoch) and the optimizer's real steps. Records go to `client.log_batch(run_id,
-    metrics, params)`: by default a `RecordLogger` (MLflow); in a trainer process, a `RecordWriter` (the kernel)."""
+    metrics, params, images)`: by default a `RecordLogger` (MLflow); in a trainer process, a `RecordWriter` (the
+    kernel). With `predictions` (an `EpochPredictions`), each epoch's pictured predictions go with them; with `judge`
+    (a search's pruner, `02e_pruning`), each epoch ends with its verdict, and a stopped trial stops as Ultralytics'
+    own stop does (`trainer.stop`)."""
     events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
 
-    def __init__(self, run_id: str, client=None):
-        self.run_id, self.client = run_id, client or RecordLogger()
+    def __init__(self, run_id: str, client=None, judge: Callable[[int, dict], bool] | None = None,
+                 predictions: Callable | None = None):
+        self.run_id, self.client, self.judge, self.predictions = run_id, client or RecordLogger(), judge, predictions
         self.effective, self.best_epoch, self.epochs_logged, self.final_val = {}, None, 0, {}
         self.optimizer_steps, self.steps_before_epoch, self.steps_at_best, self.first_step_epoch = 0, 0, None, 0
+        self.stopped_at, self.prediction_seconds, self.confusion = 0, 0.0, None
 
     def attach(self, model):
         "Hook the callbacks to an Ultralytics `YOLO` model before `model.train`."
@@ -137,9 +153,11 @@ class MlflowTrainingLogger:
 # %% ../nbs/02b_trainer.ipynb #t026
 @patch
 def on_fit_epoch_end(self: MlflowTrainingLogger, trainer):
-    "Record the epoch's losses, metrics, learning rates and optimizer steps; keep Ultralytics' final validation."
+    "Record the epoch's metrics and optimizer steps, its predictions picture, the judge's verdict; keep the final val."
     if not trainer.validator.training:  # Ultralytics' final validation of best.pt: our final val metrics
         self.final_val = {k: float(trainer.metrics[v]) for k, v in SPLIT_METRICS.items() if v in trainer.metrics}
+        matrix = getattr(getattr(trainer.validator, "confusion_matrix", None), "matrix", None)
+        if matrix is not None: self.confusion = [[float(x) for x in row] for row in matrix]
         return
     step, now = trainer.epoch + 1, int(time.time() * 1000)
     steps = self.optimizer_steps - self.steps_before_epoch
@@ -152,17 +170,101 @@ def on_fit_epoch_end(self: MlflowTrainingLogger, trainer):
         self.best_epoch, self.steps_at_best = step, self.optimizer_steps
     self.client.log_batch(self.run_id, metrics=metrics)
     self.epochs_logged = step
+    if self.predictions is not None:
+        started = time.perf_counter()
+        self.client.log_batch(self.run_id, images=[self.predictions(trainer, step)])
+        self.prediction_seconds += time.perf_counter() - started
+    if self.judge is not None and self.judge(step, {m.key: m.value for m in metrics}):
+        trainer.stop, self.stopped_at = True, step  # Ultralytics' own stop: it validates best.pt and ends
 
 # %% ../nbs/02b_trainer.ipynb #t027
 @patch
 def cadence(self: MlflowTrainingLogger) -> dict:
     """What the optimizer really did: total steps, the first epoch with a step, the best epoch and whether it is the
-    pretrained model."""
+    pretrained model; and the epoch a pruner stopped the run at, the seconds its epoch pictures took."""
     out = {"optimizer_steps": self.optimizer_steps, "first_step_epoch": self.first_step_epoch,
            "epochs_trained": self.epochs_logged}
     if self.best_epoch:
         out.update(best_epoch=self.best_epoch, best_is_pretrained=float(self.steps_at_best == 0))
+    if self.stopped_at: out["pruned_epoch"] = self.stopped_at
+    if self.predictions is not None: out["epoch_predictions_seconds"] = self.prediction_seconds
     return out
+
+# %% ../nbs/02b_trainer.ipynb #c21a4f08
+def _draw_boxes(image, boxes, names: dict, color: str, size: int):
+    "`image` (a Pillow image) with `boxes` (`[x1, y1, x2, y2, conf or None, class]` in its pixels), scaled to `size`."
+    from PIL import ImageDraw
+    scale = size / max(image.size)
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    draw = ImageDraw.Draw(image)
+    for x1, y1, x2, y2, conf, cls in boxes:
+        draw.rectangle([x1 * scale, y1 * scale, x2 * scale, y2 * scale], outline=color, width=2)
+        many = len(names) > 1  # name the class only when there is more than one
+        label = (names.get(int(cls), str(int(cls))) if many else "") + ("" if conf is None else f" {conf:.2f}")
+        if label.strip(): draw.text((x1 * scale + 2, y1 * scale + 1), label.strip(), fill=color)
+    return image
+
+# %% ../nbs/02b_trainer.ipynb #028c4caa
+def picture_sheet(pairs: list, title: str, size: int = 160):
+    "One picture: a title, then one row per image, its ground truth left and its prediction right (Pillow images)."
+    from PIL import Image, ImageDraw
+    heights = [max(truth.height, predicted.height) for truth, predicted in pairs]
+    sheet = Image.new("RGB", (2 * size + 6, 18 + sum(heights) + 4 * len(pairs)), "white")
+    ImageDraw.Draw(sheet).text((4, 3), title, fill="black")
+    y = 18
+    for (truth, predicted), height in zip(pairs, heights):
+        sheet.paste(truth, (0, y))
+        sheet.paste(predicted, (size + 6, y))
+        y += height + 4
+    return sheet
+
+# %% ../nbs/02b_trainer.ipynb #b88b600c
+class EpochPredictions:
+    """After each epoch, the model as it stands predicts the first `count` validation images (the same every epoch);
+    each is drawn beside its ground truth into one picture per epoch, saved in `folder`."""
+    key = "epoch_predictions"  # the MLflow image key: the slider of the run's page
+
+    def __init__(self, count: int, folder: str | os.PathLike, conf: float = 0.25, size: int = 160):
+        self.count, self.folder, self.conf, self.size, self.batch = count, Path(folder), conf, size, None
+
+    def _take_images(self, trainer):
+        "The first `count` validation images as the validator loads them, padded to one size, and their boxes."
+        import torch
+        dataset = trainer.test_loader.dataset
+        items = [dataset[i] for i in range(min(self.count, len(dataset)))]
+        h, w = (max(item["img"].shape[d] for item in items) for d in (1, 2))
+        batch = torch.full((len(items), 3, h, w), 114, dtype=torch.uint8)
+        truths = []
+        for i, item in enumerate(items):
+            _, ih, iw = item["img"].shape
+            batch[i, :, :ih, :iw] = item["img"]
+            xywh = item["bboxes"].reshape(-1, 4) * torch.tensor([iw, ih, iw, ih])
+            truths.append([(x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2, None, c)
+                           for (x, y, bw, bh), c in zip(xywh.tolist(), item["cls"].reshape(-1).tolist())])
+        self.batch, self.truths = batch, truths
+
+# %% ../nbs/02b_trainer.ipynb #40b7d35f
+@patch
+def __call__(self: EpochPredictions, trainer, epoch: int) -> ImageRecord:
+    "Predict the images with `trainer`'s current (EMA) model, draw them for `epoch`; the picture as an `ImageRecord`."
+    import torch
+    from PIL import Image
+    from ultralytics.utils.nms import non_max_suppression
+    if self.batch is None: self._take_images(trainer)
+    model = trainer.ema.ema if getattr(trainer, "ema", None) else trainer.model
+    parameter = next(model.parameters())
+    with torch.no_grad():
+        out = model(self.batch.to(parameter.device).to(parameter.dtype) / 255)
+    found = non_max_suppression(out, self.conf, 0.7, max_det=50)
+    names, pairs = trainer.data["names"], []
+    for image, truth, boxes in zip(self.batch, self.truths, found):
+        picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+        pairs.append((_draw_boxes(picture, truth, names, "lime", self.size),
+                      _draw_boxes(picture, boxes.cpu().tolist(), names, "red", self.size)))
+    self.folder.mkdir(parents=True, exist_ok=True)
+    path = self.folder / f"epoch_{epoch:03d}.jpg"
+    picture_sheet(pairs, f"epoch {epoch}: ground truth (left), prediction (right)", self.size).save(path, quality=85)
+    return ImageRecord(self.key, str(path), epoch)
 
 # %% ../nbs/02b_trainer.ipynb #t032
 @contextmanager
@@ -202,6 +304,8 @@ class TrainingJob:
     console_log: str  # the file Ultralytics' output goes to
     args: dict        # `model.train(**args)`
     eval_protocol: dict | None = None  # the fields of the `EvalProtocol` the trainer validates under (None: its own)
+    epoch_predictions: int = 0  # validation images pictured after each epoch (`EpochPredictions`; 0: none)
+    judged: bool = False        # a pruned search's trial: each epoch waits for the judge's verdict
 
     def to_line(self) -> str: return json.dumps(asdict(self)) + "\n"
 
@@ -216,6 +320,7 @@ class TrainingEnd:
     cadence: dict
     final_val: dict
     gpu_memory_mb: float = 0.0  # the most GPU memory training held (0 on a CPU): a trial's share of a packed GPU
+    confusion: list | None = None  # the confusion matrix of the final validation of best.pt (Ultralytics' layout)
 
 # %% ../nbs/02b_trainer.ipynb #t043b
 def gpu_peak_memory_mb() -> float:
@@ -248,16 +353,20 @@ def train_with_callbacks(job: TrainingJob,                # what to train
                          logger: MlflowTrainingLogger,    # the callbacks that record it
                          on_train_start: Callable | None = None,  # called once Ultralytics is set up to train
                         ) -> TrainingEnd:
-    "Train as `job` says, with `logger`'s callbacks; return how it ended."
+    "Train as `job` says, with `logger`'s callbacks (and the job's epoch pictures); return how it ended."
     from ultralytics import YOLO
     skip_ultralytics_raytune()
     started = time.perf_counter()
+    if job.epoch_predictions:
+        folder = Path(job.args.get("project", "runs")) / job.args.get("name", "train") / "epoch_predictions"
+        logger.predictions = EpochPredictions(job.epoch_predictions, folder)
     model = logger.attach(YOLO(job.weights))
     if on_train_start: model.add_callback("on_train_start", on_train_start)
     if job.eval_protocol:
         model.add_callback("on_pretrain_routine_end", validate_during_training(job.eval_protocol))
     model.train(**job.args)
-    return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val, gpu_peak_memory_mb())
+    return TrainingEnd(time.perf_counter() - started, logger.cadence(), logger.final_val, gpu_peak_memory_mb(),
+                       logger.confusion)
 
 # %% ../nbs/02b_trainer.ipynb #t047
 class Training(Protocol):
@@ -268,9 +377,11 @@ class Training(Protocol):
         "Hand over what to train."
     def wait_until_set_up(self):
         "Return once Ultralytics is set up and about to train (a trainer process), or at once (the kernel)."
-    def log_until_trained(self, run_id: str, meanwhile: Callable[[], None] | None = None) -> TrainingEnd:
+    def log_until_trained(self, run_id: str, meanwhile: Callable[[], None] | None = None,
+                          judge: Callable[[int, dict], bool] | None = None) -> TrainingEnd:
         """Return how training ended, once it has, every epoch logged to run `run_id`; `meanwhile()` is the kernel's own
-        work to do while a trainer process trains."""
+        work to do while a trainer process trains; `judge(epoch, metrics)`, a pruned search's verdict after each
+        epoch (True: stop)."""
     def close(self):
         "Release what `start` took: a trainer process that still runs is killed."
 
@@ -281,20 +392,29 @@ class TrainingInKernel:
     def __init__(self): self.job = None
     def start(self, job: TrainingJob): self.job = job
     def wait_until_set_up(self): pass  # nothing runs before `log_until_trained` trains
-    def log_until_trained(self, run_id: str, meanwhile=None) -> TrainingEnd:
-        "Train, logging each epoch to run `run_id` (`meanwhile`: nothing else runs here while training)."
-        return train_with_callbacks(self.job, MlflowTrainingLogger(run_id))
+    def log_until_trained(self, run_id: str, meanwhile=None, judge=None) -> TrainingEnd:
+        "Train, logging each epoch to run `run_id`, judged by `judge` (`meanwhile`: nothing else runs here meanwhile)."
+        return train_with_callbacks(self.job, MlflowTrainingLogger(run_id, judge=judge))
     def close(self): pass
 
 # %% ../nbs/02b_trainer.ipynb #t051
 class RecordWriter:
     "Stands for the MLflow client in the trainer process: each `log_batch` becomes one line of JSON for the kernel."
     def __init__(self, stream): self.stream = stream
-    def log_batch(self, run_id: str, metrics=(), params=()):
-        self.write(metrics=[list(m) for m in metrics], params=[list(p) for p in params])
+    def log_batch(self, run_id: str, metrics=(), params=(), images=()):
+        self.write(metrics=[list(m) for m in metrics], params=[list(p) for p in params],
+                   images=[list(i) for i in images])
     def write(self, **record):
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
+
+# %% ../nbs/02b_trainer.ipynb #31304d02
+class AskTheKernel:
+    "A trainer process' judge: each epoch's verdict, asked of the kernel (`judge`), answered on stdin (`stop`)."
+    def __init__(self, writer: RecordWriter, answers): self.writer, self.answers = writer, answers
+    def __call__(self, epoch: int, metrics: dict) -> bool:
+        self.writer.write(judge=[epoch, metrics])
+        return bool(json.loads(self.answers.readline() or "{}").get("stop"))
 
 # %% ../nbs/02b_trainer.ipynb #t054
 class TrainingError(RuntimeError):
@@ -321,8 +441,11 @@ class TrainingInProcess:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.held = []  # records that came while `wait_until_set_up` waited
 
-    def start(self, job: TrainingJob):
-        self.proc.stdin.write(job.to_line())
+    def start(self, job: TrainingJob): self.send(job.to_line())
+
+    def send(self, line: str):
+        "One line to the trainer: its job, then (a pruned search) each epoch's verdict."
+        self.proc.stdin.write(line)
         self.proc.stdin.flush()
 
     def wait_until_set_up(self):
@@ -347,22 +470,26 @@ def records(self: TrainingInProcess):
     for line in self.proc.stdout: yield json.loads(line)
 
 @patch
-def log_until_trained(self: TrainingInProcess, run_id: str, meanwhile=None) -> TrainingEnd:
-    "Do `meanwhile()`, then log what the trainer records to run `run_id` until training has ended."
+def log_until_trained(self: TrainingInProcess, run_id: str, meanwhile=None, judge=None) -> TrainingEnd:
+    "Do `meanwhile()`, then log what the trainer records to run `run_id` until training has ended, answering `judge`'s."
     if meanwhile: meanwhile()
-    return log_relayed_records(self, run_id)
+    return log_relayed_records(self, run_id, judge=judge)
 
 # %% ../nbs/02b_trainer.ipynb #t061
-def log_relayed_records(trainer: TrainingInProcess, run_id: str, client=None) -> TrainingEnd:
-    """Log what `trainer` records to run `run_id` as it comes (with `client`, default a `RecordLogger`), until training
-    has ended; return how. Raise `TrainingError` if it failed or died."""
+def log_relayed_records(trainer: TrainingInProcess, run_id: str, client=None, judge=None) -> TrainingEnd:
+    """Log what `trainer` records to run `run_id` as it comes (with `client`, default a `RecordLogger`), answering each
+    epoch's question with `judge`'s verdict, until training has ended; return how. Raise `TrainingError` if it failed
+    or died."""
     client = client or RecordLogger()
     for record in trainer.records():
         if "ended" in record: return TrainingEnd(**record["ended"])
         if "error" in record: raise TrainingError(f"{record['error']} (the traceback is in the run's console log)")
-        if "metrics" in record or "params" in record:
+        if "judge" in record:
+            trainer.send(json.dumps({"stop": bool(judge and judge(*record["judge"]))}) + "\n")
+        if record.get("metrics") or record.get("params") or record.get("images"):
             client.log_batch(run_id, metrics=[MetricRecord(*m) for m in record.get("metrics", [])],
-                             params=[ParamRecord(*p) for p in record.get("params", [])])
+                             params=[ParamRecord(*p) for p in record.get("params", [])],
+                             images=[ImageRecord(*i) for i in record.get("images", [])])
     raise TrainingError(f"the training process ended (exit code {trainer.proc.wait()}) before training was over; "
                         "its last output is in the run's console log")
 
@@ -380,7 +507,8 @@ def trainer_main(parent_pid: int | None = None):
     job, writer, code = TrainingJob.from_line(line), RecordWriter(records), 0
     with console_to_log(job.console_log):
         try:
-            end = train_with_callbacks(job, MlflowTrainingLogger("", client=writer),
+            judge = AskTheKernel(writer, sys.stdin) if job.judged else None  # a pruned search: the kernel judges
+            end = train_with_callbacks(job, MlflowTrainingLogger("", client=writer, judge=judge),
                                        on_train_start=lambda trainer: writer.write(set_up=True))
             for t in threading.enumerate():  # Ultralytics draws some plots in threads
                 if t is not threading.current_thread() and not t.daemon: t.join()
