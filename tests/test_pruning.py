@@ -9,6 +9,8 @@ import yaml
 from mlflow import MlflowClient
 from conftest import yolo_mlops
 
+pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
+
 SEARCH = {"name": "pruned", "method": "random", "trials": 3, "search_seed": 0,  # draws lr0 0.0003, 0.0001, then 0.6
           "fixed": {"epochs": 2, "imgsz": 64, "workers": 0, "batch": 8, "nbs": 8, "freeze": 0, "warmup_epochs": 0.0,
                     "optimizer": "SGD"},
