@@ -4,6 +4,7 @@ the budget (12 minutes for `.ci/run` on 2 cores, issue 35) shows where.
     .venv/bin/python benchmarks/bench_suite.py             # pytest as scripts/test.sh runs it (2 workers), timed
     .venv/bin/python benchmarks/bench_suite.py --quick     # the quick tier (tests that train nothing)
     .venv/bin/python benchmarks/bench_suite.py --from-xml results.xml   # summarise a run already made
+    .venv/bin/python benchmarks/bench_suite.py --keep-xml after.xml     # ... and keep this run's XML for that
 
 It prints, from pytest's JUnit XML: the wall time, each module's summed test time (setup, call and teardown, as
 `--durations` counts them) and number of tests, the slowest tests, and the suite's size (test functions and `assert`
@@ -20,7 +21,7 @@ def run_suite(xml: Path, quick: bool, workers: int) -> float:
     "Run pytest as scripts/test.sh does, writing JUnit XML to `xml`; return the wall time in seconds."
     cmd = [sys.executable, "-m", "pytest", "tests", "-q", "-n", str(workers), "--dist", "loadgroup",
            "--no-loadscope-reorder", "-p", "no:cacheprovider", f"--junitxml={xml}"]
-    if quick: cmd += ["-m", "not trains"]
+    if quick: cmd += ["-m", "not trains and not heavy"]  # as scripts/test.sh --quick
     started = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"})
     return time.perf_counter() - started
@@ -64,14 +65,16 @@ def report(rows: list, wall: float | None, top: int = 20):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="only the quick tier (-m 'not trains')")
+    ap.add_argument("--quick", action="store_true", help="only the quick tier (-m 'not trains and not heavy')")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("YOLO_MLOPS_TEST_WORKERS", 2)))
     ap.add_argument("--from-xml", type=Path, help="summarise this JUnit XML instead of running the suite")
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--keep-xml", type=Path, help="also keep the run's JUnit XML here (to compare two runs later)")
     a = ap.parse_args()
     if a.from_xml: report(durations(a.from_xml), None, a.top)
     else:
         with tempfile.TemporaryDirectory() as d:
             xml = Path(d) / "suite.xml"
             wall = run_suite(xml, a.quick, a.workers)
+            if a.keep_xml: a.keep_xml.write_bytes(xml.read_bytes())
             report(durations(xml), wall, a.top)

@@ -2,11 +2,14 @@
 
 COCO128 and yolov8n.pt come from YOLO_MLOPS_COCO128 / YOLO_MLOPS_WEIGHTS when set (CI points them at
 ../shared), else from Ultralytics' normal downloads."""
-import hashlib, os, subprocess, sys
+import hashlib, json, os, subprocess, sys
 from pathlib import Path
+from types import SimpleNamespace
 import pytest
+from filelock import FileLock
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 # How the tests start a Ray head (tests/test_ray*.py): every node on 127.0.0.1 (Ray's single-machine mode), and, as
 # docs/ray.md starts a head for Ray Client, without gRPC's fork support, whose handlers crashed 3 of 50 of the servers
@@ -22,12 +25,68 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.delenv("YOLO_MLOPS_DATA", raising=False)
     return tmp_path
 
+def store_free_env() -> dict:
+    """This process's environment without the settings that pick a store, a home or a data folder, as a student's shell
+    has it: for a command run by a fixture wider than a test, which `workdir` does not clean. An earlier test's
+    `mlflow.set_tracking_uri` sets MLFLOW_TRACKING_URI in this process, and a command inheriting it logs to that store."""
+    return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLO_MLOPS_HOME", "YOLO_MLOPS_DATA")}
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict:
+    """What `build(folder)` returns (a JSON-able dict), built once per test run in `folder`, whichever pytest-xdist
+    worker asks first; a worker that asks while it is being built waits for it, then reads it (the pattern of
+    pytest-xdist's docs). What a shared build makes is read by the tests, never changed: a test that needs to change
+    it copies it first."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master": root = root.parent  # the run's folder, above each worker's own
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.json"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            done.write_text(json.dumps(build(folder)))
+    return json.loads(done.read_text())
+
 @pytest.fixture(scope="session")
-def dataset(tmp_path_factory):
-    "The real tiny person dataset (40/10/10), built once; returns its YAML path."
-    from yolo_mlops.data import build_tiny_person_dataset
-    folder = tmp_path_factory.mktemp("dataset")
-    return build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml").yaml
+def dataset(tmp_path_factory, worker_id):
+    "The real tiny person dataset (40/10/10), built once per test run; returns its YAML path."
+    def build(folder):
+        from yolo_mlops.data import build_tiny_person_dataset
+        return {"yaml": str(build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml").yaml)}
+    return Path(built_once(tmp_path_factory, worker_id, "dataset", build)["yaml"])
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory, worker_id):
+    """A smaller person dataset (8/4/4) for the tests of grids, launchers and faults, which are about what happens to a
+    trial, not about what training learns: a trial's training and evaluation cost scales with its images."""
+    def build(folder):
+        from yolo_mlops.data import build_tiny_person_dataset
+        built = build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml",
+                                          n_train=8, n_val=4, n_test=4)
+        return {"yaml": str(built.yaml)}
+    return Path(built_once(tmp_path_factory, worker_id, "small-dataset", build)["yaml"])
+
+@pytest.fixture(scope="session")
+def train_command_run(tmp_path_factory, worker_id, dataset):
+    """One `yolo-mlops train` run (2 epochs, imgsz 160, the session's dataset) in a fresh working folder, once per test
+    run: its folder, exit status, stdout and stderr. The tests of what a run records, and of how its report reads in
+    the MLflow UI, read this one run."""
+    def build(work):
+        r = yolo_mlops("train", "-p", "epochs=2", "-p", "imgsz=160", "-p", f"data={dataset}", "--quiet", cwd=work,
+                       env=store_free_env())
+        return {"work": str(work), "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+    built = built_once(tmp_path_factory, worker_id, "train-command-run", build)
+    return SimpleNamespace(**{**built, "work": Path(built["work"])})
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, worker_id):
+    """`yolo-mlops pipeline` on the tiny grid (grids/tiny_cpu.yaml: four trials, two at a time), once per test run, in
+    a fresh working folder: its folder, exit status, stdout and stderr. The pipeline's tests read what it made; the
+    grid's first test reads its grid stage (the same `run_and_show_grid` as `yolo-mlops grid --workers 2`)."""
+    def build(work):
+        r = yolo_mlops("pipeline", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--model-name", "tiny", cwd=work,
+                       env=store_free_env())
+        return {"work": str(work), "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+    built = built_once(tmp_path_factory, worker_id, "tiny-pipeline", build)
+    return SimpleNamespace(**{**built, "work": Path(built["work"])})
 
 def yolo_mlops(*args, cwd=None, env=None, timeout=600):
     "Run the `yolo-mlops` console script; return the CompletedProcess."

@@ -51,14 +51,14 @@ def to_html(nb, folder: Path) -> str:
     return render_html(folder / "made.ipynb").read_text()
 
 
-def test_real_training_run_reads_as_a_report_in_mlflow_ui(workdir, dataset, tmp_path):
-    from conftest import yolo_mlops
+def test_real_training_run_reads_as_a_report_in_mlflow_ui(workdir, train_command_run, tmp_path):
+    "The session's `yolo-mlops train` run (tests/conftest.py), its report opened in the MLflow UI."
     from mlflow import MlflowClient
-    r = yolo_mlops("train", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0", "-p", f"data={dataset}", "--quiet")
+    r, work = train_command_run, train_command_run.work
     assert r.returncode == 0, r.stdout + r.stderr
-    uri = f"sqlite:///{workdir}/mlruns.db"
+    uri = f"sqlite:///{work}/mlruns.db"
     run = MlflowClient(uri).search_runs([e.experiment_id for e in MlflowClient(uri).search_experiments()])[0]
-    proc, base_url = start_mlflow_server(uri, workdir / "mlartifacts", log_path=tmp_path / "mlflow-server.log")
+    proc, base_url = start_mlflow_server(uri, work / "mlartifacts", log_path=tmp_path / "mlflow-server.log")
     try:
         shot = tmp_path / "mlflow-ui-real-run.png"
         seen = check_run_artifact_renders(base_url, run.info.experiment_id, run.info.run_id, ARTIFACT, shot,

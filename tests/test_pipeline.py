@@ -14,13 +14,11 @@ pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.
 ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    "The whole pipeline on the tiny grid, once, in a fresh working folder."
-    work = tmp_path_factory.mktemp("pipeline")
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLO_MLOPS_HOME", "YOLO_MLOPS_DATA")}
-    r = yolo_mlops("pipeline", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--model-name", "tiny", cwd=work, env=env)
+def pipeline(tiny_pipeline):
+    "The whole pipeline on the tiny grid, run once per test run in a fresh working folder (tests/conftest.py)."
+    r = tiny_pipeline
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return work, r, f"sqlite:///{work}/mlruns.db"
+    return r.work, r, f"sqlite:///{r.work}/mlruns.db"
 
 def runs_by_stage(uri):
     client = MlflowClient(uri)
@@ -141,14 +139,14 @@ def test_gain_over_the_champion_is_paired_on_the_same_images(pipeline):
     assert other_protocol["how"].startswith("the champion re-evaluated under the candidate's evaluation protocol")
     assert other_protocol["gain"] == pytest.approx(cmp["gain"], abs=1e-6)
 
-def test_no_effect_at_all_is_flagged_on_real_runs(workdir, dataset):
+def test_no_effect_at_all_is_flagged_on_real_runs(workdir, small_dataset):
     "Under optimizer=auto Ultralytics ignores lr0: two runs that differ only in lr0 are identical."
     from yolo_mlops.grid import GridSpec
     from yolo_mlops.local_trials import LocalBackend
     from yolo_mlops.launcher import run_grid
     from yolo_mlops.analysis import runs_table, dimension_effects
     (workdir / "data").mkdir()
-    (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
+    (workdir / "data" / "tiny_coco.yaml").write_text(Path(small_dataset).read_text())
     spec = GridSpec("auto", {"lr0": [0.002, 0.02]}, {"optimizer": "auto", "epochs": 1, "imgsz": 64, "workers": 0})
     result = run_grid(spec, backend=LocalBackend(workers=2))
     assert not result.failed

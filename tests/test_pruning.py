@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops
+from conftest import yolo_mlops, store_free_env
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
@@ -25,8 +25,9 @@ def search(tmp_path_factory, dataset):
     (folder / "data").mkdir()
     (folder / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
     (folder / "search.yaml").write_text(yaml.safe_dump(SEARCH))
-    first = yolo_mlops("grid", "--grid", "search.yaml", "--workers", "2", cwd=folder)
-    again = yolo_mlops("grid", "--grid", "search.yaml", "--workers", "2", cwd=folder)
+    first = yolo_mlops("grid", "--grid", "search.yaml", "--workers", "2", cwd=folder, env=store_free_env())
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]  # every check below reads this search
+    again = yolo_mlops("grid", "--grid", "search.yaml", "--workers", "2", cwd=folder, env=store_free_env())
     client = MlflowClient(f"sqlite:///{folder}/mlruns.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=100)
     return folder, first, again, client, [r for r in runs if "grid_trial_key" in r.data.tags]

@@ -48,10 +48,11 @@ def _literal(node) -> str | None:
 
 
 def e2e_command_lines() -> list[list[str | None]]:
-    """Every command line the tests of tests/ start: `yolo_mlops(...)` (the console script) and the argument lists
-    given to `subprocess.run` / `Popen`; an argument that is not a literal is None (it matches nothing)."""
+    """Every command line the tests of tests/ start, and the fixtures of tests/conftest.py that tests share:
+    `yolo_mlops(...)` (the console script) and the argument lists given to `subprocess.run` / `Popen`; an argument
+    that is not a literal is None (it matches nothing)."""
     lines = []
-    for path in sorted((ROOT / "tests").glob("test_*.py")):
+    for path in [*sorted((ROOT / "tests").glob("test_*.py")), ROOT / "tests" / "conftest.py"]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call): continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)

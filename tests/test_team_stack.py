@@ -14,10 +14,10 @@ def stack(tmp_path_factory):
     stop_team_stack(parts)
 
 @pytest.fixture
-def team_dir(workdir, dataset, stack, monkeypatch):
-    "A working folder whose dataset is the session's, with MLFLOW_TRACKING_URI pointing at the server."
+def team_dir(workdir, small_dataset, stack, monkeypatch):
+    "A working folder whose dataset is the session's small one, with MLFLOW_TRACKING_URI pointing at the server."
     (workdir / "data").mkdir()
-    (workdir / "data" / "tiny_coco.yaml").write_text(Path(dataset).read_text())
+    (workdir / "data" / "tiny_coco.yaml").write_text(Path(small_dataset).read_text())
     monkeypatch.setenv("MLFLOW_TRACKING_URI", stack[2].uri)
     return workdir
 
@@ -135,7 +135,7 @@ def _runs(uri, experiment):
 @pytest.mark.heavy
 def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack):
     _, _, server = stack
-    grid = write_grid(team_dir, "outage", [0.002, 0.005, 0.01, 0.02])
+    grid = write_grid(team_dir, "outage", [0.002, 0.005, 0.01])  # two at a time: the server stops after the first
     proc = subprocess.Popen([str(BIN / "yolo-mlops"), "grid", "--grid", str(grid), "--workers", "2"], cwd=team_dir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: any(r.info.status == "FINISHED" for r in _runs(server.uri, "team-outage")), "a finished trial", 300, proc)
@@ -149,7 +149,7 @@ def test_server_stopped_mid_grid_fails_fast_and_resume_completes(team_dir, stack
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     runs = _runs(server.uri, "team-outage")
     finished = [x.data.tags["grid_trial_key"] for x in runs if x.info.status == "FINISHED"]
-    assert len(finished) == 4 == len(set(finished))  # every trial once, none twice
+    assert len(finished) == 3 == len(set(finished))  # every trial once, none twice
     assert not [x for x in runs if x.info.status == "RUNNING"]
 
 @pytest.mark.heavy

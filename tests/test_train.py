@@ -44,10 +44,11 @@ def test_parameters_cell_matches_train_config():
         assert eval(value) == eval(defaults[name]), name  # the notebook and the library agree on every default
 
 @pytest.mark.trains
-def test_train_command_logs_everything(workdir, dataset):
-    r = yolo_mlops("train", "-p", "epochs=2", "-p", "imgsz=160", "-p", f"data={dataset}", "--quiet")
+def test_train_command_logs_everything(workdir, dataset, train_command_run):
+    "`yolo-mlops train -p epochs=2 -p imgsz=160 -p data=...`, run once for the session (tests/conftest.py)."
+    r = train_command_run
     assert r.returncode == 0, r.stdout + r.stderr
-    client = client_for(workdir)
+    client = client_for(r.work)
     run = only_run(client)
     rid = run.info.run_id
     assert run.info.status == "FINISHED" and rid in r.stdout
@@ -85,13 +86,13 @@ def test_train_command_logs_everything(workdir, dataset):
     assert "Model summary" in Path(client.download_artifacts(rid, "logs/02_train.console.txt", str(workdir))).read_text()
     # system metrics, and the final metrics linked to the logged model
     assert any(k.startswith("system/cpu_utilization") for k in m) and any(k.startswith("system/system_memory") for k in m)
-    models = mlflow_models_of(rid, workdir)
+    models = mlflow_models_of(rid, r.work)
     assert models and models[0].metrics and {x.key for x in models[0].metrics} >= {"final_test_mAP50", "gain_test_mAP50"}
     # the pyfunc model predicts person boxes
     import mlflow
     from yolo_mlops.pyfunc import images_to_frame, BOX_COLUMNS
     from yolo_mlops.evaluate import split_images
-    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
+    mlflow.set_tracking_uri(f"sqlite:///{r.work}/mlruns.db")
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     boxes = model.predict(images_to_frame(split_images(str(dataset))[:2]), params={"conf": 0.001})
     assert list(boxes.columns) == BOX_COLUMNS and len(boxes) > 0
