@@ -58,7 +58,7 @@ def test_every_epoch_has_its_predictions_picture(search):
         pictures = [a.path for a in client.list_artifacts(t.info.run_id, "images") if a.path.endswith(".png")]
         steps = sorted(int(Path(p).name.split("+step+")[1].split("+")[0]) for p in pictures)
         assert all(Path(p).name.startswith("epoch_predictions+step+") for p in pictures)
-        assert steps == list(range(1, int(t.data.metrics["epochs_trained"]) + 1)), pictures
+        assert steps == list(range(0, int(t.data.metrics["epochs_trained"]) + 1)), pictures  # 0: the pretrained model
         assert t.data.metrics["epoch_predictions_seconds"] > 0
         assert {"confusion_matrix_best_epoch.json", "confusion_matrix_best_epoch.png"} <= \
             {a.path for a in client.list_artifacts(t.info.run_id)}

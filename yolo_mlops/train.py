@@ -550,7 +550,7 @@ def plot_run_curves(run, path, tracking_uri: str | None = None):
 
 # %% ../nbs/02_train.ipynb #413329d2
 def epoch_pictures_side_by_side(folder, path) -> Path | None:
-    "The first, a middle and the last epoch's predictions pictures in `folder`, side by side in `path`; None if none."
+    "The first (0: before training), a middle and the last epoch's pictures in `folder`, side by side; None if none."
     from PIL import Image
     pictures = sorted(Path(folder).glob("epoch_*.jpg"))
     if not pictures: return None

@@ -122,10 +122,12 @@ class MlflowTrainingLogger:
     """Ultralytics callbacks that record a run as it trains: the effective settings once the optimizer exists, one batch
     of metrics per epoch (`step` = epoch) and the optimizer's real steps. Records go to `client.log_batch(run_id,
     metrics, params, images)`: by default a `RecordLogger` (MLflow); in a trainer process, a `RecordWriter` (the
-    kernel). With `predictions` (an `EpochPredictions`), each epoch's pictured predictions go with them; with `judge`
+    kernel). With `predictions` (an `EpochPredictions`), the pretrained model's pictured predictions (step 0) and each
+    epoch's go with them; with `judge`
     (a search's pruner, `02e_pruning`), each epoch ends with its verdict, and a stopped trial stops as Ultralytics'
     own stop does (`trainer.stop`)."""
-    events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_epoch_start", "on_fit_epoch_end")
+    events = ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_start", "on_train_epoch_start",
+              "on_fit_epoch_end")
 
     def __init__(self, run_id: str, client=None, judge: Callable[[int, dict], bool] | None = None,
                  predictions: Callable | None = None):
@@ -147,6 +149,15 @@ class MlflowTrainingLogger:
         self.client.log_batch(self.run_id, params=[ParamRecord(k, str(v)) for k, v in self.effective.items()])
 
     def _count_step(self, optimizer, args, kwargs): self.optimizer_steps += 1
+
+    def on_train_start(self, trainer):  # before the first epoch: the pretrained model's picture is step 0
+        if self.predictions is not None: self._log_picture(trainer, 0)
+
+    def _log_picture(self, trainer, step: int):
+        "Draw and log the predictions picture of `step` (timed: the run's `epoch_predictions_seconds`)."
+        started = time.perf_counter()
+        self.client.log_batch(self.run_id, images=[self.predictions(trainer, step)])
+        self.prediction_seconds += time.perf_counter() - started
 
     def on_train_epoch_start(self, trainer): self.steps_before_epoch = self.optimizer_steps
 
@@ -170,10 +181,7 @@ def on_fit_epoch_end(self: MlflowTrainingLogger, trainer):
         self.best_epoch, self.steps_at_best = step, self.optimizer_steps
     self.client.log_batch(self.run_id, metrics=metrics)
     self.epochs_logged = step
-    if self.predictions is not None:
-        started = time.perf_counter()
-        self.client.log_batch(self.run_id, images=[self.predictions(trainer, step)])
-        self.prediction_seconds += time.perf_counter() - started
+    if self.predictions is not None: self._log_picture(trainer, step)
     if self.judge is not None and self.judge(step, {m.key: m.value for m in metrics}):
         trainer.stop, self.stopped_at = True, step  # Ultralytics' own stop: it validates best.pt and ends
 
@@ -220,8 +228,8 @@ def picture_sheet(pairs: list, title: str, size: int = 160):
 
 # %% ../nbs/02b_trainer.ipynb #b88b600c
 class EpochPredictions:
-    """After each epoch, the model as it stands predicts the first `count` validation images (the same every epoch);
-    each is drawn beside its ground truth into one picture per epoch, saved in `folder`."""
+    """Before training and after each epoch, the model as it stands predicts the first `count` validation images (the
+    same every time); each is drawn beside its ground truth into one picture per epoch, saved in `folder`."""
     key = "epoch_predictions"  # the MLflow image key: the slider of the run's page
 
     def __init__(self, count: int, folder: str | os.PathLike, conf: float = 0.25, size: int = 160):
