@@ -425,7 +425,11 @@ def _resolution_text(decision: PromotionDecision) -> str:
     text = (f"The smallest resolvable gain of these {r.images} test images is {r.smallest_resolvable_gain:.4f} "
             f"(`{m}`): the half-width of the 95 % paired interval of the candidate's gain over the pretrained model. "
             "A gain smaller than that cannot be told from no gain by these images.")
-    if r.resolved: return text + f" The candidate's gain, {gain:+.4f}, is larger: its interval excludes 0."
+    if r.resolved:  # resolved by these images; at 80 % power a gain this size may still need more of them
+        need = images_for_power(r, gain)
+        return text + f" The candidate's gain, {gain:+.4f}, is larger: its interval excludes 0" + (
+            f"; about {need} test images like these would resolve it with {POWER * 100:.0f} % power (these "
+            f"{r.images} resolved it, as some test splits of this size do and others would not)." if need else ".")
     if r.images_needed is None: return text + " The candidate has no gain to resolve."
     return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: about {images_for_power(r, gain)} test "
                    f"images like these would resolve it with {POWER * 100:.0f} % power, assuming the interval narrows "
