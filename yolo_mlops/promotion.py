@@ -419,21 +419,20 @@ def _data_version_text(c: dict) -> str:
 # %% ../nbs/05_promotion.ipynb #c013b-2
 def _resolution_text(decision: PromotionDecision) -> str:
     "What the test split can resolve of the candidate's gain over the pretrained model, in words."
-    r, c, m = decision.resolution, decision.candidate, decision.criteria.metric
+    r, m = decision.resolution, decision.criteria.metric
     if r is None: return "Not computed: the candidate logged no interval for its gain over the pretrained model."
-    gain = c.get(m, math.nan) - c.get(m.replace("final_", "baseline_"), math.nan)
+    gain, need = decision.gain, decision.resolution_metrics().get("test_images_needed")  # as the run logs it
+    power = f"about {need} test images like these would resolve it with {POWER * 100:.0f} % power"
     text = (f"The smallest resolvable gain of these {r.images} test images is {r.smallest_resolvable_gain:.4f} "
             f"(`{m}`): the half-width of the 95 % paired interval of the candidate's gain over the pretrained model. "
             "A gain smaller than that cannot be told from no gain by these images.")
     if r.resolved:  # resolved by these images; at 80 % power a gain this size may still need more of them
-        need = images_for_power(r, gain)
         return text + f" The candidate's gain, {gain:+.4f}, is larger: its interval excludes 0" + (
-            f"; about {need} test images like these would resolve it with {POWER * 100:.0f} % power (these "
-            f"{r.images} resolved it, as some test splits of this size do and others would not)." if need else ".")
+            f"; {power} (these {r.images} resolved it, as some test splits of this size do and others would not)."
+            if need else ".")
     if r.images_needed is None: return text + " The candidate has no gain to resolve."
-    return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: about {images_for_power(r, gain)} test "
-                   f"images like these would resolve it with {POWER * 100:.0f} % power, assuming the interval narrows "
-                   "as one over the square root of the number of images (the images added being like these ones).")
+    return text + (f" The candidate's gain, {gain:+.4f}, is not resolved: {power}, assuming the interval narrows as "
+                   "one over the square root of the number of images (the images added being like these ones).")
 
 # %% ../nbs/05_promotion.ipynb #c013b-3
 def _ui_text(uri: str, experiment_id) -> str:
