@@ -34,8 +34,7 @@ def store_free_env() -> dict:
 def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict:
     """What `build(folder)` returns (a JSON-able dict), built once per test run in `folder`, whichever pytest-xdist
     worker asks first; a worker that asks while it is being built waits for it, then reads it (the pattern of
-    pytest-xdist's docs). What a shared build makes is read by the tests, never changed: a test that needs to change
-    it copies it first."""
+    pytest-xdist's docs). The tests read what it made; none changes what another reads."""
     root = tmp_path_factory.getbasetemp()
     if worker_id != "master": root = root.parent  # the run's folder, above each worker's own
     folder, done = root / f"shared-{name}", root / f"shared-{name}.json"
@@ -45,48 +44,51 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict:
             done.write_text(json.dumps(build(folder)))
     return json.loads(done.read_text())
 
+def person_dataset_once(tmp_path_factory, worker_id: str, name: str, split: tuple) -> Path:
+    "The person dataset of COCO128 with `split` (train/val/test images), built once per test run; its YAML path."
+    def build(folder):
+        from yolo_mlops.data import build_tiny_person_dataset
+        built = build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml",
+                                          n_train=split[0], n_val=split[1], n_test=split[2])
+        return {"yaml": str(built.yaml)}
+    return Path(built_once(tmp_path_factory, worker_id, name, build)["yaml"])
+
+def command_once(tmp_path_factory, worker_id: str, name: str, *args) -> SimpleNamespace:
+    """`yolo-mlops ARGS`, run once per test run in a fresh working folder with a student's environment: its folder
+    (`work`), `returncode`, `stdout` and `stderr`."""
+    def build(work):
+        r = yolo_mlops(*args, cwd=work, env=store_free_env())
+        return {"work": str(work), "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+    built = built_once(tmp_path_factory, worker_id, name, build)
+    return SimpleNamespace(**{**built, "work": Path(built["work"])})
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory, worker_id):
     "The real tiny person dataset (40/10/10), built once per test run; returns its YAML path."
-    def build(folder):
-        from yolo_mlops.data import build_tiny_person_dataset
-        return {"yaml": str(build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml").yaml)}
-    return Path(built_once(tmp_path_factory, worker_id, "dataset", build)["yaml"])
+    from yolo_mlops.data import DEFAULT_SPLIT
+    return person_dataset_once(tmp_path_factory, worker_id, "dataset", DEFAULT_SPLIT)
 
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory, worker_id):
     """A smaller person dataset (8/4/4) for the tests of grids, launchers and faults, which are about what happens to a
     trial, not about what training learns: a trial's training and evaluation cost scales with its images."""
-    def build(folder):
-        from yolo_mlops.data import build_tiny_person_dataset
-        built = build_tiny_person_dataset(out=folder / "tiny_coco", yaml_path=folder / "tiny_coco.yaml",
-                                          n_train=8, n_val=4, n_test=4)
-        return {"yaml": str(built.yaml)}
-    return Path(built_once(tmp_path_factory, worker_id, "small-dataset", build)["yaml"])
+    return person_dataset_once(tmp_path_factory, worker_id, "small-dataset", (8, 4, 4))
 
 @pytest.fixture(scope="session")
 def train_command_run(tmp_path_factory, worker_id, dataset):
-    """One `yolo-mlops train` run (2 epochs, imgsz 160, the session's dataset) in a fresh working folder, once per test
-    run: its folder, exit status, stdout and stderr. The tests of what a run records, and of how its report reads in
-    the MLflow UI, read this one run."""
-    def build(work):
-        r = yolo_mlops("train", "-p", "epochs=2", "-p", "imgsz=160", "-p", f"data={dataset}", "--quiet", cwd=work,
-                       env=store_free_env())
-        return {"work": str(work), "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
-    built = built_once(tmp_path_factory, worker_id, "train-command-run", build)
-    return SimpleNamespace(**{**built, "work": Path(built["work"])})
+    """One `yolo-mlops train` run (2 epochs, imgsz 160, the session's dataset), once per test run. The tests of what a
+    run records, and of how its report reads in the MLflow UI, read this one run."""
+    return command_once(tmp_path_factory, worker_id, "train-command-run",
+                        "train", "-p", "epochs=2", "-p", "imgsz=160", "-p", f"data={dataset}", "--quiet")
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory, worker_id):
-    """`yolo-mlops pipeline` on the tiny grid (grids/tiny_cpu.yaml: four trials, two at a time), once per test run, in
-    a fresh working folder: its folder, exit status, stdout and stderr. The pipeline's tests read what it made; the
-    grid's first test reads its grid stage (the same `run_and_show_grid` as `yolo-mlops grid --workers 2`)."""
-    def build(work):
-        r = yolo_mlops("pipeline", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--model-name", "tiny", cwd=work,
-                       env=store_free_env())
-        return {"work": str(work), "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
-    built = built_once(tmp_path_factory, worker_id, "tiny-pipeline", build)
-    return SimpleNamespace(**{**built, "work": Path(built["work"])})
+    """`yolo-mlops pipeline` on the tiny grid (grids/tiny_cpu.yaml: four trials, two at a time), once per test run.
+    The pipeline's tests read what it made (those that register models or log a run add only what they then read
+    themselves); the grid's first test reads its grid stage (the same `run_and_show_grid` as `yolo-mlops grid
+    --workers 2`) and runs the grid again there, which trains nothing."""
+    return command_once(tmp_path_factory, worker_id, "tiny-pipeline",
+                        "pipeline", "--grid", ROOT / "grids" / "tiny_cpu.yaml", "--model-name", "tiny")
 
 def yolo_mlops(*args, cwd=None, env=None, timeout=600):
     "Run the `yolo-mlops` console script; return the CompletedProcess."

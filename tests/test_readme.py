@@ -49,8 +49,9 @@ def _literal(node) -> str | None:
 
 def e2e_command_lines() -> list[list[str | None]]:
     """Every command line the tests of tests/ start, and the fixtures of tests/conftest.py that tests share:
-    `yolo_mlops(...)` (the console script) and the argument lists given to `subprocess.run` / `Popen`; an argument
-    that is not a literal is None (it matches nothing)."""
+    `yolo_mlops(...)` (the console script), `command_once(factory, worker, name, ...)` (the console script, once per
+    test run) and the argument lists given to `subprocess.run` / `Popen`; an argument that is not a literal is None
+    (it matches nothing)."""
     lines = []
     for path in [*sorted((ROOT / "tests").glob("test_*.py")), ROOT / "tests" / "conftest.py"]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -58,6 +59,8 @@ def e2e_command_lines() -> list[list[str | None]]:
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             if name == "yolo_mlops":
                 lines.append(["yolo-mlops", *map(_literal, node.args)])
+            elif name == "command_once":
+                lines.append(["yolo-mlops", *map(_literal, node.args[3:])])
             elif name in ("run", "Popen") and node.args and isinstance(node.args[0], ast.List):
                 lines.append([_literal(a) for a in node.args[0].elts])
     return lines
