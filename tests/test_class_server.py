@@ -198,7 +198,7 @@ def grid_run(server, classroom, tmp_path_factory):
     built = build_dataset(split=(4, 2, 2), out=folder / "data" / "tiny_coco", yaml_path=folder / "tiny_coco.yaml")
     grid = folder / "pair.yaml"
     grid.write_text(yaml.safe_dump({"name": "pair", "experiment": EXPERIMENT, "grid": {"lr0": [0.002, 0.02]},
-                                    "fixed": {"epochs": 1, "imgsz": 32, "workers": 0, "data": str(built.yaml)}}))
+                                    "fixed": {"epochs": 1, "imgsz": 32, "workers": 0, "plots": False, "data": str(built.yaml)}}))
     procs = {}
     for user in ("alice", "bob"):
         (folder / user).mkdir()

@@ -27,7 +27,7 @@ def has_notebook(client, run_id):
 
 def write_grid(folder, lr0s, name="g"):
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "fixed": {"epochs": 1, "imgsz": 64, "workers": 0}, "grid": {"lr0": lr0s}}))
+    path.write_text(yaml.safe_dump({"name": name, "fixed": {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}, "grid": {"lr0": lr0s}}))
     return path
 
 @pytest.mark.trains
@@ -108,7 +108,7 @@ def test_stopped_grid_resumes_to_completion(grid_dir, sig):
 def test_a_trial_past_its_timeout_fails_alone(grid_dir):
     path = grid_dir / "slow.yaml"
     # 1,000 epochs that no early stop ends (patience): far past the timeout, even on 8 images
-    path.write_text(yaml.safe_dump({"name": "slow", "fixed": {"imgsz": 64, "workers": 0, "patience": 1000},
+    path.write_text(yaml.safe_dump({"name": "slow", "fixed": {"imgsz": 64, "workers": 0, "patience": 1000, "plots": False},
                                     "grid": {"epochs": [1, 1000]}}))
     # 90 s: the one-epoch trial finishes well inside it even on a loaded machine (it once passed 60 s there)
     r = yolo_mlops("grid", "--grid", path, "--workers", "2", "--timeout", "90", cwd=grid_dir)
@@ -140,7 +140,7 @@ def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, 
     from yolo_mlops.grid import GridSpec, trial_key, dataset_digest_of, notebook_code_hash
     from yolo_mlops.analysis import runs_table
     monkeypatch.setenv("YOLO_MLOPS_PAGE_SIZE", "2")
-    spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, {"epochs": 1, "imgsz": 64, "workers": 0})
+    spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False})
     client = MlflowClient(f"sqlite:///{grid_dir}/mlruns.db")
     exp = get_or_create_experiment()
     for i, params in enumerate(spec.trial_params()):  # as a finished grid left them (no training needed to page through them)
@@ -149,7 +149,7 @@ def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, 
                                                                        "grid_trial_key": key, "notebook": "notebook/x.ipynb"}).info.run_id
         client.log_param(rid, "lr0", params["lr0"])
         client.set_terminated(rid, "FINISHED")
-    r = yolo_mlops("grid", "-p", "lr0=0.001,0.002,0.003,0.004,0.005", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0",
+    r = yolo_mlops("grid", "-p", "lr0=0.001,0.002,0.003,0.004,0.005", "-p", "epochs=1", "-p", "imgsz=64", "-p", "workers=0", "-p", "plots=false",
                    "--name", "paged", cwd=grid_dir, env={**__import__("os").environ, "YOLO_MLOPS_PAGE_SIZE": "2"})
     assert r.returncode == 0 and "5 already done, 0 to run" in r.stderr, r.stdout + r.stderr
     assert len(runs_table(grid="paged")) == 5

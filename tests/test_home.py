@@ -48,7 +48,7 @@ def test_notebook_run_from_nbs_uses_the_checkout_root(tmp_path):
 
     before = sorted(p.name for p in nbs.iterdir())
     r = subprocess.run([str(BIN / "papermill"), "02_train.ipynb", str(tmp_path / "executed.ipynb"), "-k", kernel_name(),
-                        "-p", "epochs", "1", "-p", "imgsz", "64", "-p", "workers", "0"],
+                        "-p", "epochs", "1", "-p", "imgsz", "64", "-p", "workers", "0", "-p", "plots", "False"],
                        cwd=nbs, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 

@@ -11,7 +11,7 @@ from test_grid import grid_dir, runs_of, has_notebook  # noqa: F401 (grid_dir is
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
-TINY = {"epochs": 1, "imgsz": 64, "workers": 0}
+TINY = {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}
 
 def write(folder: Path, name: str, **spec) -> Path:
     path = folder / f"{name}.yaml"

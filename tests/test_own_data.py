@@ -26,7 +26,7 @@ def test_a_dataset_of_new_classes_end_to_end(workdir):
     r = yolo_mlops("data", "--source", source, "--classes", "rectangle,ellipse", "--split", "20/5/5", "--name", "shapes", cwd=workdir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (workdir / "data" / "shapes.yaml").exists() and "rectangle" in r.stdout and "ellipse" in r.stdout
-    r = yolo_mlops("train", "-p", "data=data/shapes.yaml", "-p", "epochs=1", "-p", "imgsz=128", "-p", "workers=0", "--quiet", cwd=workdir)
+    r = yolo_mlops("train", "-p", "data=data/shapes.yaml", "-p", "epochs=1", "-p", "imgsz=128", "-p", "workers=0", "-p", "plots=false", "--quiet", cwd=workdir)
     assert r.returncode == 0, r.stdout + r.stderr
     client, run = only_train_run(workdir)
     p, m = run.data.params, run.data.metrics
@@ -69,7 +69,7 @@ def test_a_dataset_of_new_classes_end_to_end(workdir):
 def test_persons_and_cars_of_coco128_end_to_end(workdir):
     r = yolo_mlops("data", "--classes", "person,car", "--split", "30/8/8", "--name", "people-cars", cwd=workdir)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = yolo_mlops("train", "-p", "data=data/people-cars.yaml", "-p", "epochs=1", "-p", "imgsz=160", "-p", "workers=0", "--quiet",
+    r = yolo_mlops("train", "-p", "data=data/people-cars.yaml", "-p", "epochs=1", "-p", "imgsz=160", "-p", "workers=0", "-p", "plots=false", "--quiet",
                    cwd=workdir)
     assert r.returncode == 0, r.stdout + r.stderr
     _, run = only_train_run(workdir)

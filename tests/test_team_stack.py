@@ -23,7 +23,7 @@ def team_dir(workdir, small_dataset, stack, monkeypatch):
 
 def write_grid(folder, name, lr0s):
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "experiment": f"team-{name}", "fixed": {"epochs": 1, "imgsz": 64, "workers": 0},
+    path.write_text(yaml.safe_dump({"name": name, "experiment": f"team-{name}", "fixed": {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False},
                                     "grid": {"lr0": lr0s}}))
     return path
 

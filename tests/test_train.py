@@ -102,7 +102,7 @@ def test_train_command_logs_everything(workdir, dataset, train_command_run):
 def test_runs_that_differ_only_in_batch_are_scored_under_one_protocol(workdir, dataset):
     "The evaluation protocol never follows the training batch: the same eval_* params, and one baseline for both."
     from yolo_mlops.train import train_run
-    runs = [train_run(data=str(dataset), epochs=1, imgsz=64, batch=batch, workers=0).run_id for batch in (4, 16)]
+    runs = [train_run(data=str(dataset), epochs=1, imgsz=64, batch=batch, workers=0, plots=False).run_id for batch in (4, 16)]
     client = client_for(workdir)
     params = [client.get_run(r).data.params for r in runs]
     assert [p["batch"] for p in params] == ["4", "16"]
@@ -117,7 +117,7 @@ def test_runs_that_differ_only_in_batch_are_scored_under_one_protocol(workdir, d
 def test_lr0_is_used_and_changes_the_weights(workdir, dataset):
     import torch
     from yolo_mlops.train import train_run
-    runs = {lr: train_run(epochs=1, imgsz=64, lr0=lr, freeze=0, data=str(dataset), workers=0) for lr in (0.02, 0.001)}
+    runs = {lr: train_run(epochs=1, imgsz=64, lr0=lr, freeze=0, data=str(dataset), workers=0, plots=False) for lr in (0.02, 0.001)}
     client = client_for(workdir)
     weights = {}
     for lr, res in runs.items():
@@ -155,7 +155,7 @@ def test_kernel_killed_during_training_ends_failed_with_notebook(workdir, datase
     from yolo_mlops.config import get_or_create_experiment
     get_or_create_experiment()  # create the store first: two processes must not create one SQLite schema at once
     client = client_for(workdir)
-    proc = subprocess.Popen([str(BIN / "yolo-mlops"), "train", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0",
+    proc = subprocess.Popen([str(BIN / "yolo-mlops"), "train", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0", "-p", "plots=false",
                              "-p", f"data={dataset}", "--quiet"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:  # wait until training is really under way: the first epoch is logged
@@ -181,7 +181,7 @@ def test_a_killed_trainer_process_fails_the_run_and_a_killed_kernel_takes_its_tr
     get_or_create_experiment()
     client = client_for(workdir)
     def start_training():
-        proc = subprocess.Popen([str(BIN / "yolo-mlops"), "train", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0",
+        proc = subprocess.Popen([str(BIN / "yolo-mlops"), "train", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0", "-p", "plots=false",
                                  "-p", f"data={dataset}", "--quiet"], cwd=workdir, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 300
@@ -216,7 +216,7 @@ def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, da
     client = client_for(workdir)
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
     for nbs, steps, per_epoch, accumulate in ((64, 1, [0, 1], 8), (8, 10, [5, 5], 1)):
-        res = train_run(epochs=2, imgsz=64, batch=8, nbs=nbs, data=str(dataset), workers=0)
+        res = train_run(epochs=2, imgsz=64, batch=8, nbs=nbs, data=str(dataset), workers=0, plots=False)
         run = client.get_run(res.run_id)
         p, m = run.data.params, run.data.metrics
         assert (p["nbs"], p["effective_accumulate"], p["bootstrap_resamples"]) == (str(nbs), str(accumulate), "1000")
@@ -236,7 +236,7 @@ def test_training_cadence_is_counted_and_every_gain_has_its_interval(workdir, da
 def test_early_stopped_run_logs_its_final_metrics(workdir, dataset):
     "patience=1: training stops at epoch 2 or 3 of 8; Ultralytics' final validation of best.pt is still recognised."
     from yolo_mlops.train import train_run
-    res = train_run(epochs=8, patience=1, imgsz=160, data=str(dataset), workers=0)
+    res = train_run(epochs=8, patience=1, imgsz=160, data=str(dataset), workers=0, plots=False)
     run = client_for(workdir).get_run(res.run_id)
     m = run.data.metrics
     assert run.info.status == "FINISHED" and m["epochs_trained"] < 8
@@ -248,7 +248,7 @@ def test_early_stopped_run_logs_its_final_metrics(workdir, dataset):
 def test_train_timeout_ends_failed_with_its_notebook(workdir, dataset):
     import psutil
     t0 = time.time()
-    r = yolo_mlops("train", "--timeout", "5", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0", "-p", f"data={dataset}", "--quiet")
+    r = yolo_mlops("train", "--timeout", "5", "-p", "epochs=50", "-p", "imgsz=64", "-p", "workers=0", "-p", "plots=false", "-p", f"data={dataset}", "--quiet")
     assert r.returncode == 1 and time.time() - t0 < 45, (time.time() - t0, r.stdout + r.stderr)
     run = only_run(client_for(workdir))
     assert run.info.status == "FAILED" and "timed out after 5 s" in run.data.tags["error"]

@@ -48,6 +48,7 @@ class TrainConfig:
     device: str = "cpu"         # 'cpu', '0' (first GPU), 'mps', or '' for Ultralytics' choice
     workers: int = 2
     epoch_predictions: int = 4  # validation images predicted and pictured after each epoch (0 = none)
+    plots: bool = True          # Ultralytics' own pictures (results.png, curves, batches): about 5 s of a run on a CPU
     experiment: str = config.DEFAULT_EXPERIMENT
     run_name: str = ""
     run_id: str = ""            # an existing MLflow run to fill (set by a grid's launcher)
@@ -67,6 +68,10 @@ BOOKKEEPING_PARAMETERS = ("run_id", "run_name", "tracking_uri", "launch_id", "ex
 def _convert(name: str, value, default):
     kind = type(default)
     if kind is str: return "" if value is None else str(value)
+    if kind is bool:  # a YAML or Python bool, or its text as MLflow logs it ("True")
+        if isinstance(value, bool): return value
+        if str(value).lower() in ("true", "false"): return str(value).lower() == "true"
+        raise TrainParameterError(f"{name} must be true or false, got {value!r}")
     if isinstance(value, bool) or value is None:
         raise TrainParameterError(f"{name} must be a {kind.__name__}, got {value!r}")
     try:
