@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_plots.py --repeat 3
 
 Trains the same one-epoch run on a small person dataset (8 train / 4 val / 4 test images of COCO128, imgsz 64, the
-size of the tests' runs) with `yolo-mlops train -p plots=true` and `-p plots=false`, alternating, each in a fresh
-process with a store of its own (a temporary folder, whatever MLFLOW_TRACKING_URI and YOLO_MLOPS_HOME say). Prints
+size of the tests' runs) with `yolo-mlops train --train-in kernel -p plots=true` and `-p plots=false` (in its
+kernel, as a grid's trials on a CPU train), alternating, each in a fresh process with a store of its own (a temporary folder, whatever MLFLOW_TRACKING_URI and YOLO_MLOPS_HOME say). Prints
 each command's wall time and Ultralytics' `train` inside it (the run's `time_train_s`), their medians, and what the
 pictures cost. Uses COCO128 and the weights as configured (YOLO_MLOPS_COCO128, YOLO_MLOPS_WEIGHTS)."""
 import argparse, statistics, sys, tempfile
@@ -25,7 +25,7 @@ def main():
     walls = {True: [], False: []}
     for i in range(a.repeat):
         for plots in (True, False):
-            cmd = [BIN / "yolo-mlops", "train", "--quiet", "-p", f"data={data}", "-p", "epochs=1", "-p", f"imgsz={a.imgsz}",
+            cmd = [BIN / "yolo-mlops", "train", "--quiet", "--train-in", "kernel", "-p", f"data={data}", "-p", "epochs=1", "-p", f"imgsz={a.imgsz}",
                    "-p", "workers=0", "-p", f"plots={str(plots).lower()}"]
             walls[plots].append(timed(cmd, work)[0])
             print(f"round {i + 1}: plots={plots}: {walls[plots][-1]:.1f} s", flush=True)
