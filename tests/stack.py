@@ -15,7 +15,7 @@ def ray_agent_ports() -> dict:
     """Free ports for the agents beside a Ray node's raylet, as `Cluster` node arguments. With a port left at 0, Ray
     2.60's raylet waits a hard-coded 15 s for the agent to write the port it chose, then dies, and the node "timed out
     during startup" (ray-project/ray#65983): on two cores kept busy by the other pytest worker the dashboard agent
-    took longer (fresh-clone .ci/run, 2026-12-07, the worker node at this commit's parent, the head at ead86d7). With
+    took longer (fresh-clone .ci/run, 2026-12-07: a worker node on main, the head node at ead86d7). With
     the ports given, the raylet waits for no file (it then logs that no metrics agent answers: this install's agent
     has none, it reports -1, and nothing here reads Ray's metrics)."""
     return {name: free_port() for name in ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port",

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest, yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from conftest import BIN, yolo_mlops
+from conftest import BIN, yolo_mlops, TINY_TRIAL
 from stack import MlflowServer, Postgres, ROOT, S3Server, run_minio_init, stop_team_stack
 from yolo_mlops.class_server import AccessRefused, add_users, read_credentials, refusal_line
 from yolo_mlops.promotion import DEFAULT_MODEL_NAME
@@ -198,7 +198,7 @@ def grid_run(server, classroom, tmp_path_factory):
     built = build_dataset(split=(4, 2, 2), out=folder / "data" / "tiny_coco", yaml_path=folder / "tiny_coco.yaml")
     grid = folder / "pair.yaml"
     grid.write_text(yaml.safe_dump({"name": "pair", "experiment": EXPERIMENT, "grid": {"lr0": [0.002, 0.02]},
-                                    "fixed": {"epochs": 1, "imgsz": 32, "workers": 0, "plots": False, "data": str(built.yaml)}}))
+                                    "fixed": {**TINY_TRIAL, "imgsz": 32, "data": str(built.yaml)}}))
     procs = {}
     for user in ("alice", "bob"):
         (folder / user).mkdir()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN
+from conftest import yolo_mlops, BIN, TINY_TRIAL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def has_notebook(client, run_id):
 
 def write_grid(folder, lr0s, name="g"):
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "fixed": {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}, "grid": {"lr0": lr0s}}))
+    path.write_text(yaml.safe_dump({"name": name, "fixed": TINY_TRIAL, "grid": {"lr0": lr0s}}))
     return path
 
 @pytest.mark.trains
@@ -140,7 +140,7 @@ def test_resume_and_analysis_page_through_more_runs_than_a_page_holds(grid_dir, 
     from yolo_mlops.grid import GridSpec, trial_key, dataset_digest_of, notebook_code_hash
     from yolo_mlops.analysis import runs_table
     monkeypatch.setenv("YOLO_MLOPS_PAGE_SIZE", "2")
-    spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False})
+    spec = GridSpec("paged", {"lr0": [0.001, 0.002, 0.003, 0.004, 0.005]}, TINY_TRIAL)
     client = MlflowClient(f"sqlite:///{grid_dir}/mlruns.db")
     exp = get_or_create_experiment()
     for i, params in enumerate(spec.trial_params()):  # as a finished grid left them (no training needed to page through them)

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN
+from conftest import yolo_mlops, BIN, TINY_TRIAL as TINY
 from test_grid import grid_dir, runs_of, has_notebook  # noqa: F401 (grid_dir is a fixture)
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
-TINY = {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}
 
 def write(folder: Path, name: str, **spec) -> Path:
     path = folder / f"{name}.yaml"

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 import pytest
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN
+from conftest import yolo_mlops, BIN, TINY_TRIAL
 from browser import first_screen, require_browser, start_mlflow_server, stop_mlflow_server
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
@@ -147,7 +147,7 @@ def test_no_effect_at_all_is_flagged_on_real_runs(workdir, small_dataset):
     from yolo_mlops.analysis import runs_table, dimension_effects
     (workdir / "data").mkdir()
     (workdir / "data" / "tiny_coco.yaml").write_text(Path(small_dataset).read_text())
-    spec = GridSpec("auto", {"lr0": [0.002, 0.02]}, {"optimizer": "auto", "epochs": 1, "imgsz": 64, "workers": 0, "plots": False})
+    spec = GridSpec("auto", {"lr0": [0.002, 0.02]}, {**TINY_TRIAL, "optimizer": "auto"})
     result = run_grid(spec, backend=LocalBackend(workers=2))
     assert not result.failed
     effects = dimension_effects(runs_table(grid="auto"))

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, store_free_env
+from conftest import yolo_mlops, store_free_env, TINY_TRIAL
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
 SEARCH = {"name": "pruned", "method": "random", "trials": 3, "search_seed": 0,  # draws lr0 0.0003, 0.0001, then 0.6
-          "fixed": {"epochs": 2, "imgsz": 64, "workers": 0, "plots": False, "batch": 8, "nbs": 8, "freeze": 0, "warmup_epochs": 0.0,
+          "fixed": {**TINY_TRIAL, "epochs": 2, "batch": 8, "nbs": 8, "freeze": 0, "warmup_epochs": 0.0,
                     "optimizer": "SGD"},
           "space": {"lr0": {"choice": [0.0001, 0.0003, 0.6]}},
           # two others at an epoch before a trial is judged: the two first, side by side, are never compared alone

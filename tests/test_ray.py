@@ -3,7 +3,7 @@
 import os, subprocess
 import pytest, yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN, RAY_HEAD_ENV
+from conftest import yolo_mlops, BIN, RAY_HEAD_ENV, TINY_TRIAL
 from stack import ray_agent_ports, start_team_stack, stop_team_stack, wait_until
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
@@ -44,7 +44,7 @@ TRIALS = 2  # one per node: the head and the worker node have one CPU each, so t
 
 def write_grid(folder, name):
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "experiment": f"ray-{name}", "fixed": {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False},
+    path.write_text(yaml.safe_dump({"name": name, "experiment": f"ray-{name}", "fixed": TINY_TRIAL,
                                     "grid": {"lr0": [0.002, 0.02]}}))
     return path
 
@@ -113,7 +113,7 @@ def test_a_node_with_another_coco128_fails_the_trial_instead_of_training(team_di
         recipe = {**dataset_recipe(dataset), "yaml": str(tmp_path / "not-on-this-node.yaml"),
                   "source": str(make_fake_coco128(tmp_path / "other-coco", n_person=70))}
         backend._recipes[""] = recipe  # what a node without the grid's files, and with another COCO128, gets
-        params = {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}
+        params = dict(TINY_TRIAL)
         run_params = {"experiment": "ray-digest", "tracking_uri": tracking, "expected_digest": recipe["digest"]}
         run_id, _ = start_training_run({**params, **run_params}, tags={"grid_trial_key": "k"})
         job = TrialJob(0, params, run_params, run_id, "trial000", tmp_path, notebook_code_hash(), "digest")

@@ -4,7 +4,7 @@ import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, yaml
 from mlflow import MlflowClient
-from conftest import yolo_mlops, BIN
+from conftest import yolo_mlops, BIN, TINY_TRIAL
 from stack import MlflowServer, ROOT, http_ok, start_team_stack, stop_team_stack, wait_until
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def team_dir(workdir, small_dataset, stack, monkeypatch):
 
 def write_grid(folder, name, lr0s):
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "experiment": f"team-{name}", "fixed": {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False},
+    path.write_text(yaml.safe_dump({"name": name, "experiment": f"team-{name}", "fixed": TINY_TRIAL,
                                     "grid": {"lr0": lr0s}}))
     return path
 
