@@ -74,6 +74,10 @@ def start_mlflow_server(backend_store_uri: str, artifacts_destination: str | os.
     if "://" not in dest: dest = Path(dest).resolve().as_uri()
     log = open(log_path, "ab") if log_path else open(os.devnull, "wb")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # MLflow's job execution (a job runner and huey consumers, for GenAI scorers) serves no page a test opens: with it, a
+    # one-worker server here ran 10 processes and took 42 s of CPU by 10 s after /health, without it 2 and 11 s
+    # (benchmarks/README.md, issue 35); docker/mlflow-server.sh turns it off the same way
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     argv = [*command] if command else [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_store_uri,
                                        "--artifacts-destination", dest]
     proc = subprocess.Popen([*argv, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env=env, cwd=cwd,
