@@ -5,14 +5,21 @@ the budget (12 minutes for `.ci/run` on 2 cores, issue 35) shows where.
     .venv/bin/python benchmarks/bench_suite.py --quick     # the quick tier (tests that train nothing)
     .venv/bin/python benchmarks/bench_suite.py --from-xml results.xml   # summarise a run already made
     .venv/bin/python benchmarks/bench_suite.py --keep-xml after.xml     # ... and keep this run's XML for that
+    .venv/bin/python benchmarks/bench_suite.py --cpu cpu.json           # also the CPU by kind of process (below)
 
 It prints, from pytest's JUnit XML: the wall time, each module's summed test time (setup, call and teardown, as
 `--durations` counts them) and number of tests, the slowest tests, and the suite's size (test functions and `assert`
 lines in tests/, the numbers issue 35 keeps from going down). The times are measured, never asserted: a timed test
-would flake on a machine whose speed varies from day to day."""
+would flake on a machine whose speed varies from day to day.
+
+With `--cpu FILE` it also samples /proc while the suite runs (`cpu_by_process.py`) and prints the CPU each kind of
+process used (run kernels, trial processes, MLflow servers, Ray, Chromium, ...), keeping the samples in FILE
+(`--from-cpu FILE` prints a kept run's table again). On 2 cores the suite keeps both busy, so its wall time follows its
+CPU: this table, not a test's seconds, says what a change saves."""
 import argparse, collections, os, re, subprocess, sys, tempfile, time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from cpu_by_process import CpuSampler, print_table, table_from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,11 +77,18 @@ if __name__ == "__main__":
     ap.add_argument("--from-xml", type=Path, help="summarise this JUnit XML instead of running the suite")
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--keep-xml", type=Path, help="also keep the run's JUnit XML here (to compare two runs later)")
+    ap.add_argument("--cpu", type=Path, help="also sample the CPU by kind of process, keeping the samples here")
+    ap.add_argument("--from-cpu", type=Path, help="print the CPU table of samples kept with --cpu, and stop")
     a = ap.parse_args()
-    if a.from_xml: report(durations(a.from_xml), None, a.top)
+    if a.from_cpu: print_table(table_from_json(a.from_cpu), top=40)
+    elif a.from_xml: report(durations(a.from_xml), None, a.top)
     else:
         with tempfile.TemporaryDirectory() as d:
             xml = Path(d) / "suite.xml"
+            sampler = CpuSampler().start() if a.cpu else None
             wall = run_suite(xml, a.quick, a.workers)
             if a.keep_xml: a.keep_xml.write_bytes(xml.read_bytes())
             report(durations(xml), wall, a.top)
+            if sampler:
+                sampler.stop().save(a.cpu)
+                print_table(sampler.table(), wall)
