@@ -41,12 +41,12 @@ def start_ray_node(start, tries: int = 3):
 def stop_ray_session(session: Path):
     """Kill every process of the Ray session in folder `session` (a failed head's, nobody else's): those whose command
     line names it, and those that name its GCS address (its Ray Client server, which would keep the client port)."""
-    import psutil
-    gcs = [f"127.0.0.1:{f.read_text().strip()}" for f in session.glob("gcs_server_port_*")]
+    import psutil, re
+    gcs = [re.escape(f"127.0.0.1:{f.read_text().strip()}") + r"(?!\d)" for f in session.glob("gcs_server_port_*")]
     doomed = []
     for p in psutil.process_iter(["cmdline"]):
         line = " ".join(p.info["cmdline"] or [])
-        if session.name in line or any(a in line for a in gcs): doomed.append(p)
+        if session.name in line or any(re.search(a, line) for a in gcs): doomed.append(p)
     for p in doomed:
         try: p.kill()
         except psutil.NoSuchProcess: pass
