@@ -6,7 +6,7 @@ timeout while the other worker computes. This sampler reads every process starte
 the CPU time (user + system) each had when last seen; a process that lives less than half a second is missed, and one
 that ends between two samples loses at most its last half second. Run it on an otherwise quiet machine: it counts every
 process started while it runs, not only the command's."""
-import collections, json, os, threading, time
+import collections, json, os, threading
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -92,17 +92,7 @@ class CpuSampler:
 
     def table(self) -> list:
         "(kind, processes, CPU seconds) by kind, most CPU first."
-        by_kind = collections.defaultdict(lambda: [0, 0.0])
-        command_of = {int(k.split(":")[0]): v[1] for k, v in self.seen.items() if v[1]}
-        for cpu, cmd, *parent in self.seen.values():
-            if not cmd: continue  # never seen alive with a command line (a zombie): nothing to name it by
-            kind = kind_of(cmd)
-            if "multiprocessing" in cmd and parent and parent[0] in command_of:  # uvicorn's workers, say
-                kind = kind_of(command_of[parent[0]])
-            row = by_kind[kind]
-            row[0] += 1
-            row[1] += cpu
-        return sorted(((k, n, s) for k, (n, s) in by_kind.items()), key=lambda r: -r[2])
+        return table_of(self.seen)
 
     def save(self, path: Path):
         "Keep what was seen (process -> [CPU seconds, command line, parent pid]) as JSON, to compare two runs later."
@@ -118,8 +108,21 @@ def print_table(rows: list, wall: float | None = None, top: int = 25):
         print(f"{kind[:45]:45} {n:9d} {seconds:8.1f} {100 * seconds / total:5.1f}%")
 
 
+def table_of(seen: dict) -> list:
+    """(kind, processes, CPU seconds) by kind, most CPU first, of what a sampler saw (process -> (CPU seconds, command
+    line, parent pid)); a multiprocessing child (uvicorn's workers, say) counts with its parent where it was seen."""
+    by_kind = collections.defaultdict(lambda: [0, 0.0])
+    command_of = {int(k.split(":")[0]): v[1] for k, v in seen.items() if v[1]}
+    for cpu, cmd, *parent in seen.values():
+        if not cmd: continue  # never seen alive with a command line (a zombie): nothing to name it by
+        kind = kind_of(cmd)
+        if "multiprocessing" in cmd and parent and parent[0] in command_of: kind = kind_of(command_of[parent[0]])
+        row = by_kind[kind]
+        row[0] += 1
+        row[1] += cpu
+    return sorted(((k, n, s) for k, (n, s) in by_kind.items()), key=lambda r: -r[2])
+
+
 def table_from_json(path: Path) -> list:
     "The by-kind table of a run saved with `CpuSampler.save`."
-    sampler = CpuSampler.__new__(CpuSampler)
-    sampler.seen = {k: tuple(v) for k, v in json.loads(Path(path).read_text()).items()}
-    return CpuSampler.table(sampler)
+    return table_of(json.loads(Path(path).read_text()))

@@ -11,13 +11,13 @@ from filelock import FileLock
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 
-# How the tests start a Ray head (tests/test_ray*.py): every node on 127.0.0.1 (Ray's single-machine mode), and, as
-# docs/ray.md starts a head for Ray Client, without gRPC's fork support, whose handlers crashed 3 of 50 of the servers
-# the head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202).
 # The trial a test trains when it is about what happens to a trial, not what it learns: one epoch at imgsz 64, no
 # dataloader processes, none of Ultralytics' own pictures (`plots`: about 5 s of a small run, benchmarks/bench_plots.py).
 TINY_TRIAL = {"epochs": 1, "imgsz": 64, "workers": 0, "plots": False}
 
+# How the tests start a Ray head (tests/test_ray*.py): every node on 127.0.0.1 (Ray's single-machine mode), and, as
+# docs/ray.md starts a head for Ray Client, without gRPC's fork support, whose handlers crashed 3 of 50 of the servers
+# the head forked for new connections here (benchmarks/ray_client_connections.py, ray-project/ray#63202).
 RAY_HEAD_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "GRPC_ENABLE_FORK_SUPPORT": "0"}
 
 @pytest.fixture

@@ -38,6 +38,12 @@ def start_ray_node(start, tries: int = 3):
                   f"({attempt + 1}/{tries})", flush=True)
             for session in set(sessions.glob("session_2*")) - before: stop_ray_session(session)
 
+def start_ray_head(client_port: int):
+    "A Ray `Cluster` whose head node has one CPU and serves Ray Client on `client_port` (`start_ray_node`)."
+    from ray.cluster_utils import Cluster
+    return start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "ray_client_server_port": client_port, **ray_agent_ports()}))
+
 def stop_ray_session(session: Path):
     """Kill every process of the Ray session in folder `session` (a failed head's, nobody else's): those whose command
     line names it, and those that name its GCS address (its Ray Client server, which would keep the client port)."""

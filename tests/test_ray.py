@@ -4,7 +4,7 @@ import os, subprocess
 import pytest, yaml
 from mlflow import MlflowClient
 from conftest import yolo_mlops, BIN, RAY_HEAD_ENV, TINY_TRIAL
-from stack import ray_agent_ports, start_ray_node, start_team_stack, stop_team_stack, wait_until
+from stack import ray_agent_ports, start_ray_head, start_ray_node, start_team_stack, stop_team_stack, wait_until
 
 pytestmark = pytest.mark.trains  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
@@ -20,9 +20,7 @@ def tracking(tmp_path_factory):
 def cluster():
     "A Ray head node with one CPU, on loopback; each test adds the worker node it needs."
     os.environ.update(RAY_HEAD_ENV)  # the nodes, and the grid's driver (a subprocess inheriting this), too
-    from ray.cluster_utils import Cluster
-    c = start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "ray_client_server_port": CLIENT_PORT, **ray_agent_ports()}))
+    c = start_ray_head(CLIENT_PORT)
     yield c
     c.shutdown()
     for name in RAY_HEAD_ENV: os.environ.pop(name, None)

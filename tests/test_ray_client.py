@@ -3,7 +3,7 @@ ray-project/ray#63202; it failed a run of this project's CI). The grid connects 
 import os, subprocess, sys, textwrap
 import pytest
 from conftest import RAY_HEAD_ENV
-from stack import ray_agent_ports, start_ray_node
+from stack import start_ray_head
 
 pytestmark = pytest.mark.heavy  # tests/conftest.py: left out of `scripts/test.sh --quick`
 
@@ -26,9 +26,7 @@ def head_whose_first_client_server_dies(tmp_path, monkeypatch):
     # how long the head's proxy waits for a new server's channel before it tells the client the server failed: 15 s
     # rather than Ray's 30 (the test took 72-96 s in the suite, 58 s alone with 15); a live server is ready in a few
     monkeypatch.setenv("RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S", "15")
-    from ray.cluster_utils import Cluster
-    cluster = start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "ray_client_server_port": CLIENT_PORT, **ray_agent_ports()}))
+    cluster = start_ray_head(CLIENT_PORT)
     yield tmp_path / "died"
     cluster.shutdown()
 
