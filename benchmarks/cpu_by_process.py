@@ -108,18 +108,25 @@ def print_table(rows: list, wall: float | None = None, top: int = 25):
         print(f"{kind[:45]:45} {n:9d} {seconds:8.1f} {100 * seconds / total:5.1f}%")
 
 
-def table_of(seen: dict) -> list:
-    """(kind, processes, CPU seconds) by kind, most CPU first, of what a sampler saw (process -> (CPU seconds, command
-    line, parent pid)); a multiprocessing child (uvicorn's workers, say) counts with its parent where it was seen."""
-    by_kind = collections.defaultdict(lambda: [0, 0.0])
+def processes_by_kind(seen: dict) -> list:
+    """(kind, CPU seconds) of each process a sampler saw (process -> (CPU seconds, command line, parent pid)); a
+    multiprocessing child (uvicorn's workers, say) is of its parent's kind where the parent was seen."""
     command_of = {int(k.split(":")[0]): v[1] for k, v in seen.items() if v[1]}
+    out = []
     for cpu, cmd, *parent in seen.values():
         if not cmd: continue  # never seen alive with a command line (a zombie): nothing to name it by
         kind = kind_of(cmd)
         if "multiprocessing" in cmd and parent and parent[0] in command_of: kind = kind_of(command_of[parent[0]])
-        row = by_kind[kind]
-        row[0] += 1
-        row[1] += cpu
+        out.append((kind, cpu))
+    return out
+
+
+def table_of(seen: dict) -> list:
+    "(kind, processes, CPU seconds) by kind, most CPU first, of what a sampler saw (`processes_by_kind`)."
+    by_kind = collections.defaultdict(lambda: [0, 0.0])
+    for kind, cpu in processes_by_kind(seen):
+        by_kind[kind][0] += 1
+        by_kind[kind][1] += cpu
     return sorted(((k, n, s) for k, (n, s) in by_kind.items()), key=lambda r: -r[2])
 
 
