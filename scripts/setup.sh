@@ -26,10 +26,11 @@ install_with_uv() {
   "$VENV/bin/python" -m pip install "uv>=0.13,<0.14" || return 1
   local from_pip
   from_pip=$("$VENV/bin/python" scripts/pip_config_for_uv.py) || return 1
-  local options=()
-  [ -z "$from_pip" ] || mapfile -t options <<< "$from_pip"
+  local options=() line
+  while IFS= read -r line; do [ -z "$line" ] || options+=("$line"); done <<< "$from_pip"
+  # ${options[@]+...}: an empty array under `set -u` in macOS's bash 3.2
   "$VENV/bin/uv" pip install --python "$VENV/bin/python" --index-strategy unsafe-best-match --compile-bytecode \
-    "${options[@]}" -e "$EXTRAS"
+    ${options[@]+"${options[@]}"} -e "$EXTRAS"
 }
 install_with_pip() {
   "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e "$EXTRAS"
