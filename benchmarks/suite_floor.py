@@ -13,10 +13,10 @@ imports of each kind of process cost, the store opened where that kind opens one
 that kind in the kept run (at most the CPU that process used); and prints what remains, and the wall time that needs
 with every core busy all the time. Both are generous to the speed-up: the import sets are supersets of what each kind
 imports, and no suite keeps every core busy all the time."""
-import argparse, json, os, statistics, subprocess, sys, tempfile
+import argparse, collections, json, os, statistics, subprocess, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_by_process import processes_by_kind
+from cpu_by_process import processes_by_kind, table_of
 
 STORE = "from yolo_mlops import config; config.open_store({uri!r}, check=False).client.search_experiments(max_results=1)"
 # kind of process (as cpu_by_process names it) -> what a process of that kind imports before it does its work
@@ -50,12 +50,10 @@ def import_cpu(code: str, uri: str, repeat: int) -> float:
 
 
 def floor_rows(seen: dict, costs: dict) -> list:
-    "(kind, processes, CPU s, of which imports at most) for every kind in a kept run, most CPU first."
-    rows = {}
-    for kind, cpu in processes_by_kind(seen):
-        n, total, imports = rows.get(kind, (0, 0.0, 0.0))
-        rows[kind] = (n + 1, total + cpu, imports + min(cpu, costs.get(kind, 0.0)))
-    return sorted(((k, *v) for k, v in rows.items()), key=lambda r: -r[2])
+    "`table_of`'s rows of a kept run, each with a fourth column: how much of its CPU was imports, at most."
+    imports = collections.Counter()
+    for kind, cpu in processes_by_kind(seen): imports[kind] += min(cpu, costs.get(kind, 0.0))
+    return [(kind, n, cpu, imports[kind]) for kind, n, cpu in table_of(seen)]
 
 
 def main():
